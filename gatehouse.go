@@ -1,0 +1,232 @@
+package gatehouse
+
+import "time"
+
+// Capability is what an account may do with its credentials, as in Argo CD.
+type Capability string
+
+const (
+	CapLogin  Capability = "login"  // password login, sessions
+	CapAPIKey Capability = "apiKey" // may hold API tokens
+)
+
+// AdminAccount is the account created at first start, bound to role:admin.
+const AdminAccount = "admin"
+
+// Account is a local user or service account.
+type Account struct {
+	Name         string       `json:"name"`
+	Enabled      bool         `json:"enabled"`
+	Capabilities []Capability `json:"capabilities"`
+	Groups       []string     `json:"groups"`
+	CreatedAt    time.Time    `json:"createdAt"`
+	Tokens       []Token      `json:"tokens"`
+
+	// PasswordHash is the bcrypt hash; nil for service accounts.
+	PasswordHash []byte `json:"-"`
+}
+
+// Has reports whether the account holds capability c.
+func (a Account) Has(c Capability) bool {
+	for _, x := range a.Capabilities {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// TokenKind tells how a token was minted and whose permissions it carries.
+type TokenKind string
+
+const (
+	KindSession TokenKind = "session" // password login; the account's permissions
+	KindAPI     TokenKind = "api"     // personal API token; account ∩ scopes
+	KindProject TokenKind = "project" // project role token; the role's policies only
+)
+
+// Scope narrows an API token to requests matching (resource, action, object)
+// glob patterns. Scopes are allow-only and can never widen a token.
+type Scope struct {
+	Resource string `json:"resource"`
+	Action   string `json:"action"`
+	Object   string `json:"object"`
+}
+
+// Token is the stored record of a minted token. It never holds the secret,
+// only its SHA-256.
+type Token struct {
+	ID           string    `json:"id"` // UUID string
+	Name         string    `json:"name"`
+	Kind         TokenKind `json:"kind"`
+	Account      string    `json:"account,omitempty"` // owner of session and api tokens
+	Project      string    `json:"project,omitempty"` // project tokens
+	Role         string    `json:"role,omitempty"`    // project tokens
+	Scopes       []Scope   `json:"scopes,omitempty"`
+	IssuedAt     time.Time `json:"issuedAt"`
+	ExpiresAt    time.Time `json:"expiresAt,omitzero"` // zero: never expires
+	LastUsedAt   time.Time `json:"lastUsedAt,omitzero"`
+	LastUsedFrom string    `json:"lastUsedFrom,omitempty"`
+	CreatedBy    string    `json:"createdBy"`
+
+	Hash []byte `json:"-"` // SHA-256 of the secret
+}
+
+// Subject is the RBAC subject that the token acts as.
+func (t Token) Subject() string {
+	if t.Kind == KindProject {
+		return ProjectSubject(t.Project, t.Role)
+	}
+	return t.Account
+}
+
+// Expired reports whether the token has expired at now.
+func (t Token) Expired(now time.Time) bool {
+	return !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)
+}
+
+// ProjectSubject is the RBAC subject of a project role.
+func ProjectSubject(project, role string) string { return "proj:" + project + ":" + role }
+
+// NewToken is the answer to a mint: the only time the secret is returned.
+type NewToken struct {
+	Token     string    `json:"token"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	IssuedAt  time.Time `json:"issuedAt"`
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+}
+
+// TokenUse records that a token was used, for lastUsedAt/lastUsedFrom.
+type TokenUse struct {
+	ID   string
+	At   time.Time
+	From string
+}
+
+// Project is a named scope with roles and role tokens.
+type Project struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description"`
+	Roles       []ProjectRole `json:"roles"`
+	CreatedAt   time.Time     `json:"createdAt"`
+}
+
+// Role returns the named role and whether it exists.
+func (p Project) Role(name string) (ProjectRole, bool) {
+	for _, r := range p.Roles {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return ProjectRole{}, false
+}
+
+// ProjectRole is a role inside a project: its policy lines (CSV `p` lines
+// whose subject is proj:<project>:<role>) and the groups bound to it.
+type ProjectRole struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Policies    []string `json:"policies"`
+	Groups      []string `json:"groups"`
+}
+
+// Application is a deployable unit that belongs to one project.
+type Application struct {
+	Name      string    `json:"name"`
+	Project   string    `json:"project"`
+	Spec      AppSpec   `json:"spec"`
+	Status    AppStatus `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// RBACObject is the application's object in RBAC checks: <project>/<name>.
+func (a Application) RBACObject() string { return a.Project + "/" + a.Name }
+
+type AppSpec struct {
+	RepoURL        string         `json:"repoURL"`
+	Path           string         `json:"path"`
+	TargetRevision string         `json:"targetRevision"`
+	Destination    AppDestination `json:"destination"`
+}
+
+type AppDestination struct {
+	Server    string `json:"server"`
+	Namespace string `json:"namespace"`
+}
+
+// AppStatus is what a deploy agent last reported.
+type AppStatus struct {
+	Sync       string    `json:"sync"`   // Synced, OutOfSync, Unknown
+	Health     string    `json:"health"` // Healthy, Progressing, Degraded, Missing, Unknown
+	Revision   string    `json:"revision,omitempty"`
+	Message    string    `json:"message,omitempty"`
+	ReportedAt time.Time `json:"reportedAt,omitzero"`
+}
+
+// Operation states.
+const (
+	OpPending   = "Pending"
+	OpRunning   = "Running"
+	OpSucceeded = "Succeeded"
+	OpFailed    = "Failed"
+)
+
+// Operation is a sync request on an application, completed by an agent.
+type Operation struct {
+	ID          string    `json:"id"`
+	Application string    `json:"application"`
+	State       string    `json:"state"`
+	Revision    string    `json:"revision"`
+	Prune       bool      `json:"prune"`
+	DryRun      bool      `json:"dryRun"`
+	RequestedBy string    `json:"requestedBy"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+	Message     string    `json:"message"`
+}
+
+// RBAC is the server's policy settings, in Argo CD's argocd-rbac-cm shape.
+type RBAC struct {
+	PolicyCSV     string `json:"policyCSV"`
+	PolicyDefault string `json:"policyDefault"`
+	Scopes        string `json:"scopes"`
+	MatchMode     string `json:"matchMode"` // glob (default) or regex
+}
+
+// Audit event types.
+const (
+	EventRequest        = "request"
+	EventTokenCreated   = "token.created"
+	EventTokenRevoked   = "token.revoked"
+	EventTokenRotated   = "token.rotated"
+	EventTokenExpired   = "token.expired"
+	EventLoginSucceeded = "login.succeeded"
+	EventLoginFailed    = "login.failed"
+	EventLoginThrottled = "login.throttled"
+	EventLogout         = "logout"
+	EventAccountChanged = "account.changed"
+	EventPolicyChanged  = "policy.changed"
+	EventProjectChanged = "project.changed"
+)
+
+// Event is one audit record. It never holds a secret: the only token
+// material is the token id.
+type Event struct {
+	ID         int64     `json:"id"`
+	Time       time.Time `json:"time"`
+	Type       string    `json:"type"`
+	Actor      string    `json:"actor"`
+	TokenID    string    `json:"tokenId,omitempty"`
+	TokenKind  TokenKind `json:"tokenKind,omitempty"`
+	Method     string    `json:"method,omitempty"`
+	Path       string    `json:"path,omitempty"`
+	Resource   string    `json:"resource,omitempty"`
+	Action     string    `json:"action,omitempty"`
+	Object     string    `json:"object,omitempty"`
+	Decision   string    `json:"decision,omitempty"` // allow or deny
+	Status     int       `json:"status,omitempty"`
+	RemoteAddr string    `json:"remoteAddr,omitempty"`
+	UserAgent  string    `json:"userAgent,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+}

@@ -1,0 +1,117 @@
+package gatehouse
+
+import (
+	"context"
+	"time"
+)
+
+// Store is Gatehouse's persistence. Backends (SQLite, PostgreSQL) implement
+// it and must pass the conformance suite in store/storetest.
+//
+// Storage is dumb: no permission checks, no business rules beyond integrity
+// (unique names, not-found). Errors are *Error with ENOTFOUND or ECONFLICT
+// where the contract says so; anything else is an internal error.
+type Store interface {
+	// Tx runs fn in one read-write transaction and commits if fn returns
+	// nil. A backend may run fn more than once (PostgreSQL serialization
+	// retries), so fn must have no side effects outside tx.
+	Tx(ctx context.Context, fn func(tx Tx) error) error
+
+	// ForEachToken streams every stored token, for loading the in-memory
+	// cache at start-up without holding them all twice.
+	ForEachToken(ctx context.Context, fn func(Token) error) error
+
+	// AppendEvents writes a batch of audit events (the request-path batcher).
+	AppendEvents(ctx context.Context, events []Event) error
+
+	// TouchTokens records token uses (lastUsedAt, lastUsedFrom). Unknown
+	// ids are ignored: the token may have been revoked meanwhile.
+	TouchTokens(ctx context.Context, uses []TokenUse) error
+
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+
+	Close() error
+}
+
+// Tx is the set of operations available inside a transaction.
+type Tx interface {
+	// Accounts. CreateAccount returns ECONFLICT for a taken name;
+	// Get/Update/Delete return ENOTFOUND for an unknown one.
+	CreateAccount(ctx context.Context, a Account) error
+	GetAccount(ctx context.Context, name string) (Account, error)
+	ListAccounts(ctx context.Context) ([]Account, error)
+	UpdateAccount(ctx context.Context, a Account) error
+	DeleteAccount(ctx context.Context, name string) error
+
+	// Tokens. CreateToken returns ECONFLICT for a taken id.
+	CreateToken(ctx context.Context, t Token) error
+	GetToken(ctx context.Context, id string) (Token, error)
+	// ListTokens returns matching tokens, newest (IssuedAt) first.
+	ListTokens(ctx context.Context, f TokenFilter) ([]Token, error)
+	// DeleteTokens deletes the matching tokens and returns them.
+	DeleteTokens(ctx context.Context, f TokenFilter) ([]Token, error)
+	// SetTokenExpiry changes a token's expiry (rotation grace).
+	SetTokenExpiry(ctx context.Context, id string, expiresAt time.Time) error
+
+	// Projects, with their roles. CreateProject: ECONFLICT; others ENOTFOUND.
+	CreateProject(ctx context.Context, p Project) error
+	GetProject(ctx context.Context, name string) (Project, error)
+	ListProjects(ctx context.Context) ([]Project, error)
+	UpdateProject(ctx context.Context, p Project) error
+	DeleteProject(ctx context.Context, name string) error
+
+	// Applications. Names are unique across projects.
+	CreateApplication(ctx context.Context, a Application) error
+	GetApplication(ctx context.Context, name string) (Application, error)
+	// ListApplications lists all applications, or one project's when
+	// project is not empty, sorted by name.
+	ListApplications(ctx context.Context, project string) ([]Application, error)
+	UpdateApplication(ctx context.Context, a Application) error
+	// DeleteApplication deletes the application and its operations.
+	DeleteApplication(ctx context.Context, name string) error
+
+	// Operations of an application. ListOperations is newest first and
+	// filters by state when state is not empty.
+	CreateOperation(ctx context.Context, op Operation) error
+	GetOperation(ctx context.Context, app, id string) (Operation, error)
+	ListOperations(ctx context.Context, app, state string) ([]Operation, error)
+	UpdateOperation(ctx context.Context, op Operation) error
+
+	// RBAC settings: one record. GetRBAC returns ENOTFOUND before the first
+	// PutRBAC.
+	GetRBAC(ctx context.Context) (RBAC, error)
+	PutRBAC(ctx context.Context, r RBAC) error
+
+	// Audit. AppendEvents assigns ids (increasing). ListEvents is newest
+	// first (by id). PruneEvents deletes events older than before.
+	AppendEvents(ctx context.Context, events []Event) error
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	PruneEvents(ctx context.Context, before time.Time) (int, error)
+}
+
+// TokenFilter selects tokens. Zero fields do not filter; all set fields must
+// match. An empty filter matches every token.
+type TokenFilter struct {
+	ID            string
+	Account       string
+	Project       string
+	Role          string
+	Kind          TokenKind
+	IssuedBefore  time.Time // IssuedAt < IssuedBefore
+	ExpiredBefore time.Time // ExpiresAt set and ExpiresAt <= ExpiredBefore
+	ExceptID      string    // leave this one out
+}
+
+// EventFilter selects audit events; zero fields do not filter.
+type EventFilter struct {
+	Actor    string
+	TokenID  string
+	Type     string
+	Action   string
+	Decision string
+	Since    time.Time // Time >= Since
+	Until    time.Time // Time < Until
+	BeforeID int64     // ID < BeforeID (cursor); 0 means from the newest
+	Limit    int       // 0 means no limit
+}
