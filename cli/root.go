@@ -1,30 +1,247 @@
 package cli
 
 import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // Version is the build's version, set by the linker (-X).
 var Version = "dev"
 
-// NewRoot returns the gatehouse command tree. extra commands (the server,
-// wired in cmd/gatehouse) are added at the top level.
+// Env is everything the command tree takes from its process: standard
+// streams, environment lookup, clock and terminal. Zero fields take the
+// process's own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv looks up GATEHOUSE_* variables, XDG_CONFIG_HOME and HOME;
+	// nil means os.Getenv.
+	Getenv func(string) string
+	// Now is the clock for "(expired)" markers and relative times such as
+	// --since 1h; nil means time.Now.
+	Now func() time.Time
+	// Terminal, when set, says standard input is an interactive terminal
+	// and reads passwords from it without echo. Nil means: a terminal
+	// when Stdin is an *os.File on a terminal, else not interactive.
+	Terminal Terminal
+}
+
+// Terminal is an interactive standard input.
+type Terminal interface {
+	// ReadPassword reads one line without echoing it.
+	ReadPassword() (string, error)
+}
+
+// ttyTerminal is the real terminal behind an *os.File.
+type ttyTerminal struct{ fd int }
+
+func (t ttyTerminal) ReadPassword() (string, error) {
+	b, err := term.ReadPassword(t.fd)
+	return string(b), err
+}
+
+// withDefaults fills the zero fields of e from the process.
+func (e Env) withDefaults() Env {
+	if e.Stdin == nil {
+		e.Stdin = os.Stdin
+	}
+	if e.Stdout == nil {
+		e.Stdout = os.Stdout
+	}
+	if e.Stderr == nil {
+		e.Stderr = os.Stderr
+	}
+	if e.Getenv == nil {
+		e.Getenv = os.Getenv
+	}
+	if e.Now == nil {
+		e.Now = time.Now
+	}
+	if e.Terminal == nil {
+		if f, ok := e.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			e.Terminal = ttyTerminal{fd: int(f.Fd())}
+		}
+	}
+	return e
+}
+
+// Main runs the command tree on args (without the program name) and
+// returns the process exit code. A failure prints one line,
+// "error: <message>", on stderr. Interrupt and SIGTERM cancel the running
+// request.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, extra ...*cobra.Command) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, Env{Stdin: stdin, Stdout: stdout, Stderr: stderr}, args, extra...)
+}
+
+// Run is Main with every process dependency in env, for tests and
+// embedding.
+func Run(ctx context.Context, env Env, args []string, extra ...*cobra.Command) int {
+	a := newApp(env)
+	root := a.root(extra...)
+	if args == nil {
+		args = []string{} // nil would make cobra read os.Args
+	}
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	if msg := a.describe(err); msg != "" {
+		fmt.Fprintf(a.env.Stderr, "error: %s\n", msg)
+	}
+	return exitCode(err)
+}
+
+// NewRoot returns the gatehouse command tree on the process's own streams
+// and environment. extra commands (the server, wired in cmd/gatehouse) are
+// added at the top level. Errors are returned, not printed; Main prints
+// them.
 func NewRoot(extra ...*cobra.Command) *cobra.Command {
+	return newApp(Env{}).root(extra...)
+}
+
+// exitCode is the code carried by err (an ExitCode() int method anywhere
+// in its chain), else 1.
+func exitCode(err error) int {
+	var ec interface{ ExitCode() int }
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
+}
+
+// app is one run of the command tree: its environment, the global flags
+// and what it learned about the connection.
+type app struct {
+	env Env
+	in  *bufio.Reader // stdin, shared by every prompt of the run
+
+	flags struct {
+		server, authToken, config, context string
+		insecure, plaintext                bool
+	}
+
+	// conn is the connection of the running command, once resolved; it
+	// shapes the hint printed after a 401.
+	conn *connection
+	// noLoginHint is set by the commands that log in or out themselves.
+	noLoginHint bool
+}
+
+func newApp(env Env) *app {
+	env = env.withDefaults()
+	return &app{env: env, in: bufio.NewReader(env.Stdin)}
+}
+
+func (a *app) root(extra ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "gatehouse",
 		Short:         "Token-based access server and its CLI",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(extra...)
-	root.AddCommand(&cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.Println("gatehouse", Version)
-			return nil
-		},
+	root.SetIn(a.env.Stdin)
+	root.SetOut(a.env.Stdout)
+	root.SetErr(a.env.Stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())
 	})
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.flags.server, "server", "", "server address: URL or host:port (env GATEHOUSE_SERVER)")
+	pf.StringVar(&a.flags.authToken, "auth-token", "", "token to authenticate with, instead of the context's (env GATEHOUSE_AUTH_TOKEN)")
+	pf.StringVar(&a.flags.config, "config", "", "config file (default $GATEHOUSE_CONFIG_DIR/config, $XDG_CONFIG_HOME/gatehouse/config or ~/.config/gatehouse/config)")
+	pf.StringVar(&a.flags.context, "context", "", "config context to use instead of the current one")
+	pf.BoolVar(&a.flags.insecure, "insecure", false, "skip verification of the server's TLS certificate")
+	pf.BoolVar(&a.flags.plaintext, "plaintext", false, "use plain HTTP for a host:port server address")
+
+	root.AddCommand(extra...)
+	root.AddCommand(
+		a.loginCmd(),
+		a.logoutCmd(),
+		a.reloginCmd(),
+		a.contextCmd(),
+		a.accountCmd(),
+		a.projCmd(),
+		a.appCmd(),
+		a.adminCmd(),
+		a.auditCmd(),
+		a.tokenCmd(),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), "gatehouse", Version)
+				return err
+			},
+		},
+	)
 	return root
+}
+
+// describe renders err as the one line after "error: ". API errors show the
+// server's message; a 401 adds how to log in again.
+func (a *app) describe(err error) string {
+	var ge *gatehouse.Error
+	if !errors.As(err, &ge) {
+		return oneLine(err.Error())
+	}
+	msg := ge.Message
+	if msg == "" {
+		msg = ge.Code
+	}
+	if ge.Code == gatehouse.ETHROTTLED && ge.RetryAfter > 0 {
+		msg += fmt.Sprintf("; retry in %s", ge.RetryAfter)
+	}
+	if ge.Code == gatehouse.EUNAUTHORIZED && !a.noLoginHint {
+		msg += "; " + a.loginHint()
+	}
+	// Wrapping context (fmt.Errorf("...: %w", ge)) goes before the message.
+	if full := err.Error(); full != ge.Error() && strings.HasSuffix(full, ge.Error()) {
+		msg = strings.TrimSuffix(full, ge.Error()) + msg
+	}
+	return oneLine(msg)
+}
+
+// loginHint says how to get a fresh credential for the connection in use.
+func (a *app) loginHint() string {
+	c := a.conn
+	switch {
+	case c == nil:
+		return "run: gatehouse login SERVER"
+	case c.tokenFrom != "context":
+		return "the token from " + c.tokenFrom + " was refused"
+	case c.user != "":
+		return "run: gatehouse relogin"
+	}
+	return "run: gatehouse login " + c.server
+}
+
+// oneLine folds a multi-line message (cobra's suggestions) onto one line.
+func oneLine(s string) string {
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func (a *app) loginCmd() *cobra.Command {
+	var username, password, name string
+	cmd := &cobra.Command{
+		Use:   "login SERVER",
+		Short: "Log in with a password and store the session in a context",
+		Long: `Log in to SERVER (a URL or host:port) with a username and password and
+store the session token in a context named after the server (or --name),
+which becomes the current context. Missing values are prompted for; the
+password is read without echo, or from standard input when it is not a
+terminal.`,
+		Example: `  gatehouse login gatehouse.example.com:443
+  gatehouse login http://127.0.0.1:8080 --username admin
+  echo "$PASSWORD" | gatehouse login 127.0.0.1:8080 --plaintext --username ci`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a.noLoginHint = true
+			server := args[0]
+			if name == "" {
+				name = server
+			}
+			// Read the config first: a config that is refused (mode) or
+			// broken must fail before a password is asked for.
+			cfg, path, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			plaintext, insecure := a.flags.plaintext, a.flags.insecure
+			if old, ok := cfg.find(name); ok && old.Server == server {
+				plaintext = plaintext || old.Plaintext
+				insecure = insecure || old.Insecure
+			}
+			c, err := newClient(server, "", plaintext, insecure)
+			if err != nil {
+				return err
+			}
+			if username == "" {
+				if username, err = a.promptLine("Username: ", "username"); err != nil {
+					return err
+				}
+			}
+			if password == "" {
+				if password, err = a.promptPassword("Password: ", "password"); err != nil {
+					return err
+				}
+			}
+			tok, err := c.Login(cmd.Context(), username, password)
+			if err != nil {
+				return err
+			}
+			cfg.upsert(configContext{Name: name, Server: server, User: username, Token: tok, Plaintext: plaintext, Insecure: insecure})
+			cfg.CurrentContext = name
+			if err := saveConfig(path, cfg); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "'%s' logged in successfully\n", username)
+			fmt.Fprintf(out, "Context '%s' updated\n", name)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&username, "username", "", "user name (prompted for when missing)")
+	f.StringVar(&password, "password", "", "password (prompted for when missing; visible to other local users in the process list)")
+	f.StringVar(&name, "name", "", "context name (default: the server address)")
+	return cmd
+}
+
+func (a *app) reloginCmd() *cobra.Command {
+	var password string
+	cmd := &cobra.Command{
+		Use:   "relogin",
+		Short: "Log in again to the current context's server as the same user",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a.noLoginHint = true
+			cfg, path, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			ctx, err := a.contextFor(cfg, path, "")
+			if err != nil {
+				return err
+			}
+			if ctx.User == "" {
+				return fmt.Errorf("context %q has no user name; run: gatehouse login %s", ctx.Name, ctx.Server)
+			}
+			c, err := newClient(ctx.Server, "", ctx.Plaintext || a.flags.plaintext, ctx.Insecure || a.flags.insecure)
+			if err != nil {
+				return err
+			}
+			if password == "" {
+				label := fmt.Sprintf("Password for %s: ", ctx.User)
+				if password, err = a.promptPassword(label, "password"); err != nil {
+					return err
+				}
+			}
+			tok, err := c.Login(cmd.Context(), ctx.User, password)
+			if err != nil {
+				return err
+			}
+			ctx.Token = tok
+			if err := saveConfig(path, cfg); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "'%s' logged in successfully\n", ctx.User)
+			fmt.Fprintf(out, "Context '%s' updated\n", ctx.Name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&password, "password", "", "password (prompted for when missing)")
+	return cmd
+}
+
+func (a *app) logoutCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout [CONTEXT]",
+		Short: "Revoke the context's session on the server and forget its token",
+		Long: `Revoke the session token of CONTEXT (default: the current context) on the
+server, then remove it from the config file. The token is removed even when
+the server cannot be reached; the command then says so and fails, since the
+session stays valid on the server until it expires.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a.noLoginHint = true
+			cfg, path, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			ctx, err := a.contextFor(cfg, path, name)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if ctx.Token == "" {
+				fmt.Fprintf(out, "Context '%s' is not logged in\n", ctx.Name)
+				return nil
+			}
+			var revokeErr error
+			c, err := newClient(ctx.Server, ctx.Token, ctx.Plaintext || a.flags.plaintext, ctx.Insecure || a.flags.insecure)
+			if err == nil {
+				revokeErr = c.Logout(cmd.Context())
+			} else {
+				revokeErr = err
+			}
+			ctx.Token = ""
+			if err := saveConfig(path, cfg); err != nil {
+				return err
+			}
+			// A refused token is already as dead as logout would make it.
+			if revokeErr != nil && !gatehouse.IsCode(revokeErr, gatehouse.EUNAUTHORIZED) {
+				fmt.Fprintf(out, "Removed the token of context '%s' from %s\n", ctx.Name, path)
+				return fmt.Errorf("the server did not revoke the session, which stays valid until it expires: %s", a.describe(revokeErr))
+			}
+			fmt.Fprintf(out, "Logged out from '%s'\n", ctx.Name)
+			return nil
+		},
+	}
+}
+
+// contextFor returns the named context, else --context, else the current
+// one.
+func (a *app) contextFor(cfg config, path, name string) (*configContext, error) {
+	if name == "" {
+		name = a.flags.context
+	}
+	if name == "" {
+		name = cfg.CurrentContext
+	}
+	if name == "" {
+		return nil, fmt.Errorf("no current context in %s; run: gatehouse login SERVER", path)
+	}
+	ctx, ok := cfg.find(name)
+	if !ok {
+		return nil, fmt.Errorf("context %q is not in %s", name, path)
+	}
+	return ctx, nil
+}
+
+// contextView is a context as listed: never its token.
+type contextView struct {
+	Current bool   `json:"current"`
+	Name    string `json:"name"`
+	Server  string `json:"server"`
+	User    string `json:"user,omitempty"`
+}
+
+func (a *app) contextCmd() *cobra.Command {
+	var del bool
+	cmd := &cobra.Command{
+		Use:   "context [NAME]",
+		Short: "List contexts, switch to one, or delete one",
+		Example: `  gatehouse context
+  gatehouse context prod
+  gatehouse context old --delete`,
+		Aliases: []string{"ctx"},
+		Args:    cobra.MaximumNArgs(1),
+	}
+	format := addOutputFlag(cmd)
+	cmd.Flags().BoolVar(&del, "delete", false, "delete the context NAME")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkFormat(*format); err != nil {
+			return err
+		}
+		cfg, path, err := a.loadConfig()
+		if err != nil {
+			return err
+		}
+		out := cmd.OutOrStdout()
+		switch {
+		case len(args) == 0 && del:
+			return fmt.Errorf("--delete needs a context NAME")
+		case len(args) == 0:
+			views := make([]contextView, 0, len(cfg.Contexts))
+			for _, c := range cfg.Contexts {
+				views = append(views, contextView{Current: c.Name == cfg.CurrentContext, Name: c.Name, Server: c.Server, User: c.User})
+			}
+			return render(out, *format, views, func(w *tabwriter.Writer) {
+				row(w, "CURRENT", "NAME", "SERVER", "USER")
+				for _, v := range views {
+					mark := ""
+					if v.Current {
+						mark = "*"
+					}
+					row(w, mark, v.Name, v.Server, orDash(v.User))
+				}
+			})
+		case del:
+			if !cfg.remove(args[0]) {
+				return fmt.Errorf("context %q is not in %s", args[0], path)
+			}
+			if err := saveConfig(path, cfg); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "Context '%s' deleted\n", args[0])
+			return nil
+		}
+		if _, ok := cfg.find(args[0]); !ok {
+			return fmt.Errorf("context %q is not in %s", args[0], path)
+		}
+		cfg.CurrentContext = args[0]
+		if err := saveConfig(path, cfg); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Switched to context '%s'\n", args[0])
+		return nil
+	}
+	return cmd
+}

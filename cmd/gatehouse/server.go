@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/server"
+	"github.com/gatehouse/gatehouse/service"
+	"github.com/gatehouse/gatehouse/store/sqlite"
+)
+
+func newServerCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Gatehouse server",
+		Long: `Run the Gatehouse server on the embedded SQLite store.
+
+Settings come from defaults, then the YAML file given by --config, then
+GATEHOUSE_* environment variables, then flags. On first start the admin
+account is created; its password comes from GATEHOUSE_ADMIN_PASSWORD or is
+generated and written to <data-dir>/initial-admin-password.`,
+		Args: cobra.NoArgs,
+	}
+	config.AddFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := config.Load(cmd.Flags(), os.Getenv)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
+		return run(ctx, cfg, log, os.Getenv("GATEHOUSE_ADMIN_PASSWORD"), nil)
+	}
+	return cmd
+}
+
+// run starts the server and blocks until ctx ends, then shuts down
+// gracefully: stop accepting, finish requests, flush audit events. ready,
+// when not nil, receives the bound address once the server listens.
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword string, ready chan<- string) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := service.NewMetrics(reg)
+	svc, err := service.New(ctx, service.Options{
+		Store:              st,
+		Instance:           cfg.InstanceName,
+		Logger:             log,
+		Metrics:            metrics,
+		DefaultLifetime:    time.Duration(cfg.Tokens.DefaultLifetime),
+		MaxLifetime:        time.Duration(cfg.Tokens.MaxLifetime),
+		AllowNonExpiring:   cfg.Tokens.AllowNonExpiring,
+		RBAC:               rbacOf(cfg),
+		DisableBuiltin:     cfg.RBAC.DisableBuiltin,
+		LoginMaxFailures:   cfg.Login.MaxFailures,
+		LoginWindow:        time.Duration(cfg.Login.Window),
+		LoginMaxConcurrent: cfg.Login.MaxConcurrent,
+		AuditRetention:     time.Duration(cfg.Audit.Retention),
+	})
+	if err != nil {
+		return err
+	}
+	if err := bootstrapAdmin(ctx, svc, cfg.DataDir, adminPassword, log); err != nil {
+		return err
+	}
+
+	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	opts := server.Options{Service: svc, Logger: log, Metrics: metrics, TLS: cfg.TLS.Cert != ""}
+	if cfg.MetricsListen == "" {
+		opts.MetricsHandler = promh
+	}
+	srv := &http.Server{
+		Handler:           server.New(opts),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{srv}
+	errc := make(chan error, 2)
+	go func() {
+		if cfg.TLS.Cert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return err
+		}
+		msrv := &http.Server{Handler: promh, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, msrv)
+		go func() { errc <- msrv.Serve(mln) }()
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		svc.Run(bgCtx, time.Duration(cfg.ReaperInterval))
+	}()
+
+	scheme := "http"
+	if cfg.TLS.Cert != "" {
+		scheme = "https"
+	}
+	log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "instance", cfg.InstanceName, "data_dir", cfg.DataDir)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(shutCtx); err != nil {
+			log.Error("shutdown", "err", err)
+		}
+	}
+	// Requests are done: write what they queued, then stop.
+	stopBg()
+	<-bgDone
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// bootstrapAdmin creates the admin account on first start and, when its
+// password was generated, writes it to a 0600 file and says where.
+func bootstrapAdmin(ctx context.Context, svc *service.Service, dataDir, password string, log *slog.Logger) error {
+	generated, err := svc.Bootstrap(ctx, password)
+	if err != nil {
+		return fmt.Errorf("creating the admin account: %w", err)
+	}
+	if generated == "" {
+		return nil
+	}
+	path := filepath.Join(dataDir, "initial-admin-password")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the initial admin password: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, generated); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(path)
+	log.Warn("created the admin account; its generated password is in the file shown (mode 0600): log in, change it with `gatehouse account update-password`, then delete the file", "password_file", abs)
+	return nil
+}
+
+func rbacOf(cfg config.Config) gatehouse.RBAC {
+	return gatehouse.RBAC{
+		PolicyCSV:     cfg.RBAC.PolicyCSV,
+		PolicyDefault: cfg.RBAC.PolicyDefault,
+		MatchMode:     cfg.RBAC.MatchMode,
+	}
+}

@@ -1,0 +1,324 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// Config is the configuration of `gatehouse server`. The YAML keys are the
+// setting names used in every error message.
+type Config struct {
+	// InstanceName prefixes every token ("<instance>:<body>") so people,
+	// CLIs and secret scanners can tell which server issued it.
+	InstanceName string `yaml:"instanceName"`
+	// Listen is the API and dashboard address, host:port.
+	Listen string `yaml:"listen"`
+	// MetricsListen, when set, serves /metrics on a separate address (for a
+	// scraper on a private network). Empty keeps /metrics on the main
+	// listener, behind authentication.
+	MetricsListen string `yaml:"metricsListen"`
+	// DataDir holds the embedded database and the initial admin password.
+	DataDir string `yaml:"dataDir"`
+	// DatabaseURL selects PostgreSQL (for several replicas) instead of the
+	// embedded SQLite store: a postgres:// URL or a key=value DSN. It may
+	// hold a password, so it has no flag (command lines are visible to every
+	// local user) and is never printed: see LogValue.
+	DatabaseURL    string   `yaml:"databaseURL"`
+	TLS            TLS      `yaml:"tls"`
+	ReaperInterval Duration `yaml:"reaperInterval"`
+	Tokens         Tokens   `yaml:"tokens"`
+	RBAC           RBAC     `yaml:"rbac"`
+	Audit          Audit    `yaml:"audit"`
+	Login          Login    `yaml:"login"`
+}
+
+// TLS names the server's certificate and key files. Set both to serve
+// HTTPS; leave both empty for plain HTTP.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Enabled reports whether HTTPS is configured.
+func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
+
+// Tokens are the token lifetime rules of DESIGN.md §1.
+type Tokens struct {
+	// DefaultLifetime applies when a mint request gives no expiresIn.
+	DefaultLifetime Duration `yaml:"defaultLifetime"`
+	// MaxLifetime caps any requested lifetime.
+	MaxLifetime Duration `yaml:"maxLifetime"`
+	// AllowNonExpiring permits tokens with no expiry at all.
+	AllowNonExpiring bool `yaml:"allowNonExpiring"`
+}
+
+// RBAC is the initial policy, in Argo CD's argocd-rbac-cm shape.
+type RBAC struct {
+	// PolicyCSV is the policy used when the store holds none yet; afterwards
+	// the stored policy (replaced through the API) wins.
+	PolicyCSV string `yaml:"policyCSV"`
+	// PolicyDefault is a role every authenticated subject also has.
+	PolicyDefault string `yaml:"policyDefault"`
+	// MatchMode is "glob" (the default; "" means the same) or "regex".
+	MatchMode string `yaml:"matchMode"`
+	// DisableBuiltin drops the built-in role:readonly and role:admin.
+	DisableBuiltin bool `yaml:"disableBuiltin"`
+}
+
+// Audit holds the audit trail settings.
+type Audit struct {
+	// Retention is how long audit events are kept.
+	Retention Duration `yaml:"retention"`
+}
+
+// Login holds the password login limits.
+type Login struct {
+	// MaxFailures failed logins for one username within Window lock that
+	// username out until the window passes.
+	MaxFailures int      `yaml:"maxFailures"`
+	Window      Duration `yaml:"window"`
+	// MaxConcurrent bounds concurrent bcrypt checks, so a login flood cannot
+	// starve token verification of CPU.
+	MaxConcurrent int `yaml:"maxConcurrent"`
+}
+
+// Match modes of RBAC.MatchMode.
+const (
+	MatchGlob  = "glob"
+	MatchRegex = "regex"
+)
+
+// Default returns the built-in defaults: a loopback listener, no TLS, the
+// embedded store under ./gatehouse-data and DESIGN.md's token rules.
+func Default() Config {
+	return Config{
+		InstanceName:   "gatehouse",
+		Listen:         "127.0.0.1:8080",
+		DataDir:        "./gatehouse-data",
+		ReaperInterval: Duration(time.Minute),
+		Tokens: Tokens{
+			DefaultLifetime: Duration(12 * time.Hour),
+			MaxLifetime:     Duration(30 * Day),
+		},
+		RBAC:  RBAC{MatchMode: MatchGlob},
+		Audit: Audit{Retention: Duration(90 * Day)},
+		Login: Login{
+			MaxFailures:   5,
+			Window:        Duration(5 * time.Minute),
+			MaxConcurrent: 4,
+		},
+	}
+}
+
+// SettingError is one configuration problem.
+type SettingError struct {
+	// Setting is the YAML key path, e.g. "tokens.maxLifetime".
+	Setting string
+	// Source is the environment variable or flag the value came from; empty
+	// when it came from the file or the defaults.
+	Source string
+	// Problem says what is wrong. It never contains a secret value.
+	Problem string
+}
+
+func (e *SettingError) Error() string {
+	if e.Source != "" {
+		return e.Setting + " (from " + e.Source + "): " + e.Problem
+	}
+	return e.Setting + ": " + e.Problem
+}
+
+// Validate checks every setting and reports all problems at once, joined with
+// errors.Join; each is a *SettingError. It checks that the TLS files exist,
+// and otherwise does no I/O.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, &SettingError{Setting: setting, Problem: fmt.Sprintf(format, args...)})
+	}
+
+	if !token.ValidInstance(c.InstanceName) {
+		bad("instanceName", "%q is not a valid instance name: use 1 to %d lowercase letters, digits and hyphens, starting with a letter or digit",
+			c.InstanceName, token.MaxInstanceLen)
+	}
+	if c.Listen == "" {
+		bad("listen", "must be set (host:port)")
+	} else if err := checkHostPort(c.Listen); err != nil {
+		bad("listen", "%q: %v", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if err := checkHostPort(c.MetricsListen); err != nil {
+			bad("metricsListen", "%q: %v", c.MetricsListen, err)
+		} else if c.MetricsListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
+			bad("metricsListen", "%q is also the main listen address; leave metricsListen empty to serve metrics there", c.MetricsListen)
+		}
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("dataDir", "must be set")
+	}
+	if c.DatabaseURL != "" {
+		if problem := checkDatabaseURL(c.DatabaseURL); problem != "" {
+			bad("databaseURL", "%s", problem)
+		}
+	}
+
+	switch {
+	case c.TLS.Cert != "" && c.TLS.Key == "":
+		bad("tls.key", "must be set when tls.cert is set (both or neither)")
+	case c.TLS.Key != "" && c.TLS.Cert == "":
+		bad("tls.cert", "must be set when tls.key is set (both or neither)")
+	}
+	if c.TLS.Cert != "" {
+		if problem := checkFile(c.TLS.Cert); problem != "" {
+			bad("tls.cert", "%s", problem)
+		}
+	}
+	if c.TLS.Key != "" {
+		if problem := checkFile(c.TLS.Key); problem != "" {
+			bad("tls.key", "%s", problem)
+		}
+	}
+
+	positive := func(setting string, d Duration) {
+		if d <= 0 {
+			bad(setting, "must be greater than 0, got %s", d)
+		}
+	}
+	positive("reaperInterval", c.ReaperInterval)
+	positive("tokens.maxLifetime", c.Tokens.MaxLifetime)
+	positive("tokens.defaultLifetime", c.Tokens.DefaultLifetime)
+	if c.Tokens.DefaultLifetime > c.Tokens.MaxLifetime && c.Tokens.MaxLifetime > 0 {
+		bad("tokens.defaultLifetime", "%s exceeds tokens.maxLifetime %s", c.Tokens.DefaultLifetime, c.Tokens.MaxLifetime)
+	}
+	positive("audit.retention", c.Audit.Retention)
+	positive("login.window", c.Login.Window)
+
+	switch c.RBAC.MatchMode {
+	case "", MatchGlob, MatchRegex:
+	default:
+		bad("rbac.matchMode", "%q is not %q or %q", c.RBAC.MatchMode, MatchGlob, MatchRegex)
+	}
+	// policyDefault becomes one field of a policy line; a comma or line
+	// break would smuggle extra fields or lines into the policy.
+	if strings.ContainsAny(c.RBAC.PolicyDefault, ",\r\n") || strings.TrimSpace(c.RBAC.PolicyDefault) != c.RBAC.PolicyDefault {
+		bad("rbac.policyDefault", "%q must be a single role name, such as role:readonly", c.RBAC.PolicyDefault)
+	}
+
+	if c.Login.MaxFailures < 1 {
+		bad("login.maxFailures", "must be at least 1, got %d", c.Login.MaxFailures)
+	}
+	if c.Login.MaxConcurrent < 1 {
+		bad("login.maxConcurrent", "must be at least 1, got %d", c.Login.MaxConcurrent)
+	}
+	return errors.Join(errs...)
+}
+
+// checkHostPort accepts what net.Listen accepts for TCP with a numeric port:
+// "host:port", ":port", "[::1]:port". Port 0 (any free port) is allowed, for
+// tests.
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:8080 or :8080")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// checkDatabaseURL returns a problem with u, or "". It never quotes u, which
+// may carry a password.
+func checkDatabaseURL(u string) string {
+	if !strings.Contains(u, "://") {
+		if strings.Contains(u, "=") {
+			return "" // a libpq key=value DSN; the driver checks the rest
+		}
+		return "want a postgres:// URL or a key=value connection string"
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return "is not a valid URL"
+	}
+	if p.Scheme != "postgres" && p.Scheme != "postgresql" {
+		return fmt.Sprintf("scheme %q is not postgres or postgresql", p.Scheme)
+	}
+	return ""
+}
+
+// checkFile returns a problem with the file at path, or "".
+func checkFile(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Sprintf("file %q does not exist", path)
+	case err != nil:
+		return fmt.Sprintf("file %q: %v", path, errors.Unwrap(err))
+	case fi.IsDir():
+		return fmt.Sprintf("%q is a directory, want a PEM file", path)
+	}
+	return ""
+}
+
+// LogValue logs the effective settings for the startup line. The database
+// URL's password is masked and the policy is summarized by size.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("instanceName", c.InstanceName),
+		slog.String("listen", c.Listen),
+		slog.String("metricsListen", c.MetricsListen),
+		slog.String("dataDir", c.DataDir),
+		slog.String("databaseURL", redactURL(c.DatabaseURL)),
+		slog.Bool("tls", c.TLS.Enabled()),
+		slog.String("reaperInterval", c.ReaperInterval.String()),
+		slog.String("tokens.defaultLifetime", c.Tokens.DefaultLifetime.String()),
+		slog.String("tokens.maxLifetime", c.Tokens.MaxLifetime.String()),
+		slog.Bool("tokens.allowNonExpiring", c.Tokens.AllowNonExpiring),
+		slog.Int("rbac.policyLines", countLines(c.RBAC.PolicyCSV)),
+		slog.String("rbac.policyDefault", c.RBAC.PolicyDefault),
+		slog.String("rbac.matchMode", c.RBAC.MatchMode),
+		slog.Bool("rbac.disableBuiltin", c.RBAC.DisableBuiltin),
+		slog.String("audit.retention", c.Audit.Retention.String()),
+		slog.Int("login.maxFailures", c.Login.MaxFailures),
+		slog.String("login.window", c.Login.Window.String()),
+		slog.Int("login.maxConcurrent", c.Login.MaxConcurrent),
+	)
+}
+
+// redactURL masks the password of a postgres:// URL, in the user info or in
+// a password query parameter; a key=value DSN, or anything that does not
+// parse, is masked whole.
+func redactURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	p, err := url.Parse(u)
+	if err != nil || !strings.Contains(u, "://") {
+		return token.Redacted
+	}
+	if q := p.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		p.RawQuery = q.Encode()
+	}
+	return p.Redacted()
+}
+
+func countLines(s string) int {
+	n := 0
+	for line := range strings.Lines(s) {
+		if strings.TrimSpace(line) != "" {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,69 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// statusOf is the one map from error code to HTTP status.
+var statusOf = map[string]int{
+	gatehouse.EINVALID:      http.StatusBadRequest,
+	gatehouse.EUNAUTHORIZED: http.StatusUnauthorized,
+	gatehouse.EFORBIDDEN:    http.StatusForbidden,
+	gatehouse.ENOTFOUND:     http.StatusNotFound,
+	gatehouse.ECONFLICT:     http.StatusConflict,
+	gatehouse.EPRECONDITION: http.StatusPreconditionFailed,
+	gatehouse.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	gatehouse.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	gatehouse.ETHROTTLED:    http.StatusTooManyRequests,
+	gatehouse.EINTERNAL:     http.StatusInternalServerError,
+	gatehouse.EUNAVAILABLE:  http.StatusServiceUnavailable,
+}
+
+// StatusOf returns the HTTP status for err.
+func StatusOf(err error) int {
+	if s, ok := statusOf[gatehouse.ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// writeError answers with the JSON error body of API.md. Internal causes
+// are logged once, with the request id; the client sees "internal error".
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := gatehouse.ErrorCode(err)
+	status := StatusOf(err)
+	if code == gatehouse.EINTERNAL {
+		s.log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
+	}
+	h := w.Header()
+	switch code {
+	case gatehouse.EUNAUTHORIZED:
+		h.Add("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		h.Add("WWW-Authenticate", `Basic realm="gatehouse"`)
+	case gatehouse.ETHROTTLED:
+		var e *gatehouse.Error
+		if errors.As(err, &e) && e.RetryAfter > 0 {
+			secs := int64((e.RetryAfter + 999_999_999) / 1_000_000_000)
+			h.Set("Retry-After", strconv.FormatInt(secs, 10))
+		}
+	}
+	writeJSON(w, status, errorBody{Error: code, Message: gatehouse.ErrorMessage(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	// A failed write means the client went away; there is no one to tell.
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/service"
+)
+
+// Options configures the HTTP server.
+type Options struct {
+	Service *service.Service
+	Logger  *slog.Logger
+	Metrics *service.Metrics
+	// MetricsHandler serves /metrics on the main listener to callers with
+	// settings, get; nil when metrics are served elsewhere.
+	MetricsHandler http.Handler
+	// TLS tells the server that it is served over HTTPS (Secure cookies).
+	TLS bool
+}
+
+// Server is Gatehouse's HTTP handler.
+type Server struct {
+	svc     *service.Service
+	log     *slog.Logger
+	metrics *service.Metrics
+	promh   http.Handler
+	tls     bool
+	handler http.Handler
+}
+
+// New builds the server and its route table.
+func New(o Options) *Server {
+	s := &Server{svc: o.Service, log: o.Logger, metrics: o.Metrics, promh: o.MetricsHandler, tls: o.TLS}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.metrics == nil {
+		s.metrics = service.NewMetrics(nil)
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.handler = s.middleware(mux)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// maxBody is the largest request body accepted (API.md: 1 MiB).
+const maxBody = 1 << 20
+
+// authed is a handler for an authenticated caller.
+type authed func(w http.ResponseWriter, r *http.Request, p *service.Principal) error
+
+// api wraps an authenticated JSON API handler: it requires a valid
+// credential, records the request in the audit trail, and renders errors.
+func (s *Server) api(h authed) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err == nil && p == nil {
+			err = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "no credentials: send Authorization: Bearer <token>")
+		}
+		if err != nil {
+			s.metrics.Decisions.WithLabelValues("unauthenticated", "").Inc()
+			s.writeError(w, r, err)
+			return
+		}
+		s.svc.Touch(p, clientIP(r))
+		rec := &statusRecorder{ResponseWriter: w}
+		if err := h(rec, r, p); err != nil {
+			s.writeError(rec, r, err)
+		}
+		s.audit(r, p, rec.status())
+	}
+}
+
+// audit records one authenticated request.
+func (s *Server) audit(r *http.Request, p *service.Principal, status int) {
+	d := p.LastDecision()
+	decision := "allow"
+	if status == http.StatusForbidden || (d.Resource != "" && !d.Allowed) {
+		decision = "deny"
+	}
+	s.metrics.Decisions.WithLabelValues(decision, string(p.Kind)).Inc()
+	s.svc.RecordRequest(gatehouse.Event{
+		Actor:      p.Subject,
+		TokenID:    p.TokenID,
+		TokenKind:  p.Kind,
+		Method:     r.Method,
+		Path:       r.URL.Path, // never the query string
+		Resource:   d.Resource,
+		Action:     d.Action,
+		Object:     d.Object,
+		Decision:   decision,
+		Status:     status,
+		RemoteAddr: clientIP(r),
+		UserAgent:  truncate(r.UserAgent(), 256),
+	})
+}
+
+// authenticate returns the caller, nil when no credential was sent, or
+// an error for a credential that does not verify.
+func (s *Server) authenticate(r *http.Request) (*service.Principal, error) {
+	tok, present, err := credential(r)
+	if !present {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.svc.Authenticate(r.Context(), tok)
+}
+
+// decode reads a JSON body strictly: application/json only, at most
+// 1 MiB, no unknown fields, one value.
+func decode(r *http.Request, v any) error {
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return gatehouse.Errorf(gatehouse.ETOOLARGE, "request body exceeds 1 MiB")
+		case errors.Is(err, io.EOF):
+			return gatehouse.Errorf(gatehouse.EINVALID, "request body is empty; send a JSON object")
+		}
+		return gatehouse.Errorf(gatehouse.EINVALID, "invalid JSON body: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return gatehouse.Errorf(gatehouse.EINVALID, "invalid JSON body: more than one value")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the body (which
+// may hold a password).
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return "syntax error at byte " + strconv.FormatInt(syn.Offset, 10)
+	case errors.As(err, &typ):
+		return "field " + typ.Field + " must be " + typ.Type.String()
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "malformed"
+}
+
+// requireJSON enforces Content-Type: application/json on requests with a
+// body — a CSRF guard, as in Argo CD.
+func requireJSON(r *http.Request) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return gatehouse.Errorf(gatehouse.EUNSUPPORTED, "Content-Type must be application/json")
+	}
+	return nil
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// RequestID returns the request id middleware assigned to ctx.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,351 @@
+package service
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"sort"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+var accountName = regexp.MustCompile(`^[a-z0-9]([-._a-z0-9]{0,61}[a-z0-9])?$`)
+
+// Bootstrap creates the admin account on first start. It returns the
+// password it generated, or "" when the account already existed or
+// password was given.
+func (s *Service) Bootstrap(ctx context.Context, password string) (generated string, err error) {
+	if s.accounts.get(gatehouse.AdminAccount) != nil {
+		return "", nil
+	}
+	if password == "" {
+		password, err = randomPassword(s.rand)
+		if err != nil {
+			return "", err
+		}
+		generated = password
+	}
+	if err := checkPassword(password); err != nil {
+		return "", err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
+	if err != nil {
+		return "", gatehouse.Internal(err)
+	}
+	a := gatehouse.Account{
+		Name:         gatehouse.AdminAccount,
+		Enabled:      true,
+		Capabilities: []gatehouse.Capability{gatehouse.CapLogin, gatehouse.CapAPIKey},
+		Groups:       []string{},
+		CreatedAt:    s.now().UTC(),
+		PasswordHash: hash,
+	}
+	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		if err := tx.CreateAccount(ctx, a); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(nil, gatehouse.EventAccountChanged, "accounts", "create", a.Name, "bootstrap")})
+	})
+	if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
+		return "", nil // another replica won the race
+	}
+	if err != nil {
+		return "", err
+	}
+	s.accounts.put(a)
+	return generated, nil
+}
+
+// ListAccounts returns the accounts the caller may get, by name.
+func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.Account, error) {
+	var out []gatehouse.Account
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		all, err := tx.ListAccounts(ctx)
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		for _, a := range all {
+			if a.Name == p.Account || s.Can(p, "accounts", "get", a.Name) {
+				out = append(out, a)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	for i := range out {
+		out[i] = publicAccount(out[i], nil)
+	}
+	return out, nil
+}
+
+// GetAccount returns an account with its tokens. Callers see their own
+// account; others need accounts, get, <name>.
+func (s *Service) GetAccount(ctx context.Context, p *Principal, name string) (gatehouse.Account, error) {
+	if name != p.Account {
+		if err := s.authorize(p, "accounts", "get", name); err != nil {
+			return gatehouse.Account{}, err
+		}
+	}
+	var (
+		a      gatehouse.Account
+		tokens []gatehouse.Token
+	)
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		if a, err = tx.GetAccount(ctx, name); err != nil {
+			return err
+		}
+		tokens, err = tx.ListTokens(ctx, gatehouse.TokenFilter{Account: name, Kind: gatehouse.KindAPI})
+		return err
+	})
+	if err != nil {
+		return gatehouse.Account{}, err
+	}
+	return publicAccount(a, tokens), nil
+}
+
+// CreateAccount creates a local user (login) or service account (apiKey).
+func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse.AccountCreate) (gatehouse.Account, error) {
+	if !accountName.MatchString(req.Name) {
+		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.EINVALID, "account name must be 1-63 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+	}
+	if err := s.authorize(p, "accounts", "create", req.Name); err != nil {
+		return gatehouse.Account{}, err
+	}
+	caps, err := checkCapabilities(req.Capabilities)
+	if err != nil {
+		return gatehouse.Account{}, err
+	}
+	groups, err := checkGroups(req.Groups)
+	if err != nil {
+		return gatehouse.Account{}, err
+	}
+	a := gatehouse.Account{Name: req.Name, Enabled: true, Capabilities: caps, Groups: groups, CreatedAt: s.now().UTC()}
+	if req.Password != "" {
+		if err := checkPassword(req.Password); err != nil {
+			return gatehouse.Account{}, err
+		}
+		if a.PasswordHash, err = bcrypt.GenerateFromPassword([]byte(req.Password), s.bcryptCost); err != nil {
+			return gatehouse.Account{}, gatehouse.Internal(err)
+		}
+	} else if a.Has(gatehouse.CapLogin) {
+		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.EINVALID, "an account with the login capability needs a password")
+	}
+	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		if err := tx.CreateAccount(ctx, a); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "create", a.Name, "")})
+	})
+	if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
+		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.ECONFLICT, "account %q already exists", a.Name)
+	}
+	if err != nil {
+		return gatehouse.Account{}, err
+	}
+	s.accounts.put(a)
+	return publicAccount(a, nil), nil
+}
+
+// UpdateAccount changes enabled, capabilities or groups. The change
+// reaches every token of the account before it returns.
+func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, patch gatehouse.AccountPatch) (gatehouse.Account, error) {
+	if err := s.authorize(p, "accounts", "update", name); err != nil {
+		return gatehouse.Account{}, err
+	}
+	var caps []gatehouse.Capability
+	var groups []string
+	var err error
+	if patch.Capabilities != nil {
+		if caps, err = checkCapabilities(*patch.Capabilities); err != nil {
+			return gatehouse.Account{}, err
+		}
+	}
+	if patch.Groups != nil {
+		if groups, err = checkGroups(*patch.Groups); err != nil {
+			return gatehouse.Account{}, err
+		}
+	}
+	var a gatehouse.Account
+	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		if a, err = tx.GetAccount(ctx, name); err != nil {
+			return err
+		}
+		if patch.Enabled != nil {
+			a.Enabled = *patch.Enabled
+		}
+		if patch.Capabilities != nil {
+			a.Capabilities = caps
+		}
+		if patch.Groups != nil {
+			a.Groups = groups
+		}
+		if a.Name == gatehouse.AdminAccount && !a.Enabled {
+			return gatehouse.Errorf(gatehouse.EPRECONDITION, "the admin account cannot be disabled")
+		}
+		if err := tx.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "update", a.Name, "")})
+	})
+	if err != nil {
+		return gatehouse.Account{}, err
+	}
+	s.accounts.put(a)
+	return publicAccount(a, nil), nil
+}
+
+// DeleteAccount deletes an account and every token it holds.
+func (s *Service) DeleteAccount(ctx context.Context, p *Principal, name string) error {
+	if err := s.authorize(p, "accounts", "delete", name); err != nil {
+		return err
+	}
+	if name == gatehouse.AdminAccount {
+		return gatehouse.Errorf(gatehouse.EPRECONDITION, "the admin account cannot be deleted")
+	}
+	// Uncache first: from this instant the account's tokens fail, even
+	// if the deletion below has to be retried.
+	s.accounts.delete(name)
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		if err := tx.DeleteAccount(ctx, name); err != nil {
+			return err
+		}
+		gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{Account: name})
+		if err != nil {
+			return err
+		}
+		events := []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "delete", name, "")}
+		for _, t := range gone {
+			s.uncacheToken(t.ID)
+			events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, t, "account deleted"))
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	if err != nil {
+		// Restore the cache from the store's truth.
+		s.reloadAccount(ctx, name)
+		return err
+	}
+	return nil
+}
+
+func (s *Service) reloadAccount(ctx context.Context, name string) {
+	_ = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		a, err := tx.GetAccount(ctx, name)
+		if err == nil {
+			s.accounts.put(a)
+		}
+		return nil
+	})
+}
+
+// UpdatePassword changes a password. The caller must give its current
+// password (its own for its account; an admin changing another account's
+// password gives the admin's own). Every session of the account except the
+// caller's is revoked.
+func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehouse.PasswordChange) error {
+	name := req.Name
+	if name == "" {
+		name = p.Account
+	}
+	if name == "" {
+		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "project tokens have no password")
+	}
+	if name != p.Account {
+		if err := s.authorize(p, "accounts", "update", name); err != nil {
+			return err
+		}
+	}
+	if err := checkPassword(req.NewPassword); err != nil {
+		return err
+	}
+	caller := s.accounts.get(p.Account)
+	if caller == nil || len(caller.PasswordHash) == 0 ||
+		bcrypt.CompareHashAndPassword(caller.PasswordHash, []byte(req.CurrentPassword)) != nil {
+		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "current password is wrong")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(req.NewPassword), s.bcryptCost)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	var a gatehouse.Account
+	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		if a, err = tx.GetAccount(ctx, name); err != nil {
+			return err
+		}
+		a.PasswordHash = hash
+		if err := tx.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{Account: name, Kind: gatehouse.KindSession, ExceptID: p.TokenID})
+		if err != nil {
+			return err
+		}
+		events := []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "update", name, "password changed")}
+		for _, t := range gone {
+			s.uncacheToken(t.ID)
+			events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, t, "password changed"))
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	if err != nil {
+		return err
+	}
+	s.accounts.put(a)
+	return nil
+}
+
+// publicAccount strips what must not leave the server and attaches tokens.
+func publicAccount(a gatehouse.Account, tokens []gatehouse.Token) gatehouse.Account {
+	a.PasswordHash = nil
+	if a.Capabilities == nil {
+		a.Capabilities = []gatehouse.Capability{}
+	}
+	if a.Groups == nil {
+		a.Groups = []string{}
+	}
+	a.Tokens = publicTokens(tokens)
+	return a
+}
+
+func checkCapabilities(caps []gatehouse.Capability) ([]gatehouse.Capability, error) {
+	out := []gatehouse.Capability{}
+	for _, c := range caps {
+		if c != gatehouse.CapLogin && c != gatehouse.CapAPIKey {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "unknown capability %q (want login or apiKey)", c)
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func checkGroups(groups []string) ([]string, error) {
+	out := []string{}
+	for _, g := range groups {
+		if g == "" || len(g) > 253 {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "group names must be 1-253 characters")
+		}
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// checkPassword enforces bcrypt's limits: 8 to 72 bytes.
+func checkPassword(pw string) error {
+	if len(pw) < 8 || len(pw) > 72 {
+		return gatehouse.Errorf(gatehouse.EINVALID, "password must be 8 to 72 bytes long")
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package service
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// cachedToken is the in-memory form of a stored token: what the hot path
+// needs, immutable once built.
+type cachedToken struct {
+	rec    gatehouse.Token // Hash cleared; hash holds it
+	hash   [32]byte
+	scopes []compiledScope
+
+	// touched is the unix nanos of the last use queued for a lastUsedAt
+	// write; it keeps the hot path from queueing more than one a minute.
+	touched atomic.Int64
+}
+
+type compiledScope struct {
+	resource, action, object policy.Matcher
+}
+
+func (s compiledScope) match(resource, action, object string) bool {
+	return s.resource.Match(resource) && s.action.Match(action) && s.object.Match(object)
+}
+
+func compileScopes(scopes []gatehouse.Scope) ([]compiledScope, error) {
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	out := make([]compiledScope, 0, len(scopes))
+	for _, sc := range scopes {
+		r, err := policy.CompileGlob(sc.Resource)
+		if err != nil {
+			return nil, err
+		}
+		a, err := policy.CompileGlob(sc.Action)
+		if err != nil {
+			return nil, err
+		}
+		o, err := policy.CompileGlob(sc.Object)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, compiledScope{r, a, o})
+	}
+	return out, nil
+}
+
+func newCachedToken(t gatehouse.Token) (*cachedToken, error) {
+	ct := &cachedToken{rec: t}
+	copy(ct.hash[:], t.Hash)
+	ct.rec.Hash = nil
+	sc, err := compileScopes(t.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	ct.scopes = sc
+	return ct, nil
+}
+
+const tokenShards = 64
+
+// tokenCache maps token ids to cached tokens. It is sharded so that readers
+// on many cores do not contend on one lock, and sized for millions of
+// tokens.
+type tokenCache struct {
+	shards [tokenShards]struct {
+		mu sync.RWMutex
+		m  map[token.ID]*cachedToken
+	}
+}
+
+func newTokenCache() *tokenCache {
+	c := &tokenCache{}
+	for i := range c.shards {
+		c.shards[i].m = make(map[token.ID]*cachedToken)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(id token.ID) int { return int(id[15]) % tokenShards }
+
+func (c *tokenCache) get(id token.ID) *cachedToken {
+	sh := &c.shards[c.shard(id)]
+	sh.mu.RLock()
+	t := sh.m[id]
+	sh.mu.RUnlock()
+	return t
+}
+
+func (c *tokenCache) put(id token.ID, t *cachedToken) {
+	sh := &c.shards[c.shard(id)]
+	sh.mu.Lock()
+	sh.m[id] = t
+	sh.mu.Unlock()
+}
+
+func (c *tokenCache) delete(id token.ID) {
+	sh := &c.shards[c.shard(id)]
+	sh.mu.Lock()
+	delete(sh.m, id)
+	sh.mu.Unlock()
+}
+
+// count returns the number of cached tokens by kind.
+func (c *tokenCache) count() map[gatehouse.TokenKind]int {
+	out := map[gatehouse.TokenKind]int{}
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		for _, t := range sh.m {
+			out[t.rec.Kind]++
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// accountCache holds the current state of every account: the hot path
+// reads enabled and groups from here, so a change applies at once.
+type accountCache struct {
+	mu sync.RWMutex
+	m  map[string]*gatehouse.Account
+}
+
+func (c *accountCache) get(name string) *gatehouse.Account {
+	c.mu.RLock()
+	a := c.m[name]
+	c.mu.RUnlock()
+	return a
+}
+
+func (c *accountCache) put(a gatehouse.Account) {
+	a.Tokens = nil
+	c.mu.Lock()
+	c.m[a.Name] = &a
+	c.mu.Unlock()
+}
+
+func (c *accountCache) delete(name string) {
+	c.mu.Lock()
+	delete(c.m, name)
+	c.mu.Unlock()
+}

@@ -1,0 +1,333 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
+)
+
+var (
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	roleName = regexp.MustCompile(`^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$`)
+)
+
+// ListProjects returns the projects the caller may get, by name.
+func (s *Service) ListProjects(ctx context.Context, p *Principal) ([]gatehouse.Project, error) {
+	var all []gatehouse.Project
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		all, err = tx.ListProjects(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []gatehouse.Project{}
+	for _, pr := range all {
+		if s.Can(p, "projects", "get", pr.Name) {
+			out = append(out, normalProject(pr))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// GetProject returns a project; needs projects, get, <name>.
+func (s *Service) GetProject(ctx context.Context, p *Principal, name string) (gatehouse.Project, error) {
+	if err := s.authorize(p, "projects", "get", name); err != nil {
+		return gatehouse.Project{}, err
+	}
+	var pr gatehouse.Project
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		pr, err = tx.GetProject(ctx, name)
+		return err
+	})
+	return normalProject(pr), err
+}
+
+// CreateProject creates a project with its roles. The roles' policies
+// join the policy in force before the call returns.
+func (s *Service) CreateProject(ctx context.Context, p *Principal, pr gatehouse.Project) (gatehouse.Project, error) {
+	if !dnsLabel.MatchString(pr.Name) {
+		return gatehouse.Project{}, gatehouse.Errorf(gatehouse.EINVALID, "project name must be a DNS label: 1-63 lowercase letters, digits and '-'")
+	}
+	if err := s.authorize(p, "projects", "create", pr.Name); err != nil {
+		return gatehouse.Project{}, err
+	}
+	pr = normalProject(pr)
+	if _, err := projectLines(pr); err != nil {
+		return gatehouse.Project{}, err
+	}
+	pr.CreatedAt = s.now().UTC()
+	err := s.changePolicy(ctx, func(tx gatehouse.Tx) error {
+		if err := tx.CreateProject(ctx, pr); err != nil {
+			if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
+				return gatehouse.Errorf(gatehouse.ECONFLICT, "project %q already exists", pr.Name)
+			}
+			return err
+		}
+		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventProjectChanged, "projects", "create", pr.Name, "")})
+	})
+	if err != nil {
+		return gatehouse.Project{}, err
+	}
+	return pr, nil
+}
+
+// UpdateProject replaces a project's description and roles. Tokens of
+// roles that disappear are revoked in the same transaction.
+func (s *Service) UpdateProject(ctx context.Context, p *Principal, name string, pr gatehouse.Project) (gatehouse.Project, error) {
+	if pr.Name == "" {
+		pr.Name = name
+	}
+	if pr.Name != name {
+		return gatehouse.Project{}, gatehouse.Errorf(gatehouse.EINVALID, "project name in the body (%q) differs from the path (%q)", pr.Name, name)
+	}
+	if err := s.authorize(p, "projects", "update", name); err != nil {
+		return gatehouse.Project{}, err
+	}
+	pr = normalProject(pr)
+	if _, err := projectLines(pr); err != nil {
+		return gatehouse.Project{}, err
+	}
+	err := s.changePolicy(ctx, func(tx gatehouse.Tx) error {
+		old, err := tx.GetProject(ctx, name)
+		if err != nil {
+			return err
+		}
+		pr.CreatedAt = old.CreatedAt
+		if err := tx.UpdateProject(ctx, pr); err != nil {
+			return err
+		}
+		events := []gatehouse.Event{s.event(p, gatehouse.EventProjectChanged, "projects", "update", name, "")}
+		for _, r := range old.Roles {
+			if _, ok := pr.Role(r.Name); ok {
+				continue
+			}
+			gone, err := s.revokeTx(ctx, tx, p, gatehouse.TokenFilter{Project: name, Role: r.Name, Kind: gatehouse.KindProject}, gatehouse.EventTokenRevoked, "role deleted")
+			if err != nil {
+				return err
+			}
+			events = append(events, gone...)
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	if err != nil {
+		return gatehouse.Project{}, err
+	}
+	return pr, nil
+}
+
+// DeleteProject deletes an empty project and kills its role tokens.
+func (s *Service) DeleteProject(ctx context.Context, p *Principal, name string) error {
+	if err := s.authorize(p, "projects", "delete", name); err != nil {
+		return err
+	}
+	return s.changePolicy(ctx, func(tx gatehouse.Tx) error {
+		if _, err := tx.GetProject(ctx, name); err != nil {
+			return err
+		}
+		apps, err := tx.ListApplications(ctx, name)
+		if err != nil {
+			return err
+		}
+		if len(apps) > 0 {
+			return gatehouse.Errorf(gatehouse.EPRECONDITION, "project %q still has %d application(s); delete or move them first", name, len(apps))
+		}
+		if err := tx.DeleteProject(ctx, name); err != nil {
+			return err
+		}
+		events, err := s.revokeTx(ctx, tx, p, gatehouse.TokenFilter{Project: name, Kind: gatehouse.KindProject}, gatehouse.EventTokenRevoked, "project deleted")
+		if err != nil {
+			return err
+		}
+		events = append(events, s.event(p, gatehouse.EventProjectChanged, "projects", "delete", name, ""))
+		return tx.AppendEvents(ctx, events)
+	})
+}
+
+// CreateRoleToken mints a project role token; needs projects, update, <p>.
+func (s *Service) CreateRoleToken(ctx context.Context, p *Principal, project, role string, req gatehouse.TokenRequest) (gatehouse.NewToken, error) {
+	if err := s.authorize(p, "projects", "update", project); err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" {
+		name = strings.TrimSpace(req.ID)
+	}
+	if name == "" {
+		name = role
+	}
+	if len(name) > 100 {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "name must be at most 100 characters")
+	}
+	if len(req.Scopes) > 0 {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "project role tokens carry their role's policies; scopes are not accepted")
+	}
+	exp, err := s.expiry(s.now(), req.ExpiresIn)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	if err := s.roleExists(ctx, project, role); err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	return s.mint(ctx, p, gatehouse.Token{Name: name, Kind: gatehouse.KindProject, Project: project, Role: role, ExpiresAt: exp})
+}
+
+// ListRoleTokens lists a role's tokens; needs projects, get, <p>.
+func (s *Service) ListRoleTokens(ctx context.Context, p *Principal, project, role string) ([]gatehouse.Token, error) {
+	if err := s.authorize(p, "projects", "get", project); err != nil {
+		return nil, err
+	}
+	if err := s.roleExists(ctx, project, role); err != nil {
+		return nil, err
+	}
+	var out []gatehouse.Token
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		out, err = tx.ListTokens(ctx, gatehouse.TokenFilter{Project: project, Role: role, Kind: gatehouse.KindProject})
+		return err
+	})
+	return publicTokens(out), err
+}
+
+// DeleteRoleToken revokes one role token; needs projects, update, <p>.
+func (s *Service) DeleteRoleToken(ctx context.Context, p *Principal, project, role, id string) error {
+	if err := s.authorize(p, "projects", "update", project); err != nil {
+		return err
+	}
+	gone, err := s.revoke(ctx, p, gatehouse.TokenFilter{ID: id, Project: project, Role: role, Kind: gatehouse.KindProject}, gatehouse.EventTokenRevoked, "")
+	if err != nil {
+		return err
+	}
+	if len(gone) == 0 {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, "token not found")
+	}
+	return nil
+}
+
+func (s *Service) roleExists(ctx context.Context, project, role string) error {
+	return s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		pr, err := tx.GetProject(ctx, project)
+		if err != nil {
+			return err
+		}
+		if _, ok := pr.Role(role); !ok {
+			return gatehouse.Errorf(gatehouse.ENOTFOUND, "project %q has no role %q", project, role)
+		}
+		return nil
+	})
+}
+
+// changePolicy runs fn and rebuilds the policy engine inside one
+// transaction, then swaps the engine in. Policy changes are serialized.
+func (s *Service) changePolicy(ctx context.Context, fn func(tx gatehouse.Tx) error) error {
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	var next = s.engine.Load()
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		e, err := s.rebuildEngine(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next = e
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.engine.Store(next)
+	return nil
+}
+
+// revokeTx deletes matching tokens inside tx, drops them from the cache
+// and returns their events for the caller to append.
+func (s *Service) revokeTx(ctx context.Context, tx gatehouse.Tx, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Event, error) {
+	gone, err := tx.DeleteTokens(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]gatehouse.Event, 0, len(gone))
+	for _, t := range gone {
+		s.uncacheToken(t.ID)
+		events = append(events, s.tokenEvent(p, evType, t, detail))
+	}
+	return events, nil
+}
+
+// projectLines validates a project's roles and returns the policy lines
+// they contribute: each role's own lines, the implicit
+// "p, proj:<p>:<r>, projects, get, <p>" and a g line per bound group.
+func projectLines(pr gatehouse.Project) ([]policy.Line, error) {
+	var out []policy.Line
+	seen := map[string]bool{}
+	for _, r := range pr.Roles {
+		if !roleName.MatchString(r.Name) {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "role name %q: letters, digits, '-' and '_', starting and ending with a letter or digit", r.Name)
+		}
+		if seen[r.Name] {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "role %q appears twice", r.Name)
+		}
+		seen[r.Name] = true
+		subject := gatehouse.ProjectSubject(pr.Name, r.Name)
+		for i, raw := range r.Policies {
+			l, err := policy.ParseLine(raw)
+			if err != nil {
+				return nil, gatehouse.Errorf(gatehouse.EINVALID, "role %q policy %d (%q): %v", r.Name, i+1, raw, err)
+			}
+			if err := checkRoleLine(pr.Name, subject, l); err != nil {
+				return nil, gatehouse.Errorf(gatehouse.EINVALID, "role %q policy %d (%q): %v", r.Name, i+1, raw, err)
+			}
+			out = append(out, l)
+		}
+		out = append(out, policy.Line{Type: "p", Subject: subject, Resource: "projects", Action: "get", Object: pr.Name, Effect: policy.Allow})
+		for _, g := range r.Groups {
+			if strings.TrimSpace(g) == "" {
+				return nil, gatehouse.Errorf(gatehouse.EINVALID, "role %q: empty group name", r.Name)
+			}
+			out = append(out, policy.Line{Type: "g", Subject: g, Role: subject})
+		}
+	}
+	return out, nil
+}
+
+func checkRoleLine(project, subject string, l policy.Line) error {
+	switch {
+	case l.Type != "p":
+		return fmt.Errorf("only p lines are allowed in a project role")
+	case l.Subject != subject:
+		return fmt.Errorf("subject must be %s", subject)
+	case l.Resource != "applications":
+		return fmt.Errorf("resource must be applications")
+	case !strings.HasPrefix(l.Object, project+"/") || len(l.Object) == len(project)+1:
+		return fmt.Errorf("object must lie under %s/", project)
+	}
+	return nil
+}
+
+func normalProject(pr gatehouse.Project) gatehouse.Project {
+	if pr.Roles == nil {
+		pr.Roles = []gatehouse.ProjectRole{}
+	}
+	roles := make([]gatehouse.ProjectRole, len(pr.Roles))
+	for i, r := range pr.Roles {
+		if r.Policies == nil {
+			r.Policies = []string{}
+		}
+		if r.Groups == nil {
+			r.Groups = []string{}
+		}
+		roles[i] = r
+	}
+	pr.Roles = roles
+	return pr
+}

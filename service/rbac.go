@@ -1,0 +1,84 @@
+package service
+
+import (
+	"context"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// CanI answers the caller's own question, scopes included.
+func (s *Service) CanI(p *Principal, resource, action, object string) bool {
+	return s.Can(p, resource, action, object)
+}
+
+// GetRBAC returns the RBAC settings; needs settings, get, rbac.
+func (s *Service) GetRBAC(ctx context.Context, p *Principal) (gatehouse.RBAC, error) {
+	if err := s.authorize(p, "settings", "get", "rbac"); err != nil {
+		return gatehouse.RBAC{}, err
+	}
+	var r gatehouse.RBAC
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		r, err = tx.GetRBAC(ctx)
+		return err
+	})
+	return r, err
+}
+
+// PutRBAC replaces the RBAC settings. A policy that does not compile is
+// refused whole (400 naming its lines) and the old one stays in force; a
+// good one is in force for every token before the call returns.
+func (s *Service) PutRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC) (gatehouse.RBAC, error) {
+	if err := s.authorize(p, "settings", "update", "rbac"); err != nil {
+		return gatehouse.RBAC{}, err
+	}
+	switch r.MatchMode {
+	case "", "glob", "regex":
+	default:
+		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "matchMode must be glob or regex")
+	}
+	s.policyMu.Lock()
+	defer s.policyMu.Unlock()
+	var next = s.engine.Load()
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		if err := tx.PutRBAC(ctx, r); err != nil {
+			return err
+		}
+		e, err := s.rebuildEngine(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next = e
+		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventPolicyChanged, "settings", "update", "rbac", "")})
+	})
+	if err != nil {
+		return gatehouse.RBAC{}, err
+	}
+	s.engine.Store(next)
+	return r, nil
+}
+
+// Explain says how the policy decides a question about any subject;
+// needs settings, get, rbac. groups are the subject's groups: for a known
+// account they are looked up.
+func (s *Service) Explain(p *Principal, subject, resource, action, object string) (gatehouse.Explanation, error) {
+	if err := s.authorize(p, "settings", "get", "rbac"); err != nil {
+		return gatehouse.Explanation{}, err
+	}
+	if subject == "" || resource == "" || action == "" || object == "" {
+		return gatehouse.Explanation{}, gatehouse.Errorf(gatehouse.EINVALID, "subject, resource, action and object are required")
+	}
+	var groups []string
+	if a := s.accounts.get(subject); a != nil {
+		groups = a.Groups
+	}
+	x := s.engine.Load().Explain(subject, groups, resource, action, object)
+	out := gatehouse.Explanation{Value: "no", Rule: x.Rule, Matched: []string{}}
+	if x.Allowed {
+		out.Value = "yes"
+	}
+	for _, l := range x.Matched {
+		out.Matched = append(out.Matched, l.String())
+	}
+	return out, nil
+}

@@ -1,0 +1,275 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// Options configures a Service. Zero values take the documented defaults.
+type Options struct {
+	Store    gatehouse.Store
+	Instance string           // token prefix; default "gatehouse"
+	Now      func() time.Time // default time.Now
+	Rand     io.Reader        // default crypto/rand.Reader
+	Logger   *slog.Logger     // default discards
+	Metrics  *Metrics         // default: metrics registered nowhere
+
+	DefaultLifetime  time.Duration // default 12h
+	MaxLifetime      time.Duration // default 720h
+	AllowNonExpiring bool
+
+	// RBAC is the policy used when the store holds none yet (first start).
+	RBAC           gatehouse.RBAC
+	DisableBuiltin bool
+
+	LoginMaxFailures   int           // default 5
+	LoginWindow        time.Duration // default 5m
+	LoginMaxConcurrent int           // concurrent bcrypt checks; default 4
+	BcryptCost         int           // default 12; at least 10
+
+	AuditRetention time.Duration // default 90 days
+	// AuditQueue is the capacity of the request-event queue; default 4096.
+	AuditQueue int
+	// AuditDisabled turns off request events (benchmarks); lifecycle
+	// events are always written.
+	AuditDisabled bool
+}
+
+// Service implements Gatehouse's rules over a Store.
+type Service struct {
+	store    gatehouse.Store
+	instance string
+	now      func() time.Time
+	rand     io.Reader
+	log      *slog.Logger
+	metrics  *Metrics
+
+	defaultLifetime  time.Duration
+	maxLifetime      time.Duration
+	allowNonExpiring bool
+	disableBuiltin   bool
+	bcryptCost       int
+	auditRetention   time.Duration
+
+	tokens   *tokenCache
+	accounts accountCache
+	engine   atomic.Pointer[policy.Engine]
+
+	// policyMu serializes changes to the policy inputs (RBAC settings and
+	// projects) so that the engine is rebuilt from a consistent view.
+	policyMu sync.Mutex
+
+	logins    *loginGuard
+	dummyOnce sync.Once
+	dummy     []byte
+	usage     *usageTracker
+	audit     *auditQueue
+}
+
+// New builds a Service and loads its caches from the store.
+func New(ctx context.Context, o Options) (*Service, error) {
+	if o.Store == nil {
+		return nil, fmt.Errorf("service: no store")
+	}
+	s := &Service{
+		store:            o.Store,
+		instance:         or(o.Instance, "gatehouse"),
+		now:              o.Now,
+		rand:             o.Rand,
+		log:              o.Logger,
+		metrics:          o.Metrics,
+		defaultLifetime:  orDur(o.DefaultLifetime, 12*time.Hour),
+		maxLifetime:      orDur(o.MaxLifetime, 720*time.Hour),
+		allowNonExpiring: o.AllowNonExpiring,
+		disableBuiltin:   o.DisableBuiltin,
+		bcryptCost:       o.BcryptCost,
+		auditRetention:   orDur(o.AuditRetention, 90*24*time.Hour),
+		tokens:           newTokenCache(),
+		accounts:         accountCache{m: map[string]*gatehouse.Account{}},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.metrics == nil {
+		s.metrics = NewMetrics(nil)
+	}
+	if s.bcryptCost == 0 {
+		s.bcryptCost = 12
+	}
+	if s.bcryptCost < 10 {
+		return nil, fmt.Errorf("service: bcrypt cost %d is below 10", s.bcryptCost)
+	}
+	if !token.ValidInstance(s.instance) {
+		return nil, fmt.Errorf("service: invalid instance name %q", s.instance)
+	}
+	s.logins = newLoginGuard(o.LoginMaxFailures, o.LoginWindow, o.LoginMaxConcurrent)
+	s.usage = newUsageTracker()
+	s.audit = newAuditQueue(o.AuditQueue, o.AuditDisabled, s.metrics)
+	s.metrics.activeTokens(s.tokens.count)
+
+	if err := s.load(ctx, o.RBAC); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load fills the caches from the store and builds the policy engine. On
+// first start it stores the configured RBAC policy.
+func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
+	var (
+		accounts []gatehouse.Account
+		projects []gatehouse.Project
+		rbac     gatehouse.RBAC
+	)
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		if accounts, err = tx.ListAccounts(ctx); err != nil {
+			return err
+		}
+		if projects, err = tx.ListProjects(ctx); err != nil {
+			return err
+		}
+		rbac, err = tx.GetRBAC(ctx)
+		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+			rbac = initial
+			// Refuse a bad initial policy before storing it.
+			if _, err := s.buildEngine(rbac, projects); err != nil {
+				return err
+			}
+			return tx.PutRBAC(ctx, rbac)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	for _, a := range accounts {
+		s.accounts.put(a)
+	}
+	e, err := s.buildEngine(rbac, projects)
+	if err != nil {
+		return fmt.Errorf("stored RBAC policy: %w", err)
+	}
+	s.engine.Store(e)
+
+	now := s.now()
+	err = s.store.ForEachToken(ctx, func(t gatehouse.Token) error {
+		if t.Expired(now) {
+			return nil // refused anyway; the reaper removes it
+		}
+		return s.cacheToken(t)
+	})
+	if err != nil {
+		return fmt.Errorf("load tokens: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) cacheToken(t gatehouse.Token) error {
+	id, err := token.ParseID(t.ID)
+	if err != nil {
+		return fmt.Errorf("stored token has a bad id: %w", err)
+	}
+	ct, err := newCachedToken(t)
+	if err != nil {
+		return fmt.Errorf("stored token %s: %w", t.ID, err)
+	}
+	s.tokens.put(id, ct)
+	return nil
+}
+
+func (s *Service) uncacheToken(idStr string) {
+	if id, err := token.ParseID(idStr); err == nil {
+		s.tokens.delete(id)
+	}
+}
+
+// buildEngine compiles the global policy together with every project
+// role's lines and group bindings.
+func (s *Service) buildEngine(r gatehouse.RBAC, projects []gatehouse.Project) (*policy.Engine, error) {
+	var extra []policy.Line
+	for _, p := range projects {
+		lines, err := projectLines(p)
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, lines...)
+	}
+	e, err := policy.New(policy.Config{
+		CSV:            r.PolicyCSV,
+		DefaultRole:    r.PolicyDefault,
+		MatchMode:      r.MatchMode,
+		DisableBuiltin: s.disableBuiltin,
+		Extra:          extra,
+	})
+	if err != nil {
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "invalid policy: %v", err)
+	}
+	return e, nil
+}
+
+// rebuildEngine reloads the policy inputs inside tx and swaps in a new
+// engine. Callers hold policyMu and call it after their change is written
+// but before the transaction commits, so a policy that does not compile
+// rolls the change back.
+func (s *Service) rebuildEngine(ctx context.Context, tx gatehouse.Tx) (*policy.Engine, error) {
+	r, err := tx.GetRBAC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	projects, err := tx.ListProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.buildEngine(r, projects)
+}
+
+// Engine returns the policy engine in force.
+func (s *Service) Engine() *policy.Engine { return s.engine.Load() }
+
+// Instance returns the instance name that prefixes this server's tokens.
+func (s *Service) Instance() string { return s.instance }
+
+// MaxLifetime returns the longest token life the server grants.
+func (s *Service) MaxLifetime() time.Duration { return s.maxLifetime }
+
+// DefaultLifetime returns the life of a token minted without expiresIn.
+func (s *Service) DefaultLifetime() time.Duration { return s.defaultLifetime }
+
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "store unreachable")
+	}
+	return nil
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func orDur(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}

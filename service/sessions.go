@@ -1,0 +1,126 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"strconv"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// errBadLogin is the one answer to every failed login, whatever failed.
+var errBadLogin = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "invalid username or password")
+
+// loginWait is how long a login waits for a password-check slot before
+// it is told to come back.
+const loginWait = 5 * time.Second
+
+// Login checks a password and mints a session token. Unknown users,
+// disabled accounts, accounts without the login capability and wrong
+// passwords get the same answer after the same bcrypt work.
+func (s *Service) Login(ctx context.Context, username, password, remoteAddr string) (gatehouse.NewToken, error) {
+	now := s.now()
+	if wait := s.logins.retryAfter(username, remoteAddr, now); wait > 0 {
+		s.metrics.login("throttled")
+		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginThrottled, Actor: username, RemoteAddr: remoteAddr})
+		return gatehouse.NewToken{}, &gatehouse.Error{
+			Code: gatehouse.ETHROTTLED, RetryAfter: wait,
+			Message: "too many failed logins; try again in " + seconds(wait),
+		}
+	}
+	if !s.logins.acquire(ctx, loginWait) {
+		s.metrics.login("busy")
+		return gatehouse.NewToken{}, &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: time.Second, Message: "too many logins in progress; try again in 1 second"}
+	}
+	a := s.accounts.get(username)
+	hash := s.dummyHash()
+	if a != nil && len(a.PasswordHash) > 0 {
+		hash = a.PasswordHash
+	}
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	s.logins.release()
+	if err != nil || a == nil || !a.Enabled || !a.Has(gatehouse.CapLogin) || len(a.PasswordHash) == 0 {
+		s.logins.fail(username, remoteAddr, now)
+		s.metrics.login("failed")
+		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginFailed, Actor: username, RemoteAddr: remoteAddr})
+		return gatehouse.NewToken{}, errBadLogin
+	}
+	s.logins.succeed(username)
+	rec := gatehouse.Token{
+		Name:      "session",
+		Kind:      gatehouse.KindSession,
+		Account:   a.Name,
+		CreatedBy: a.Name,
+		ExpiresAt: now.Add(s.defaultLifetime),
+	}
+	nt, err := s.mint(ctx, nil, rec, gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, RemoteAddr: remoteAddr})
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	s.metrics.login("succeeded")
+	return nt, nil
+}
+
+// Logout revokes the caller's session token.
+func (s *Service) Logout(ctx context.Context, p *Principal) error {
+	if p.Kind != gatehouse.KindSession {
+		return gatehouse.Errorf(gatehouse.EINVALID, "logout needs a session token; revoke an API token with its delete call")
+	}
+	_, err := s.revoke(ctx, p, gatehouse.TokenFilter{ID: p.TokenID}, gatehouse.EventLogout, "logout")
+	return err
+}
+
+// UserInfo describes the caller, with its effective roles now.
+func (s *Service) UserInfo(p *Principal) gatehouse.UserInfo {
+	if p == nil {
+		return gatehouse.UserInfo{LoggedIn: false}
+	}
+	info := gatehouse.UserInfo{
+		LoggedIn:  true,
+		Username:  p.Subject,
+		Iss:       s.instance,
+		Groups:    p.Groups,
+		TokenID:   p.TokenID,
+		TokenKind: p.Kind,
+		ExpiresAt: p.ExpiresAt,
+	}
+	if e := s.engine.Load(); e != nil {
+		info.Roles = e.Roles(p.Subject, p.Groups)
+	}
+	if info.Groups == nil {
+		info.Groups = []string{}
+	}
+	if info.Roles == nil {
+		info.Roles = []string{}
+	}
+	return info
+}
+
+// dummyHash is a bcrypt hash at the server's cost, compared against when
+// the user is unknown so that the answer takes the same time.
+func (s *Service) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("gatehouse-dummy-password"), s.bcryptCost)
+	})
+	return s.dummy
+}
+
+func randomPassword(r io.Reader) (string, error) {
+	b := make([]byte, 18)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", gatehouse.Internal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func seconds(d time.Duration) string {
+	n := int64((d + time.Second - 1) / time.Second)
+	if n == 1 {
+		return "1 second"
+	}
+	return strconv.FormatInt(n, 10) + " seconds"
+}

@@ -1,0 +1,120 @@
+package service
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// loginGuard throttles password logins: per username (after maxFailures
+// failures within window, every attempt is refused until the oldest of
+// them leaves the window), per remote address (a wider limit against
+// spraying many usernames), and by capping concurrent bcrypt checks so a
+// login flood cannot starve token traffic of CPU.
+type loginGuard struct {
+	maxFailures int
+	maxPerAddr  int
+	window      time.Duration
+	sem         chan struct{}
+
+	mu     sync.Mutex
+	byUser map[string][]time.Time
+	byAddr map[string][]time.Time
+}
+
+// addrFactor is how many more failures an address may make than one
+// username before it is throttled.
+const addrFactor = 4
+
+func newLoginGuard(maxFailures int, window time.Duration, maxConcurrent int) *loginGuard {
+	if maxFailures <= 0 {
+		maxFailures = 5
+	}
+	if window <= 0 {
+		window = 5 * time.Minute
+	}
+	if maxConcurrent <= 0 {
+		maxConcurrent = 4
+	}
+	return &loginGuard{
+		maxFailures: maxFailures,
+		maxPerAddr:  maxFailures * addrFactor,
+		window:      window,
+		sem:         make(chan struct{}, maxConcurrent),
+		byUser:      map[string][]time.Time{},
+		byAddr:      map[string][]time.Time{},
+	}
+}
+
+// retryAfter returns how long the caller must wait, or 0 if it may try now.
+func (g *loginGuard) retryAfter(user, addr string, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	wait := g.blocked(g.byUser, user, g.maxFailures, now)
+	if w := g.blocked(g.byAddr, addr, g.maxPerAddr, now); w > wait {
+		wait = w
+	}
+	return wait
+}
+
+func (g *loginGuard) blocked(m map[string][]time.Time, key string, max int, now time.Time) time.Duration {
+	fails := prune(m[key], now.Add(-g.window))
+	if len(fails) == 0 {
+		delete(m, key)
+		return 0
+	}
+	m[key] = fails
+	if len(fails) < max {
+		return 0
+	}
+	// Throttled until enough failures leave the window.
+	return fails[len(fails)-max].Add(g.window).Sub(now)
+}
+
+func (g *loginGuard) fail(user, addr string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cut := now.Add(-g.window)
+	g.byUser[user] = append(prune(g.byUser[user], cut), now)
+	g.byAddr[addr] = append(prune(g.byAddr[addr], cut), now)
+	// Bound memory against floods of distinct keys: drop whole maps
+	// rather than grow without limit (the failures are then forgotten,
+	// which only loosens throttling after an extreme flood).
+	const maxKeys = 100_000
+	if len(g.byUser) > maxKeys {
+		g.byUser = map[string][]time.Time{}
+	}
+	if len(g.byAddr) > maxKeys {
+		g.byAddr = map[string][]time.Time{}
+	}
+}
+
+func (g *loginGuard) succeed(user string) {
+	g.mu.Lock()
+	delete(g.byUser, user)
+	g.mu.Unlock()
+}
+
+// acquire takes a password-check slot, waiting at most maxWait.
+func (g *loginGuard) acquire(ctx context.Context, maxWait time.Duration) bool {
+	t := time.NewTimer(maxWait)
+	defer t.Stop()
+	select {
+	case g.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return false
+	}
+}
+
+func (g *loginGuard) release() { <-g.sem }
+
+func prune(ts []time.Time, cut time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && !ts[i].After(cut) {
+		i++
+	}
+	return ts[i:]
+}

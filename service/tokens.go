@@ -1,0 +1,425 @@
+package service
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// CreateToken mints an API token for account. Accounts mint their own
+// tokens freely (they need the apiKey capability); minting for another
+// account needs accounts, update, <account>. Scopes may only narrow: each
+// must be held by the owner (and by the minter) now.
+func (s *Service) CreateToken(ctx context.Context, p *Principal, account string, req gatehouse.TokenRequest) (gatehouse.NewToken, error) {
+	if err := s.authorizeTokens(p, account, "update"); err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	name, err := tokenName(req)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	owner := s.accounts.get(account)
+	if owner == nil {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.ENOTFOUND, "account %q not found", account)
+	}
+	if !owner.Enabled {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EPRECONDITION, "account %q is disabled", account)
+	}
+	if !owner.Has(gatehouse.CapAPIKey) {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EPRECONDITION, "account %q does not have the apiKey capability", account)
+	}
+	now := s.now()
+	exp, err := s.expiry(now, req.ExpiresIn)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	scopes, err := s.checkScopes(p, owner, req.Scopes)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	return s.mint(ctx, p, gatehouse.Token{
+		Name:      name,
+		Kind:      gatehouse.KindAPI,
+		Account:   account,
+		Scopes:    scopes,
+		ExpiresAt: exp,
+	})
+}
+
+// ListTokens lists an account's API tokens, newest first. Never secrets.
+func (s *Service) ListTokens(ctx context.Context, p *Principal, account string) ([]gatehouse.Token, error) {
+	if err := s.authorizeTokens(p, account, "get"); err != nil {
+		return nil, err
+	}
+	var out []gatehouse.Token
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		if _, err := tx.GetAccount(ctx, account); err != nil {
+			return err
+		}
+		var err error
+		out, err = tx.ListTokens(ctx, gatehouse.TokenFilter{Account: account, Kind: gatehouse.KindAPI})
+		return err
+	})
+	return publicTokens(out), err
+}
+
+// DeleteToken revokes one of an account's tokens (API or session).
+func (s *Service) DeleteToken(ctx context.Context, p *Principal, account, id string) error {
+	if err := s.authorizeTokens(p, account, "update"); err != nil {
+		return err
+	}
+	if _, err := token.ParseID(id); err != nil {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, "token not found")
+	}
+	gone, err := s.revoke(ctx, p, gatehouse.TokenFilter{ID: id, Account: account}, gatehouse.EventTokenRevoked, "")
+	if err != nil {
+		return err
+	}
+	if len(gone) == 0 {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, "token not found")
+	}
+	return nil
+}
+
+// RevokeAll revokes every API token of an account, or those issued before
+// a time when issuedBefore is set.
+func (s *Service) RevokeAll(ctx context.Context, p *Principal, account string, issuedBefore time.Time) (int, error) {
+	if err := s.authorizeTokens(p, account, "update"); err != nil {
+		return 0, err
+	}
+	if s.accounts.get(account) == nil {
+		return 0, gatehouse.Errorf(gatehouse.ENOTFOUND, "account %q not found", account)
+	}
+	gone, err := s.revoke(ctx, p, gatehouse.TokenFilter{Account: account, Kind: gatehouse.KindAPI, IssuedBefore: issuedBefore}, gatehouse.EventTokenRevoked, "revoke-all")
+	return len(gone), err
+}
+
+// RotateToken mints a successor of an API token with the same name and
+// scopes, and revokes the old one now or, with a grace period, lets it
+// expire then. The new secret is returned once.
+func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id string, req gatehouse.RotateRequest) (gatehouse.NewToken, error) {
+	if err := s.authorizeTokens(p, account, "update"); err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	if req.GraceSeconds < 0 || time.Duration(req.GraceSeconds)*time.Second > s.maxLifetime {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "graceSeconds must be between 0 and the maximum token lifetime")
+	}
+	if _, err := token.ParseID(id); err != nil {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.ENOTFOUND, "token not found")
+	}
+	now := s.now()
+	exp, err := s.expiry(now, req.ExpiresIn)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	owner := s.accounts.get(account)
+	if owner == nil || !owner.Enabled || !owner.Has(gatehouse.CapAPIKey) {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EPRECONDITION, "account %q cannot hold API tokens", account)
+	}
+	grace := time.Duration(req.GraceSeconds) * time.Second
+	var (
+		nt       gatehouse.NewToken
+		fresh    gatehouse.Token
+		old      gatehouse.Token
+		oldAlive bool
+	)
+	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		old, err = tx.GetToken(ctx, id)
+		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) || (err == nil && (old.Account != account || old.Kind != gatehouse.KindAPI)) {
+			return gatehouse.Errorf(gatehouse.ENOTFOUND, "token not found")
+		}
+		if err != nil {
+			return err
+		}
+		fresh, nt, err = s.newToken(gatehouse.Token{
+			Name: old.Name, Kind: gatehouse.KindAPI, Account: account,
+			Scopes: old.Scopes, ExpiresAt: exp, CreatedBy: subjectOf(p),
+		}, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.CreateToken(ctx, fresh); err != nil {
+			return err
+		}
+		events := []gatehouse.Event{
+			s.tokenEvent(p, gatehouse.EventTokenCreated, fresh, "rotated from "+old.ID),
+			s.tokenEvent(p, gatehouse.EventTokenRotated, old, "successor "+fresh.ID),
+		}
+		end := now.Add(grace)
+		oldAlive = grace > 0 && (old.ExpiresAt.IsZero() || end.Before(old.ExpiresAt))
+		if oldAlive {
+			old.ExpiresAt = end
+			if err := tx.SetTokenExpiry(ctx, old.ID, end); err != nil {
+				return err
+			}
+		} else if grace == 0 {
+			s.uncacheToken(old.ID)
+			if _, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: old.ID}); err != nil {
+				return err
+			}
+			events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, old, "rotated"))
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	if oldAlive {
+		if err := s.cacheToken(old); err != nil {
+			s.uncacheToken(old.ID)
+		}
+	}
+	if err := s.cacheToken(fresh); err != nil {
+		return gatehouse.NewToken{}, gatehouse.Internal(err)
+	}
+	return nt, nil
+}
+
+// BulkRevoke is break-glass: revoke every token matching the filter, or
+// with DryRun only report them. Server-wide filters need
+// accounts, update, *; a project-only filter needs projects, update, <p>.
+func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.BulkRevoke) (gatehouse.BulkRevokeResult, error) {
+	if req.Account == "" && req.Project == "" && req.IssuedBefore.IsZero() && req.Kind == "" {
+		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "give at least one filter: account, project, issuedBefore or kind")
+	}
+	if req.Role != "" && req.Project == "" {
+		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "role needs project")
+	}
+	switch req.Kind {
+	case "", gatehouse.KindAPI, gatehouse.KindSession, gatehouse.KindProject:
+	default:
+		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "unknown token kind %q", req.Kind)
+	}
+	projectOnly := req.Project != "" && req.Account == "" && req.IssuedBefore.IsZero()
+	if !s.Can(p, "accounts", "update", "*") && !(projectOnly && s.Can(p, "projects", "update", req.Project)) {
+		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: break-glass revocation needs accounts, update, *")
+	}
+	f := gatehouse.TokenFilter{Account: req.Account, Project: req.Project, Role: req.Role, Kind: req.Kind, IssuedBefore: req.IssuedBefore}
+	var toks []gatehouse.Token
+	var err error
+	if req.DryRun {
+		err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+			toks, err = tx.ListTokens(ctx, f)
+			return err
+		})
+	} else {
+		toks, err = s.revoke(ctx, p, f, gatehouse.EventTokenRevoked, "break-glass")
+	}
+	if err != nil {
+		return gatehouse.BulkRevokeResult{}, err
+	}
+	res := gatehouse.BulkRevokeResult{Count: len(toks), IDs: make([]string, 0, len(toks)), DryRun: req.DryRun}
+	for _, t := range toks {
+		res.IDs = append(res.IDs, t.ID)
+	}
+	return res, nil
+}
+
+// Reap removes expired tokens from the store (they are refused from the
+// instant they expire) and prunes audit events past retention. Each
+// removal is an audit event.
+func (s *Service) Reap(ctx context.Context) (int, error) {
+	now := s.now()
+	var gone []gatehouse.Token
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		gone, err = tx.DeleteTokens(ctx, gatehouse.TokenFilter{ExpiredBefore: now})
+		if err != nil {
+			return err
+		}
+		events := make([]gatehouse.Event, 0, len(gone))
+		for _, t := range gone {
+			s.uncacheToken(t.ID)
+			ev := s.tokenEvent(nil, gatehouse.EventTokenExpired, t, "removed by reaper")
+			ev.Actor = "reaper"
+			events = append(events, ev)
+		}
+		if err := tx.AppendEvents(ctx, events); err != nil {
+			return err
+		}
+		_, err = tx.PruneEvents(ctx, now.Add(-s.auditRetention))
+		return err
+	})
+	s.metrics.reaped(len(gone), err)
+	if err != nil {
+		return 0, err
+	}
+	return len(gone), nil
+}
+
+// mint creates a token record with a fresh id and secret, stores it with a
+// token.created event (and any extra events) in one transaction, caches
+// it, and returns the secret — the only time it leaves the server.
+func (s *Service) mint(ctx context.Context, p *Principal, rec gatehouse.Token, extra ...gatehouse.Event) (gatehouse.NewToken, error) {
+	now := s.now()
+	if rec.CreatedBy == "" {
+		rec.CreatedBy = subjectOf(p)
+	}
+	rec, nt, err := s.newToken(rec, now)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		if err := tx.CreateToken(ctx, rec); err != nil {
+			return err
+		}
+		events := []gatehouse.Event{s.tokenEvent(p, gatehouse.EventTokenCreated, rec, "")}
+		for _, ev := range extra {
+			ev.TokenID, ev.TokenKind = rec.ID, rec.Kind
+			events = append(events, s.stamp(ev))
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	if err := s.cacheToken(rec); err != nil {
+		return gatehouse.NewToken{}, gatehouse.Internal(err)
+	}
+	return nt, nil
+}
+
+// newToken fills in a fresh id, secret hash and issue time.
+func (s *Service) newToken(rec gatehouse.Token, now time.Time) (gatehouse.Token, gatehouse.NewToken, error) {
+	t, err := token.New(s.instance, s.rand)
+	if err != nil {
+		return rec, gatehouse.NewToken{}, gatehouse.Internal(err)
+	}
+	h := t.Secret.Hash()
+	rec.ID = t.ID.String()
+	rec.Hash = h[:]
+	rec.IssuedAt = now.UTC()
+	if !rec.ExpiresAt.IsZero() {
+		rec.ExpiresAt = rec.ExpiresAt.UTC()
+	}
+	if rec.Scopes == nil {
+		rec.Scopes = []gatehouse.Scope{}
+	}
+	return rec, gatehouse.NewToken{
+		Token:     t.Reveal(),
+		ID:        rec.ID,
+		Name:      rec.Name,
+		IssuedAt:  rec.IssuedAt,
+		ExpiresAt: rec.ExpiresAt,
+	}, nil
+}
+
+// revoke deletes the matching tokens, drops them from the cache and writes
+// one event per token, all before it returns.
+func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Token, error) {
+	var gone []gatehouse.Token
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		gone, err = tx.DeleteTokens(ctx, f)
+		if err != nil {
+			return err
+		}
+		events := make([]gatehouse.Event, 0, len(gone))
+		for _, t := range gone {
+			// Drop from the cache inside the transaction: the token fails
+			// from now on even if the commit below fails (fail closed).
+			s.uncacheToken(t.ID)
+			events = append(events, s.tokenEvent(p, evType, t, detail))
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gone, nil
+}
+
+// authorizeTokens: an account manages its own tokens; another's needs
+// accounts, <action>, <account>.
+func (s *Service) authorizeTokens(p *Principal, account, action string) error {
+	if p.Account != "" && p.Account == account && p.Kind != gatehouse.KindProject {
+		return nil
+	}
+	return s.authorize(p, "accounts", action, account)
+}
+
+// expiry turns expiresIn (seconds) into an expiry time.
+func (s *Service) expiry(now time.Time, expiresIn *int64) (time.Time, error) {
+	if expiresIn == nil {
+		return now.Add(s.defaultLifetime), nil
+	}
+	n := *expiresIn
+	switch {
+	case n < 0:
+		return time.Time{}, gatehouse.Errorf(gatehouse.EINVALID, "expiresIn must not be negative")
+	case n == 0:
+		if !s.allowNonExpiring {
+			return time.Time{}, gatehouse.Errorf(gatehouse.EINVALID, "non-expiring tokens are not allowed on this server (maximum lifetime %d seconds)", int64(s.maxLifetime/time.Second))
+		}
+		return time.Time{}, nil
+	case n > int64(s.maxLifetime/time.Second):
+		return time.Time{}, gatehouse.Errorf(gatehouse.EINVALID, "expiresIn %d exceeds the server maximum of %d seconds", n, int64(s.maxLifetime/time.Second))
+	}
+	return now.Add(time.Duration(n) * time.Second), nil
+}
+
+// checkScopes validates scopes and refuses any that the owner (or the
+// minter) does not hold now, so a token never claims more than its owner.
+func (s *Service) checkScopes(p *Principal, owner *gatehouse.Account, scopes []gatehouse.Scope) ([]gatehouse.Scope, error) {
+	if len(scopes) > 100 {
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "at most 100 scopes")
+	}
+	e := s.engine.Load()
+	out := make([]gatehouse.Scope, 0, len(scopes))
+	for i, sc := range scopes {
+		sc.Resource, sc.Action, sc.Object = strings.TrimSpace(sc.Resource), strings.TrimSpace(sc.Action), strings.TrimSpace(sc.Object)
+		if sc.Resource == "" || sc.Action == "" || sc.Object == "" {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "scope %d: resource, action and object are required", i+1)
+		}
+		for _, pat := range []string{sc.Resource, sc.Action, sc.Object} {
+			if _, err := policy.CompileGlob(pat); err != nil {
+				return nil, gatehouse.Errorf(gatehouse.EINVALID, "scope %d: %v", i+1, err)
+			}
+		}
+		// The pattern is checked as an object: the owner's own patterns
+		// must cover it (team-a/* is covered by team-a/* or *, not by
+		// team-a/web).
+		if e == nil || !e.Enforce(owner.Name, owner.Groups, sc.Resource, sc.Action, sc.Object) {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "scope %d (%s, %s, %s) exceeds the permissions of account %q", i+1, sc.Resource, sc.Action, sc.Object, owner.Name)
+		}
+		if p.Account != owner.Name && !s.Can(p, sc.Resource, sc.Action, sc.Object) {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "scope %d (%s, %s, %s) exceeds your own permissions", i+1, sc.Resource, sc.Action, sc.Object)
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
+func tokenName(req gatehouse.TokenRequest) (string, error) {
+	name := strings.TrimSpace(req.Name)
+	if name == "" {
+		name = strings.TrimSpace(req.ID)
+	}
+	if n := utf8.RuneCountInString(name); n < 1 || n > 100 {
+		return "", gatehouse.Errorf(gatehouse.EINVALID, "name is required: 1 to 100 characters that say what the token is for")
+	}
+	return name, nil
+}
+
+// publicTokens clears what must not leave the server.
+func publicTokens(ts []gatehouse.Token) []gatehouse.Token {
+	out := make([]gatehouse.Token, len(ts))
+	for i, t := range ts {
+		t.Hash = nil
+		out[i] = t
+	}
+	return out
+}
+
+func subjectOf(p *Principal) string {
+	if p == nil {
+		return "system"
+	}
+	return p.Subject
+}
