@@ -6,7 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/url"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -28,18 +28,34 @@ type Config struct {
 	// listener, behind authentication.
 	MetricsListen string `yaml:"metricsListen"`
 	// DataDir holds the embedded database and the initial admin password.
-	DataDir string `yaml:"dataDir"`
-	// DatabaseURL selects PostgreSQL (for several replicas) instead of the
-	// embedded SQLite store: a postgres:// URL or a key=value DSN. It may
-	// hold a password, so it has no flag (command lines are visible to every
-	// local user) and is never printed: see LogValue.
-	DatabaseURL    string   `yaml:"databaseURL"`
+	DataDir        string   `yaml:"dataDir"`
 	TLS            TLS      `yaml:"tls"`
 	ReaperInterval Duration `yaml:"reaperInterval"`
 	Tokens         Tokens   `yaml:"tokens"`
 	RBAC           RBAC     `yaml:"rbac"`
 	Audit          Audit    `yaml:"audit"`
 	Login          Login    `yaml:"login"`
+	// ForwardAuth maps requests of other services, seen through
+	// /api/v1/auth/verify (nginx auth_request, Traefik ForwardAuth, Envoy
+	// ext_authz), onto RBAC questions.
+	ForwardAuth ForwardAuth `yaml:"forwardAuth"`
+}
+
+// ForwardAuth is the route table of the forward-auth endpoint. A request
+// that matches no route is refused.
+type ForwardAuth struct {
+	Routes []Route `yaml:"routes,omitempty"`
+}
+
+// Route maps requests matching Match onto (Resource, Action, Object).
+// Match is a net/http ServeMux pattern ("GET /grafana/",
+// "POST /deploy/{project}/{app}"); Object may name its wildcards
+// ("{project}/{app}").
+type Route struct {
+	Match    string `yaml:"match"`
+	Resource string `yaml:"resource"`
+	Action   string `yaml:"action"`
+	Object   string `yaml:"object"`
 }
 
 // TLS names the server's certificate and key files. Set both to serve
@@ -166,11 +182,6 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("dataDir", "must be set")
 	}
-	if c.DatabaseURL != "" {
-		if problem := checkDatabaseURL(c.DatabaseURL); problem != "" {
-			bad("databaseURL", "%s", problem)
-		}
-	}
 
 	switch {
 	case c.TLS.Cert != "" && c.TLS.Key == "":
@@ -217,6 +228,15 @@ func (c Config) Validate() error {
 	if c.Login.MaxFailures < 1 {
 		bad("login.maxFailures", "must be at least 1, got %d", c.Login.MaxFailures)
 	}
+	for i, r := range c.ForwardAuth.Routes {
+		setting := fmt.Sprintf("forwardAuth.routes[%d]", i)
+		if r.Resource == "" || r.Action == "" || r.Object == "" {
+			bad(setting, "resource, action and object are required")
+		}
+		if err := checkPattern(r.Match); err != nil {
+			bad(setting+".match", "%v", err)
+		}
+	}
 	if c.Login.MaxConcurrent < 1 {
 		bad("login.maxConcurrent", "must be at least 1, got %d", c.Login.MaxConcurrent)
 	}
@@ -237,23 +257,18 @@ func checkHostPort(s string) error {
 	return nil
 }
 
-// checkDatabaseURL returns a problem with u, or "". It never quotes u, which
-// may carry a password.
-func checkDatabaseURL(u string) string {
-	if !strings.Contains(u, "://") {
-		if strings.Contains(u, "=") {
-			return "" // a libpq key=value DSN; the driver checks the rest
+// checkPattern reports whether p is a valid ServeMux pattern.
+func checkPattern(p string) (err error) {
+	if strings.TrimSpace(p) == "" {
+		return errors.New("must be set, e.g. \"GET /grafana/\"")
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%q is not a valid route pattern: %v", p, v)
 		}
-		return "want a postgres:// URL or a key=value connection string"
-	}
-	p, err := url.Parse(u)
-	if err != nil {
-		return "is not a valid URL"
-	}
-	if p.Scheme != "postgres" && p.Scheme != "postgresql" {
-		return fmt.Sprintf("scheme %q is not postgres or postgresql", p.Scheme)
-	}
-	return ""
+	}()
+	http.NewServeMux().Handle(p, http.NotFoundHandler())
+	return nil
 }
 
 // checkFile returns a problem with the file at path, or "".
@@ -270,15 +285,14 @@ func checkFile(path string) string {
 	return ""
 }
 
-// LogValue logs the effective settings for the startup line. The database
-// URL's password is masked and the policy is summarized by size.
+// LogValue logs the effective settings for the startup line; the policy
+// is summarized by size.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("instanceName", c.InstanceName),
 		slog.String("listen", c.Listen),
 		slog.String("metricsListen", c.MetricsListen),
 		slog.String("dataDir", c.DataDir),
-		slog.String("databaseURL", redactURL(c.DatabaseURL)),
 		slog.Bool("tls", c.TLS.Enabled()),
 		slog.String("reaperInterval", c.ReaperInterval.String()),
 		slog.String("tokens.defaultLifetime", c.Tokens.DefaultLifetime.String()),
@@ -293,24 +307,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("login.window", c.Login.Window.String()),
 		slog.Int("login.maxConcurrent", c.Login.MaxConcurrent),
 	)
-}
-
-// redactURL masks the password of a postgres:// URL, in the user info or in
-// a password query parameter; a key=value DSN, or anything that does not
-// parse, is masked whole.
-func redactURL(u string) string {
-	if u == "" {
-		return ""
-	}
-	p, err := url.Parse(u)
-	if err != nil || !strings.Contains(u, "://") {
-		return token.Redacted
-	}
-	if q := p.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		p.RawQuery = q.Encode()
-	}
-	return p.Redacted()
 }
 
 func countLines(s string) int {

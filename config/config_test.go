@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -61,7 +62,6 @@ func TestDefault(t *testing.T) {
 		{"listen", c.Listen, "127.0.0.1:8080"},
 		{"metricsListen", c.MetricsListen, ""},
 		{"dataDir", c.DataDir, "./gatehouse-data"},
-		{"databaseURL", c.DatabaseURL, ""},
 		{"tls", c.TLS, config.TLS{}},
 		{"reaperInterval", c.ReaperInterval.D(), time.Minute},
 		{"tokens.defaultLifetime", c.Tokens.DefaultLifetime.D(), 12 * time.Hour},
@@ -89,7 +89,6 @@ instanceName: prod-eu
 listen: 0.0.0.0:443
 metricsListen: 127.0.0.1:9090
 dataDir: /var/lib/gatehouse
-databaseURL: postgres://gh:secret@db.internal/gatehouse
 tls:
   cert: ` + cert + `
   key: ` + key + `
@@ -121,7 +120,6 @@ login:
 		Listen:         "0.0.0.0:443",
 		MetricsListen:  "127.0.0.1:9090",
 		DataDir:        "/var/lib/gatehouse",
-		DatabaseURL:    "postgres://gh:secret@db.internal/gatehouse",
 		TLS:            config.TLS{Cert: cert, Key: key},
 		ReaperInterval: config.Duration(30 * time.Second),
 		Tokens: config.Tokens{
@@ -138,7 +136,7 @@ login:
 		Audit: config.Audit{Retention: config.Duration(365 * 24 * time.Hour)},
 		Login: config.Login{MaxFailures: 3, Window: config.Duration(10 * time.Minute), MaxConcurrent: 8},
 	}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)
 	}
 	if !got.TLS.Enabled() {
@@ -164,7 +162,7 @@ func TestParseKeepsDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			if want := config.Default(); got != want {
+			if want := config.Default(); !reflect.DeepEqual(got, want) {
 				t.Errorf("Parse = %+v, want the defaults %+v", got, want)
 			}
 		})
@@ -264,11 +262,6 @@ func TestValidateEachSetting(t *testing.T) {
 		{"metrics both port 0", func(c *config.Config) { c.Listen, c.MetricsListen = "127.0.0.1:0", "127.0.0.1:0" }, ""},
 		{"metrics ok", func(c *config.Config) { c.MetricsListen = "127.0.0.1:9090" }, ""},
 		{"data dir empty", func(c *config.Config) { c.DataDir = " " }, "dataDir"},
-		{"database url", func(c *config.Config) { c.DatabaseURL = "postgres://u:p@h/db" }, ""},
-		{"database url postgresql", func(c *config.Config) { c.DatabaseURL = "postgresql://h/db?sslmode=disable" }, ""},
-		{"database dsn", func(c *config.Config) { c.DatabaseURL = "host=h user=u dbname=d" }, ""},
-		{"database scheme", func(c *config.Config) { c.DatabaseURL = "mysql://u:p@h/db" }, "databaseURL"},
-		{"database garbage", func(c *config.Config) { c.DatabaseURL = "db.internal" }, "databaseURL"},
 		{"tls cert only", func(c *config.Config) { c.TLS.Cert = cert }, "tls.key"},
 		{"tls key only", func(c *config.Config) { c.TLS.Key = cert }, "tls.cert"},
 		{"tls both", func(c *config.Config) { c.TLS = config.TLS{Cert: cert, Key: cert} }, ""},
@@ -317,7 +310,6 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		Listen:         "nope",
 		MetricsListen:  "also nope",
 		DataDir:        "",
-		DatabaseURL:    "mysql://root:hunter2@db/x",
 		TLS:            config.TLS{Cert: filepath.Join(dir, "missing.pem")},
 		ReaperInterval: 0,
 		Tokens:         config.Tokens{DefaultLifetime: config.Duration(48 * time.Hour), MaxLifetime: config.Duration(24 * time.Hour)},
@@ -328,16 +320,13 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	err := c.Validate()
 	got := settingsOf(t, err)
 	want := []string{
-		"audit.retention", "dataDir", "databaseURL", "instanceName", "listen",
+		"audit.retention", "dataDir", "instanceName", "listen",
 		"login.maxConcurrent", "login.maxFailures", "login.window", "metricsListen",
 		"rbac.matchMode", "rbac.policyDefault", "reaperInterval",
 		"tls.cert", "tls.key", "tokens.defaultLifetime",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems in\n%v\nwant\n%v\nerror:\n%v", got, want, err)
-	}
-	if strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("validation error leaks the database password: %v", err)
 	}
 	if !strings.Contains(err.Error(), "missing.pem") || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("error %q does not say which TLS file is missing", err)
@@ -385,7 +374,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(Marshal(c)): %v\n%s", err, out)
 	}
-	if got != c {
+	if !reflect.DeepEqual(got, c) {
 		t.Errorf("round trip = %+v, want %+v", got, c)
 	}
 	if !bytes.Contains(out, []byte("retention: 90d")) {
@@ -393,30 +382,13 @@ func TestYAMLRoundTrip(t *testing.T) {
 	}
 }
 
-func TestLogValueRedacts(t *testing.T) {
-	tests := []struct {
-		url, want string
-	}{
-		{"postgres://gh:hunter2@db/gatehouse", "postgres://gh:xxxxx@db/gatehouse"},
-		{"postgres://db/gatehouse?user=gh&password=hunter2", "postgres://db/gatehouse?password=xxxxx&user=gh"},
-		{"host=db user=gh password=hunter2", "[REDACTED]"},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		c := config.Default()
-		c.DatabaseURL = tt.url
-		c.RBAC.PolicyCSV = "p, role:x, applications, get, */*, allow\n\ng, alice, role:x\n"
-		var buf bytes.Buffer
-		slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
-		out := buf.String()
-		if strings.Contains(out, "hunter2") {
-			t.Errorf("log line leaks the password: %s", out)
-		}
-		if !strings.Contains(out, `"databaseURL":"`+tt.want+`"`) {
-			t.Errorf("log line %s, want databaseURL %q", out, tt.want)
-		}
-		if !strings.Contains(out, `"rbac.policyLines":2`) || strings.Contains(out, "alice") {
-			t.Errorf("log line %s, want the policy summarized as 2 lines", out)
-		}
+func TestLogValueSummarizesThePolicy(t *testing.T) {
+	c := config.Default()
+	c.RBAC.PolicyCSV = "p, role:x, applications, get, */*, allow\n\ng, alice, role:x\n"
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	out := buf.String()
+	if !strings.Contains(out, `"rbac.policyLines":2`) || strings.Contains(out, "alice") {
+		t.Errorf("log line %s, want the policy summarized as 2 lines", out)
 	}
 }

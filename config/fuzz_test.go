@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -20,11 +21,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("base: &b {listen: ':1'}\ntokens:\n  <<: {maxLifetime: 1d}\n"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
 	f.Add([]byte("listen: ':1'\n---\nlisten: ':2'\n"))
-	f.Add([]byte("databaseURL: postgres://u:p@h/db\nreaperInterval: 0.5d\n"))
+	f.Add([]byte("reaperInterval: 0.5d\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := config.Parse(data)
 		if err != nil {
-			if c != (config.Config{}) {
+			if !reflect.DeepEqual(c, (config.Config{})) {
 				t.Fatalf("Parse returned %+v with error %v", c, err)
 			}
 			return
@@ -42,7 +43,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Parse(Marshal(c)) error: %v\n%s", err, out)
 		}
-		if back != c {
+		if !reflect.DeepEqual(back, c) {
 			t.Fatalf("round trip:\n%+v\nwant\n%+v", back, c)
 		}
 	})

@@ -44,8 +44,6 @@ var overrides = []override{
 	{setting: "dataDir", env: "GATEHOUSE_DATA_DIR", flag: "data-dir",
 		usage: "directory for the embedded database and the initial admin password",
 		str:   func(c *Config) *string { return &c.DataDir }},
-	{setting: "databaseURL", env: "GATEHOUSE_DATABASE_URL",
-		str: func(c *Config) *string { return &c.DatabaseURL }},
 	{setting: "reaperInterval", env: "GATEHOUSE_REAPER_INTERVAL", flag: "reaper-interval",
 		usage: "how often expired tokens are removed (e.g. 30s, 1m)",
 		dur:   func(c *Config) *Duration { return &c.ReaperInterval }},
@@ -69,8 +67,7 @@ func (o override) set(c *Config, v string) error {
 }
 
 // AddFlags registers the server's flags on fs, with the defaults shown in
-// --help. The database URL has no flag on purpose: it may hold a password,
-// and command lines are visible to every local user.
+// --help.
 func AddFlags(fs *pflag.FlagSet) {
 	def := Default()
 	fs.String(FlagConfig, "", "YAML config file (env "+EnvConfig+")")

@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"io/fs"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -123,7 +124,6 @@ func TestLoadEverySetting(t *testing.T) {
 		"GATEHOUSE_LISTEN":             "127.0.0.1:1",
 		"GATEHOUSE_METRICS_LISTEN":     "127.0.0.1:2",
 		"GATEHOUSE_DATA_DIR":           "/env/data",
-		"GATEHOUSE_DATABASE_URL":       "postgres://db/x",
 		"GATEHOUSE_INSTANCE_NAME":      "env",
 		"GATEHOUSE_REAPER_INTERVAL":    "5s",
 		"GATEHOUSE_TOKEN_MAX_LIFETIME": "2d",
@@ -135,12 +135,12 @@ func TestLoadEverySetting(t *testing.T) {
 		t.Fatalf("Load(env): %v", err)
 	}
 	want := config.Default()
-	want.Listen, want.MetricsListen, want.DataDir, want.DatabaseURL = "127.0.0.1:1", "127.0.0.1:2", "/env/data", "postgres://db/x"
+	want.Listen, want.MetricsListen, want.DataDir = "127.0.0.1:1", "127.0.0.1:2", "/env/data"
 	want.InstanceName = "env"
 	want.ReaperInterval = config.Duration(5 * time.Second)
 	want.Tokens.MaxLifetime = config.Duration(48 * time.Hour)
 	want.TLS = config.TLS{Cert: cert, Key: key}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(env) =\n%+v\nwant\n%+v", c, want)
 	}
 
@@ -158,7 +158,7 @@ func TestLoadEverySetting(t *testing.T) {
 	want.ReaperInterval = config.Duration(6 * time.Second)
 	want.Tokens.MaxLifetime = config.Duration(72 * time.Hour)
 	want.TLS = config.TLS{Cert: key, Key: cert}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(env, flags) =\n%+v\nwant\n%+v", c, want)
 	}
 }
@@ -169,7 +169,6 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"GATEHOUSE_CONFIG":          file,
 		"GATEHOUSE_REAPER_INTERVAL": "soon",
 		"GATEHOUSE_INSTANCE_NAME":   "Not_Valid",
-		"GATEHOUSE_DATABASE_URL":    "mysql://root:hunter2@db/x",
 	}
 	fs := flags(t, "--listen", "nohostport", "--tls-cert", file)
 	_, err := config.Load(fs, e.get)
@@ -180,7 +179,6 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	wantParts := []string{
 		`reaperInterval (from GATEHOUSE_REAPER_INTERVAL): invalid duration "soon"`,
 		`instanceName (from GATEHOUSE_INSTANCE_NAME): "Not_Valid"`,
-		`databaseURL (from GATEHOUSE_DATABASE_URL): scheme "mysql"`,
 		`listen (from --listen): "nohostport"`,
 		`tls.key: must be set when tls.cert is set`,
 		`login.maxFailures: must be at least 1`,
@@ -192,9 +190,6 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	}
 	if got, want := len(settingsOf(t, err)), len(wantParts); got != want {
 		t.Errorf("%d problems, want %d:\n%s", got, want, msg)
-	}
-	if strings.Contains(msg, "hunter2") {
-		t.Errorf("error leaks the database password:\n%s", msg)
 	}
 }
 
@@ -242,7 +237,7 @@ func TestLoadNilArguments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != config.Default() {
+	if !reflect.DeepEqual(c, config.Default()) {
 		t.Errorf("Load(nil, nil) = %+v, want the defaults", c)
 	}
 	// Unrelated flag sets (no AddFlags) are fine too.

@@ -43,7 +43,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := gatehouse.ErrorCode(err)
 	status := StatusOf(err)
 	if code == gatehouse.EINTERNAL {
-		s.log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
+		s.log.ErrorContext(r.Context(), "internal error", "request_id", RequestID(r.Context()), "err", err, "method", r.Method, "path", r.URL.Path)
 	}
 	h := w.Header()
 	switch code {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -51,17 +52,28 @@ type env struct {
 	admin  string
 }
 
-type envOption func(*service.Options)
+// envSettings configure a test env: the service's options and the
+// server's forward-auth routes.
+type envSettings struct {
+	service.Options
+	Routes []server.Route
+}
+
+type envOption func(*envSettings)
+
+func withRoutes(routes ...server.Route) envOption {
+	return func(o *envSettings) { o.Routes = routes }
+}
 
 // withLogger sends the service's and the server's JSON logs to w.
 func withLogger(w io.Writer) envOption {
-	return func(o *service.Options) {
+	return func(o *envSettings) {
 		o.Logger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 }
 
 func withPolicy(csv, def string) envOption {
-	return func(o *service.Options) { o.RBAC = gatehouse.RBAC{PolicyCSV: csv, PolicyDefault: def} }
+	return func(o *envSettings) { o.RBAC = gatehouse.RBAC{PolicyCSV: csv, PolicyDefault: def} }
 }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
@@ -74,18 +86,18 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	o := service.Options{Store: st, Now: clk.Now, BcryptCost: 10}
+	o := envSettings{Options: service.Options{Store: st, Now: clk.Now, BcryptCost: 10}}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	svc, err := service.New(ctx, o)
+	svc, err := service.New(ctx, o.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.Bootstrap(ctx, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(server.Options{Service: svc, Logger: o.Logger}))
+	srv := httptest.NewServer(server.New(server.Options{Service: svc, Logger: o.Logger, ForwardAuth: o.Routes}))
 	bg, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(bg, time.Hour) }()
@@ -214,11 +226,27 @@ func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
 
 func seconds(n int64) *int64 { return &n }
 
-type serviceOptions = service.Options
+type serviceOptions = envSettings
 
 func decodeJSON(t *testing.T, resp *http.Response, v any) {
 	t.Helper()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("decoding response: %v", err)
 	}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln := listen(t)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -13,6 +13,9 @@ import (
 // security headers, cross-origin protection, metrics and the access log.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
+	// Forward auth receives the protected service's own requests (their
+	// Origin and Sec-Fetch headers describe that service, not us).
+	cop.AddInsecureBypassPattern(verifyPath)
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, errorBody{Error: "permission_denied", Message: "cross-origin request refused"})
 	}))
@@ -84,5 +87,5 @@ func needsJSON(r *http.Request) bool {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return false
 	}
-	return strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != introspectPath
+	return strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != introspectPath && r.URL.Path != verifyPath
 }

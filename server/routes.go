@@ -62,6 +62,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Integration.
 	mux.HandleFunc("POST "+introspectPath, s.api(s.introspect))
+	mux.HandleFunc(verifyPath, s.api(s.verify)) // any method: Envoy and Traefik keep the original one
 
 	// Anything else under /api/ is a JSON 404, not the dashboard.
 	mux.HandleFunc("/api/", s.notFound)

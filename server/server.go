@@ -28,6 +28,8 @@ type Options struct {
 	MetricsHandler http.Handler
 	// TLS tells the server that it is served over HTTPS (Secure cookies).
 	TLS bool
+	// ForwardAuth is the route table of /api/v1/auth/verify.
+	ForwardAuth []Route
 }
 
 // Server is Gatehouse's HTTP handler.
@@ -37,12 +39,14 @@ type Server struct {
 	metrics *service.Metrics
 	promh   http.Handler
 	tls     bool
+	fwd     *routeTable
 	handler http.Handler
 }
 
 // New builds the server and its route table.
 func New(o Options) *Server {
-	s := &Server{svc: o.Service, log: o.Logger, metrics: o.Metrics, promh: o.MetricsHandler, tls: o.TLS}
+	s := &Server{svc: o.Service, log: o.Logger, metrics: o.Metrics, promh: o.MetricsHandler, tls: o.TLS,
+		fwd: newRouteTable(o.ForwardAuth)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -232,3 +236,7 @@ func (w *statusRecorder) status() int {
 }
 
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func contextWith(r *http.Request, m *routeMatch) context.Context {
+	return context.WithValue(r.Context(), matchKey{}, m)
+}

@@ -227,6 +227,14 @@ func TestScopesNarrowAndCannotExceedTheOwner(t *testing.T) {
 	if s != 400 {
 		t.Fatalf("minting a scope beyond the owner: %d %s, want 400", s, b)
 	}
+	// A scoped token cannot mint itself a wider successor, nor rotate
+	// itself into one.
+	if s := e.status("POST", "/api/v1/account/carol/token", scoped.Token, gatehouse.TokenRequest{Name: "escape"}); s != 403 {
+		t.Fatalf("scoped token minting an unscoped one: %d, want 403", s)
+	}
+	if s := e.status("POST", "/api/v1/account/carol/token/"+scoped.ID+"/rotate", scoped.Token, gatehouse.RotateRequest{}); s != 403 {
+		t.Fatalf("scoped token rotating itself: %d, want 403", s)
+	}
 }
 
 func TestLoginThrottle(t *testing.T) {

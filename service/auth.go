@@ -46,7 +46,7 @@ var errBadToken = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "invalid or unknown 
 func (s *Service) Authenticate(ctx context.Context, raw string) (*Principal, error) {
 	start := time.Now()
 	p, err := s.authenticate(raw)
-	s.metrics.observeVerify(time.Since(start), p, err)
+	s.metrics.observeVerify(time.Since(start))
 	return p, err
 }
 

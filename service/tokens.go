@@ -336,9 +336,11 @@ func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFil
 }
 
 // authorizeTokens: an account manages its own tokens; another's needs
-// accounts, <action>, <account>.
+// accounts, <action>, <account>. A scoped token is not trusted with
+// self-service (it could mint itself an unscoped successor): it needs the
+// permission explicitly, within its scopes.
 func (s *Service) authorizeTokens(p *Principal, account, action string) error {
-	if p.Account != "" && p.Account == account && p.Kind != gatehouse.KindProject {
+	if p.Account != "" && p.Account == account && p.Kind != gatehouse.KindProject && len(p.Scopes) == 0 {
 		return nil
 	}
 	return s.authorize(p, "accounts", action, account)
@@ -388,7 +390,7 @@ func (s *Service) checkScopes(p *Principal, owner *gatehouse.Account, scopes []g
 		if e == nil || !e.Enforce(owner.Name, owner.Groups, sc.Resource, sc.Action, sc.Object) {
 			return nil, gatehouse.Errorf(gatehouse.EINVALID, "scope %d (%s, %s, %s) exceeds the permissions of account %q", i+1, sc.Resource, sc.Action, sc.Object, owner.Name)
 		}
-		if p.Account != owner.Name && !s.Can(p, sc.Resource, sc.Action, sc.Object) {
+		if !s.Can(p, sc.Resource, sc.Action, sc.Object) {
 			return nil, gatehouse.Errorf(gatehouse.EINVALID, "scope %d (%s, %s, %s) exceeds your own permissions", i+1, sc.Resource, sc.Action, sc.Object)
 		}
 		out = append(out, sc)

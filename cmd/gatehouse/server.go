@@ -91,6 +91,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 
 	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	opts := server.Options{Service: svc, Logger: log, Metrics: metrics, TLS: cfg.TLS.Cert != ""}
+	for _, r := range cfg.ForwardAuth.Routes {
+		opts.ForwardAuth = append(opts.ForwardAuth, server.Route(r))
+	}
 	if cfg.MetricsListen == "" {
 		opts.MetricsHandler = promh
 	}
