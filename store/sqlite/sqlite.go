@@ -1,5 +1,3 @@
-// Package sqlite is Gatehouse's embedded storage backend: one SQLite file
-// (pure Go driver, no cgo) in WAL mode, with embedded ordered migrations.
 package sqlite
 
 import (
@@ -11,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,52 +23,88 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the SQLite implementation of gatehouse.Store.
+// busyTimeout is how long a writer waits for the write lock before giving
+// up. Write transactions are short, so reaching it means something is stuck.
+const busyTimeout = 10000 // milliseconds
+
+// Store is the SQLite implementation of gatehouse.Store. It is safe for
+// concurrent use.
 type Store struct {
 	db *sql.DB
 }
 
 var _ gatehouse.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database file at path and brings its
-// schema up to date. Write transactions are IMMEDIATE, so concurrent
-// writers queue on the busy timeout instead of failing on lock upgrade.
+// Open opens the database file at path, creating it with mode 0600 if it
+// does not exist, and brings its schema up to date. The directory must exist.
 func Open(ctx context.Context, path string) (*Store, error) {
-	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	} else {
-		f.Close()
+	// Create the file ourselves: SQLite would create it with 0644 under the
+	// usual umask, and the file holds password and token hashes. SQLite
+	// gives the -wal and -shm files the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// A few connections let readers (ForEachToken, list pages) run beside
+	// the one writer that WAL allows.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	if err := migrate(ctx, db, migrations); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// dsn builds the driver's connection string. Pragmas go in the DSN, not in
+// one-off statements, because database/sql pools connections and every new
+// connection must get them.
+func dsn(path string) string {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+	for _, p := range []string{
+		fmt.Sprintf("busy_timeout(%d)", busyTimeout),
+		"journal_mode(WAL)",
+		"synchronous(NORMAL)", // durable across crashes in WAL mode; may lose the last commit on power loss
+		"foreign_keys(1)",
+	} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
-	s := &Store{db: db}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	// The driver opens "file:" names as URIs, so the path is escaped: a '?'
+	// or '#' in a directory name must not start the query.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
-// migrate applies the embedded migrations not yet recorded, in order.
-func (s *Store) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// migrate applies, in one transaction, the migrations of fsys (files
+// migrations/NNNN_name.sql numbered 1, 2, 3, ...) that schema_migrations
+// does not record yet. A database at a version this binary does not know
+// was written by a newer binary and is refused: its schema may mean things
+// this code would get wrong.
+func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
-	return s.Tx(ctx, func(gtx gatehouse.Tx) error {
-		tx := gtx.(*tx).tx
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	for i, name := range names {
+		prefix, _, _ := strings.Cut(path.Base(name), "_")
+		if n, err := strconv.Atoi(prefix); err != nil || n != i+1 {
+			return fmt.Errorf("migration %s is out of sequence: want number %d", name, i+1)
+		}
+	}
+	return withTx(ctx, db, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			name       TEXT NOT NULL,
+			applied_at INTEGER NOT NULL)`); err != nil {
 			return err
 		}
 		var current int
@@ -77,24 +112,19 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 		if current > len(names) {
-			return fmt.Errorf("sqlite: database schema version %d is newer than this binary knows (%d); upgrade gatehouse", current, len(names))
+			return fmt.Errorf("database schema version %d is newer than this binary supports (%d): run a newer gatehouse", current, len(names))
 		}
-		for i, name := range names {
-			version := i + 1
-			if n, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0]); err != nil || n != version {
-				return fmt.Errorf("sqlite: migration %s is out of sequence", name)
-			}
-			if version <= current {
-				continue
-			}
-			body, err := migrations.ReadFile(name)
+		for i, name := range names[current:] {
+			version := current + i + 1
+			body, err := fs.ReadFile(fsys, name)
 			if err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return fmt.Errorf("sqlite: migration %s: %w", name, err)
+				return fmt.Errorf("migration %s: %w", name, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, strftime('%s','now'))`, version); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, CAST(strftime('%s', 'now') AS INTEGER))`,
+				version, path.Base(name)); err != nil {
 				return err
 			}
 		}
@@ -102,26 +132,41 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-// Tx runs fn in one IMMEDIATE transaction.
-func (s *Store) Tx(ctx context.Context, fn func(gatehouse.Tx) error) error {
-	t, err := s.db.BeginTx(ctx, nil)
+// withTx runs fn in one transaction (IMMEDIATE, from the DSN) and commits
+// if fn returns nil. It rolls back on an error or a panic; the error of fn
+// is returned as is.
+func withTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) (err error) {
+	t, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return wrap(err)
 	}
-	if err := fn(&tx{tx: t}); err != nil {
-		t.Rollback()
+	done := false
+	defer func() {
+		if !done {
+			t.Rollback()
+		}
+	}()
+	if err := fn(t); err != nil {
 		return err
 	}
+	done = true
 	return wrap(t.Commit())
 }
 
+// Tx runs fn in one write transaction. SQLite serializes writers, so fn
+// never needs to be retried and runs exactly once.
+func (s *Store) Tx(ctx context.Context, fn func(gatehouse.Tx) error) error {
+	return withTx(ctx, s.db, func(t *sql.Tx) error { return fn(&tx{tx: t}) })
+}
+
 // Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return wrap(s.db.PingContext(ctx)) }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
-// ForEachToken streams every token without holding them all.
+// ForEachToken streams every token in one read; in WAL mode that read sees
+// one snapshot and does not block writers. fn may use the store.
 func (s *Store) ForEachToken(ctx context.Context, fn func(gatehouse.Token) error) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens`)
 	if err != nil {
@@ -131,7 +176,7 @@ func (s *Store) ForEachToken(ctx context.Context, fn func(gatehouse.Token) error
 	for rows.Next() {
 		t, err := scanToken(rows)
 		if err != nil {
-			return err
+			return wrap(err)
 		}
 		if err := fn(t); err != nil {
 			return err
@@ -145,16 +190,18 @@ func (s *Store) AppendEvents(ctx context.Context, events []gatehouse.Event) erro
 	if len(events) == 0 {
 		return nil
 	}
-	return s.Tx(ctx, func(t gatehouse.Tx) error { return t.AppendEvents(ctx, events) })
+	return withTx(ctx, s.db, func(t *sql.Tx) error { return appendEvents(ctx, t, events) })
 }
 
-// TouchTokens moves lastUsedAt forward for a batch of uses.
+// TouchTokens records a batch of token uses in one transaction. lastUsedAt
+// only moves forward, so batches flushed out of order by different
+// goroutines cannot move it back.
 func (s *Store) TouchTokens(ctx context.Context, uses []gatehouse.TokenUse) error {
 	if len(uses) == 0 {
 		return nil
 	}
-	return s.Tx(ctx, func(gt gatehouse.Tx) error {
-		stmt, err := gt.(*tx).tx.PrepareContext(ctx, `UPDATE tokens SET last_used_at = $1, last_used_from = $2 WHERE id = $3 AND last_used_at < $1`)
+	return withTx(ctx, s.db, func(t *sql.Tx) error {
+		stmt, err := t.PrepareContext(ctx, `UPDATE tokens SET last_used_at = $1, last_used_from = $2 WHERE id = $3 AND last_used_at < $1`)
 		if err != nil {
 			return wrap(err)
 		}
@@ -168,8 +215,8 @@ func (s *Store) TouchTokens(ctx context.Context, uses []gatehouse.TokenUse) erro
 	})
 }
 
-// wrap turns driver errors into gatehouse errors: unique violations are
-// ECONFLICT, anything else internal.
+// wrap turns a driver error into an internal *gatehouse.Error (the cause is
+// kept for the log, never shown) and passes *gatehouse.Error through.
 func wrap(err error) error {
 	if err == nil {
 		return nil
@@ -178,12 +225,30 @@ func wrap(err error) error {
 	if errors.As(err, &ge) {
 		return err
 	}
+	return gatehouse.Internal(err)
+}
+
+// isConstraint reports whether err is a SQLite constraint violation of one
+// of the given extended codes.
+func isConstraint(err error, codes ...int) bool {
 	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
-			return &gatehouse.Error{Code: gatehouse.ECONFLICT, Message: "already exists", Err: err}
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.Code() == c {
+			return true
 		}
 	}
-	return gatehouse.Internal(err)
+	return false
+}
+
+// insert runs an INSERT and reports a unique or primary-key violation as
+// ECONFLICT with msg, which must be safe to show to a client.
+func insert(ctx context.Context, t *sql.Tx, msg, q string, args ...any) error {
+	_, err := t.ExecContext(ctx, q, args...)
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE) {
+		return &gatehouse.Error{Code: gatehouse.ECONFLICT, Message: msg, Err: err}
+	}
+	return wrap(err)
 }

@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -17,16 +20,16 @@ type tx struct {
 	tx *sql.Tx
 }
 
-func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	r, err := t.tx.ExecContext(ctx, q, args...)
-	return r, wrap(err)
-}
+var _ gatehouse.Tx = (*tx)(nil)
 
-// execOne runs a statement that must change a row; none is ENOTFOUND.
-func execOne(t *tx, ctx context.Context, what, q string, args ...any) error {
-	r, err := t.exec(ctx, q, args...)
+// scanner is what *sql.Row and *sql.Rows have in common.
+type scanner interface{ Scan(...any) error }
+
+// execOne runs a statement that must change one row; none is ENOTFOUND.
+func (t *tx) execOne(ctx context.Context, what, q string, args ...any) error {
+	r, err := t.tx.ExecContext(ctx, q, args...)
 	if err != nil {
-		return err
+		return wrap(err)
 	}
 	n, err := r.RowsAffected()
 	if err != nil {
@@ -38,11 +41,50 @@ func execOne(t *tx, ctx context.Context, what, q string, args ...any) error {
 	return nil
 }
 
-func notFound(err error, what string) error {
+// one reports sql.ErrNoRows as ENOTFOUND.
+func one(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return gatehouse.Errorf(gatehouse.ENOTFOUND, "%s not found", what)
 	}
 	return wrap(err)
+}
+
+// list runs a query and scans every row with scan. It never returns a nil
+// slice, so an empty list encodes as [] in JSON.
+func list[T any](ctx context.Context, t *tx, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, v)
+	}
+	return out, wrap(rows.Err())
+}
+
+// where collects the conditions of a filter with $N placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends cond, in which every ? stands for v.
+func (w *where) add(cond string, v any) {
+	w.args = append(w.args, v)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
 // ---- accounts
@@ -50,12 +92,17 @@ func notFound(err error, what string) error {
 const accountCols = `name, enabled, capabilities, groups_json, created_at, password_hash`
 
 func (t *tx) CreateAccount(ctx context.Context, a gatehouse.Account) error {
-	_, err := t.exec(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		a.Name, a.Enabled, jsonOf(a.Capabilities), jsonOf(a.Groups), nanos(a.CreatedAt), a.PasswordHash)
-	return err
+	var e encoder
+	caps, groups := e.list(a.Capabilities), e.list(a.Groups)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return insert(ctx, t.tx, "account "+strconv.Quote(a.Name)+" already exists",
+		`INSERT INTO accounts (`+accountCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		a.Name, a.Enabled, caps, groups, nanos(a.CreatedAt), a.PasswordHash)
 }
 
-func scanAccount(sc interface{ Scan(...any) error }) (gatehouse.Account, error) {
+func scanAccount(sc scanner) (gatehouse.Account, error) {
 	var (
 		a            gatehouse.Account
 		caps, groups string
@@ -75,33 +122,30 @@ func scanAccount(sc interface{ Scan(...any) error }) (gatehouse.Account, error) 
 
 func (t *tx) GetAccount(ctx context.Context, name string) (gatehouse.Account, error) {
 	a, err := scanAccount(t.tx.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = $1`, name))
-	return a, notFound(err, "account")
+	return a, one(err, "account")
 }
 
+// ListAccounts returns every account, sorted by name.
 func (t *tx) ListAccounts(ctx context.Context) ([]gatehouse.Account, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	out := []gatehouse.Account{}
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, a)
-	}
-	return out, wrap(rows.Err())
+	return list(ctx, t, scanAccount, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
 }
 
+// UpdateAccount replaces everything but the name and the creation time.
 func (t *tx) UpdateAccount(ctx context.Context, a gatehouse.Account) error {
-	return execOne(t, ctx, "account", `UPDATE accounts SET enabled = $2, capabilities = $3, groups_json = $4, password_hash = $5 WHERE name = $1`,
-		a.Name, a.Enabled, jsonOf(a.Capabilities), jsonOf(a.Groups), a.PasswordHash)
+	var e encoder
+	caps, groups := e.list(a.Capabilities), e.list(a.Groups)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.execOne(ctx, "account",
+		`UPDATE accounts SET enabled = $2, capabilities = $3, groups_json = $4, password_hash = $5 WHERE name = $1`,
+		a.Name, a.Enabled, caps, groups, a.PasswordHash)
 }
 
+// DeleteAccount deletes the account only: the service deletes its tokens in
+// the same transaction, auditing each one.
 func (t *tx) DeleteAccount(ctx context.Context, name string) error {
-	return execOne(t, ctx, "account", `DELETE FROM accounts WHERE name = $1`, name)
+	return t.execOne(ctx, "account", `DELETE FROM accounts WHERE name = $1`, name)
 }
 
 // ---- tokens
@@ -109,13 +153,22 @@ func (t *tx) DeleteAccount(ctx context.Context, name string) error {
 const tokenCols = `id, name, kind, account, project, role, scopes, issued_at, expires_at, last_used_at, last_used_from, created_by, hash`
 
 func (t *tx) CreateToken(ctx context.Context, k gatehouse.Token) error {
-	_, err := t.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		k.ID, k.Name, string(k.Kind), k.Account, k.Project, k.Role, jsonOf(k.Scopes),
-		nanos(k.IssuedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), k.LastUsedFrom, k.CreatedBy, k.Hash)
-	return err
+	hash := k.Hash
+	if hash == nil {
+		hash = []byte{} // the column is NOT NULL; the driver binds nil as NULL
+	}
+	var e encoder
+	scopes := e.list(k.Scopes)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return insert(ctx, t.tx, "token "+strconv.Quote(k.ID)+" already exists",
+		`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		k.ID, k.Name, string(k.Kind), k.Account, k.Project, k.Role, scopes,
+		nanos(k.IssuedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), k.LastUsedFrom, k.CreatedBy, hash)
 }
 
-func scanToken(sc interface{ Scan(...any) error }) (gatehouse.Token, error) {
+func scanToken(sc scanner) (gatehouse.Token, error) {
 	var (
 		k                      gatehouse.Token
 		kind, scopes           string
@@ -134,90 +187,81 @@ func scanToken(sc interface{ Scan(...any) error }) (gatehouse.Token, error) {
 
 func (t *tx) GetToken(ctx context.Context, id string) (gatehouse.Token, error) {
 	k, err := scanToken(t.tx.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = $1`, id))
-	return k, notFound(err, "token")
+	return k, one(err, "token")
 }
 
-// tokenWhere builds the WHERE clause of a filter.
-func tokenWhere(f gatehouse.TokenFilter) (string, []any) {
-	var (
-		conds []string
-		args  []any
-	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+itoa(len(args))))
-	}
+// tokenWhere translates a filter; zero fields do not filter.
+func tokenWhere(f gatehouse.TokenFilter) *where {
+	w := &where{}
 	if f.ID != "" {
-		add("id = ?", f.ID)
+		w.add("id = ?", f.ID)
 	}
 	if f.Account != "" {
-		add("account = ?", f.Account)
+		w.add("account = ?", f.Account)
 	}
 	if f.Project != "" {
-		add("project = ?", f.Project)
+		w.add("project = ?", f.Project)
 	}
 	if f.Role != "" {
-		add("role = ?", f.Role)
+		w.add("role = ?", f.Role)
 	}
 	if f.Kind != "" {
-		add("kind = ?", string(f.Kind))
+		w.add("kind = ?", string(f.Kind))
 	}
 	if !f.IssuedBefore.IsZero() {
-		add("issued_at < ?", nanos(f.IssuedBefore))
+		w.add("issued_at < ?", nanos(f.IssuedBefore))
 	}
 	if !f.ExpiredBefore.IsZero() {
-		add("(expires_at > 0 AND expires_at <= ?)", nanos(f.ExpiredBefore))
+		// expires_at 0 is "never expires", not "expired in 1970".
+		w.add("(expires_at <> 0 AND expires_at <= ?)", nanos(f.ExpiredBefore))
 	}
 	if f.ExceptID != "" {
-		add("id <> ?", f.ExceptID)
+		w.add("id <> ?", f.ExceptID)
 	}
-	if len(conds) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	return w
 }
 
+// ListTokens returns the matching tokens, newest first.
 func (t *tx) ListTokens(ctx context.Context, f gatehouse.TokenFilter) ([]gatehouse.Token, error) {
-	where, args := tokenWhere(f)
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens`+where+` ORDER BY issued_at DESC, id`, args...)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	out := []gatehouse.Token{}
-	for rows.Next() {
-		k, err := scanToken(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, k)
-	}
-	return out, wrap(rows.Err())
+	w := tokenWhere(f)
+	return list(ctx, t, scanToken, `SELECT `+tokenCols+` FROM tokens`+w.String()+` ORDER BY issued_at DESC, id`, w.args...)
 }
 
+// DeleteTokens deletes the matching tokens and returns them, newest first.
+// The transaction holds the write lock, so the list and the delete see the
+// same rows.
 func (t *tx) DeleteTokens(ctx context.Context, f gatehouse.TokenFilter) ([]gatehouse.Token, error) {
 	gone, err := t.ListTokens(ctx, f)
 	if err != nil || len(gone) == 0 {
 		return gone, err
 	}
-	where, args := tokenWhere(f)
-	_, err = t.exec(ctx, `DELETE FROM tokens`+where, args...)
-	return gone, err
+	w := tokenWhere(f)
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM tokens`+w.String(), w.args...); err != nil {
+		return nil, wrap(err)
+	}
+	return gone, nil
 }
 
 func (t *tx) SetTokenExpiry(ctx context.Context, id string, expiresAt time.Time) error {
-	return execOne(t, ctx, "token", `UPDATE tokens SET expires_at = $2 WHERE id = $1`, id, nanos(expiresAt))
+	return t.execOne(ctx, "token", `UPDATE tokens SET expires_at = $2 WHERE id = $1`, id, nanos(expiresAt))
 }
 
 // ---- projects
 
+const projectCols = `name, description, roles, created_at`
+
 func (t *tx) CreateProject(ctx context.Context, p gatehouse.Project) error {
-	_, err := t.exec(ctx, `INSERT INTO projects (name, description, roles, created_at) VALUES ($1, $2, $3, $4)`,
-		p.Name, p.Description, jsonOf(p.Roles), nanos(p.CreatedAt))
-	return err
+	var e encoder
+	roles := e.list(p.Roles)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return insert(ctx, t.tx, "project "+strconv.Quote(p.Name)+" already exists",
+		`INSERT INTO projects (`+projectCols+`) VALUES ($1, $2, $3, $4)`,
+		p.Name, p.Description, roles, nanos(p.CreatedAt))
 }
 
-func scanProject(sc interface{ Scan(...any) error }) (gatehouse.Project, error) {
+func scanProject(sc scanner) (gatehouse.Project, error) {
 	var (
 		p       gatehouse.Project
 		roles   string
@@ -243,34 +287,28 @@ func scanProject(sc interface{ Scan(...any) error }) (gatehouse.Project, error) 
 }
 
 func (t *tx) GetProject(ctx context.Context, name string) (gatehouse.Project, error) {
-	p, err := scanProject(t.tx.QueryRowContext(ctx, `SELECT name, description, roles, created_at FROM projects WHERE name = $1`, name))
-	return p, notFound(err, "project")
+	p, err := scanProject(t.tx.QueryRowContext(ctx, `SELECT `+projectCols+` FROM projects WHERE name = $1`, name))
+	return p, one(err, "project")
 }
 
+// ListProjects returns every project, sorted by name.
 func (t *tx) ListProjects(ctx context.Context) ([]gatehouse.Project, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT name, description, roles, created_at FROM projects ORDER BY name`)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	out := []gatehouse.Project{}
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, p)
-	}
-	return out, wrap(rows.Err())
+	return list(ctx, t, scanProject, `SELECT `+projectCols+` FROM projects ORDER BY name`)
 }
 
+// UpdateProject replaces the description and the roles.
 func (t *tx) UpdateProject(ctx context.Context, p gatehouse.Project) error {
-	return execOne(t, ctx, "project", `UPDATE projects SET description = $2, roles = $3 WHERE name = $1`,
-		p.Name, p.Description, jsonOf(p.Roles))
+	var e encoder
+	roles := e.list(p.Roles)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.execOne(ctx, "project", `UPDATE projects SET description = $2, roles = $3 WHERE name = $1`,
+		p.Name, p.Description, roles)
 }
 
 func (t *tx) DeleteProject(ctx context.Context, name string) error {
-	return execOne(t, ctx, "project", `DELETE FROM projects WHERE name = $1`, name)
+	return t.execOne(ctx, "project", `DELETE FROM projects WHERE name = $1`, name)
 }
 
 // ---- applications
@@ -278,12 +316,17 @@ func (t *tx) DeleteProject(ctx context.Context, name string) error {
 const appCols = `name, project, spec, status, created_at`
 
 func (t *tx) CreateApplication(ctx context.Context, a gatehouse.Application) error {
-	_, err := t.exec(ctx, `INSERT INTO applications (`+appCols+`) VALUES ($1, $2, $3, $4, $5)`,
-		a.Name, a.Project, jsonOf(a.Spec), jsonOf(a.Status), nanos(a.CreatedAt))
-	return err
+	var e encoder
+	spec, status := e.json(a.Spec), e.json(a.Status)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return insert(ctx, t.tx, "application "+strconv.Quote(a.Name)+" already exists",
+		`INSERT INTO applications (`+appCols+`) VALUES ($1, $2, $3, $4, $5)`,
+		a.Name, a.Project, spec, status, nanos(a.CreatedAt))
 }
 
-func scanApp(sc interface{ Scan(...any) error }) (gatehouse.Application, error) {
+func scanApp(sc scanner) (gatehouse.Application, error) {
 	var (
 		a            gatehouse.Application
 		spec, status string
@@ -299,60 +342,66 @@ func scanApp(sc interface{ Scan(...any) error }) (gatehouse.Application, error) 
 	if err := fromJSON(status, &a.Status); err != nil {
 		return a, err
 	}
-	a.Status.ReportedAt = utc(a.Status.ReportedAt)
+	// JSON keeps the instant but not the location; give it back in UTC
+	// like every other time.
+	if !a.Status.ReportedAt.IsZero() {
+		a.Status.ReportedAt = a.Status.ReportedAt.UTC()
+	}
 	return a, nil
 }
 
 func (t *tx) GetApplication(ctx context.Context, name string) (gatehouse.Application, error) {
 	a, err := scanApp(t.tx.QueryRowContext(ctx, `SELECT `+appCols+` FROM applications WHERE name = $1`, name))
-	return a, notFound(err, "application")
+	return a, one(err, "application")
 }
 
+// ListApplications lists all applications, or one project's, sorted by name.
 func (t *tx) ListApplications(ctx context.Context, project string) ([]gatehouse.Application, error) {
-	q, args := `SELECT `+appCols+` FROM applications ORDER BY name`, []any{}
+	w := &where{}
 	if project != "" {
-		q, args = `SELECT `+appCols+` FROM applications WHERE project = $1 ORDER BY name`, []any{project}
+		w.add("project = ?", project)
 	}
-	rows, err := t.tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	out := []gatehouse.Application{}
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, a)
-	}
-	return out, wrap(rows.Err())
+	return list(ctx, t, scanApp, `SELECT `+appCols+` FROM applications`+w.String()+` ORDER BY name`, w.args...)
 }
 
+// UpdateApplication replaces the project, spec and status.
 func (t *tx) UpdateApplication(ctx context.Context, a gatehouse.Application) error {
-	return execOne(t, ctx, "application", `UPDATE applications SET project = $2, spec = $3, status = $4 WHERE name = $1`,
-		a.Name, a.Project, jsonOf(a.Spec), jsonOf(a.Status))
-}
-
-func (t *tx) DeleteApplication(ctx context.Context, name string) error {
-	if _, err := t.exec(ctx, `DELETE FROM operations WHERE application = $1`, name); err != nil {
+	var e encoder
+	spec, status := e.json(a.Spec), e.json(a.Status)
+	if err := e.check(); err != nil {
 		return err
 	}
-	return execOne(t, ctx, "application", `DELETE FROM applications WHERE name = $1`, name)
+	return t.execOne(ctx, "application", `UPDATE applications SET project = $2, spec = $3, status = $4 WHERE name = $1`,
+		a.Name, a.Project, spec, status)
+}
+
+// DeleteApplication deletes the application and its operations. The
+// foreign key cascades too; the explicit delete keeps that true on a
+// connection without foreign_keys.
+func (t *tx) DeleteApplication(ctx context.Context, name string) error {
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM operations WHERE application = $1`, name); err != nil {
+		return wrap(err)
+	}
+	return t.execOne(ctx, "application", `DELETE FROM applications WHERE name = $1`, name)
 }
 
 // ---- operations
 
 const opCols = `id, application, state, revision, prune, dry_run, requested_by, created_at, updated_at, message`
 
+// CreateOperation returns ENOTFOUND when the application does not exist.
 func (t *tx) CreateOperation(ctx context.Context, op gatehouse.Operation) error {
-	_, err := t.exec(ctx, `INSERT INTO operations (`+opCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	err := insert(ctx, t.tx, "operation "+strconv.Quote(op.ID)+" already exists",
+		`INSERT INTO operations (`+opCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		op.ID, op.Application, op.State, op.Revision, op.Prune, op.DryRun, op.RequestedBy,
 		nanos(op.CreatedAt), nanos(op.UpdatedAt), op.Message)
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return &gatehouse.Error{Code: gatehouse.ENOTFOUND, Message: "application not found", Err: err}
+	}
 	return err
 }
 
-func scanOp(sc interface{ Scan(...any) error }) (gatehouse.Operation, error) {
+func scanOp(sc scanner) (gatehouse.Operation, error) {
 	var (
 		op               gatehouse.Operation
 		created, updated int64
@@ -365,30 +414,27 @@ func scanOp(sc interface{ Scan(...any) error }) (gatehouse.Operation, error) {
 
 func (t *tx) GetOperation(ctx context.Context, app, id string) (gatehouse.Operation, error) {
 	op, err := scanOp(t.tx.QueryRowContext(ctx, `SELECT `+opCols+` FROM operations WHERE application = $1 AND id = $2`, app, id))
-	return op, notFound(err, "operation")
+	return op, one(err, "operation")
 }
 
+// ListOperations returns an application's operations, newest first,
+// optionally only those in one state.
 func (t *tx) ListOperations(ctx context.Context, app, state string) ([]gatehouse.Operation, error) {
-	q := `SELECT ` + opCols + ` FROM operations WHERE application = $1 AND ($2 = '' OR state = $2) ORDER BY created_at DESC, rowid DESC`
-	rows, err := t.tx.QueryContext(ctx, q, app, state)
-	if err != nil {
-		return nil, wrap(err)
+	w := &where{}
+	w.add("application = ?", app)
+	if state != "" {
+		w.add("state = ?", state)
 	}
-	defer rows.Close()
-	out := []gatehouse.Operation{}
-	for rows.Next() {
-		op, err := scanOp(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, op)
-	}
-	return out, wrap(rows.Err())
+	return list(ctx, t, scanOp, `SELECT `+opCols+` FROM operations`+w.String()+` ORDER BY created_at DESC, id DESC`, w.args...)
 }
 
+// UpdateOperation replaces what an agent may change: state, revision,
+// flags, message and update time. Who asked and when stay as created.
 func (t *tx) UpdateOperation(ctx context.Context, op gatehouse.Operation) error {
-	return execOne(t, ctx, "operation", `UPDATE operations SET state = $3, message = $4, updated_at = $5 WHERE application = $1 AND id = $2`,
-		op.Application, op.ID, op.State, op.Message, nanos(op.UpdatedAt))
+	return t.execOne(ctx, "operation",
+		`UPDATE operations SET state = $3, revision = $4, prune = $5, dry_run = $6, message = $7, updated_at = $8
+		WHERE application = $1 AND id = $2`,
+		op.Application, op.ID, op.State, op.Revision, op.Prune, op.DryRun, op.Message, nanos(op.UpdatedAt))
 }
 
 // ---- RBAC
@@ -397,15 +443,15 @@ func (t *tx) GetRBAC(ctx context.Context) (gatehouse.RBAC, error) {
 	var r gatehouse.RBAC
 	err := t.tx.QueryRowContext(ctx, `SELECT policy_csv, policy_default, scopes, match_mode FROM rbac WHERE id = 1`).
 		Scan(&r.PolicyCSV, &r.PolicyDefault, &r.Scopes, &r.MatchMode)
-	return r, notFound(err, "rbac settings")
+	return r, one(err, "RBAC settings")
 }
 
 func (t *tx) PutRBAC(ctx context.Context, r gatehouse.RBAC) error {
-	_, err := t.exec(ctx, `INSERT INTO rbac (id, policy_csv, policy_default, scopes, match_mode) VALUES (1, $1, $2, $3, $4)
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO rbac (id, policy_csv, policy_default, scopes, match_mode) VALUES (1, $1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET policy_csv = excluded.policy_csv, policy_default = excluded.policy_default,
 		scopes = excluded.scopes, match_mode = excluded.match_mode`,
 		r.PolicyCSV, r.PolicyDefault, r.Scopes, r.MatchMode)
-	return err
+	return wrap(err)
 }
 
 // ---- events
@@ -413,10 +459,16 @@ func (t *tx) PutRBAC(ctx context.Context, r gatehouse.RBAC) error {
 const eventCols = `time, type, actor, token_id, token_kind, method, path, resource, action, object, decision, status, remote_addr, user_agent, detail`
 
 func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
+	return appendEvents(ctx, t.tx, events)
+}
+
+// appendEvents inserts a batch with one prepared statement. The ids come
+// from AUTOINCREMENT, so they increase and are never reused after a prune.
+func appendEvents(ctx context.Context, t *sql.Tx, events []gatehouse.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	stmt, err := t.tx.PrepareContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`)
+	stmt, err := t.PrepareContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`)
 	if err != nil {
 		return wrap(err)
 	}
@@ -430,87 +482,86 @@ func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
 	return nil
 }
 
-func (t *tx) ListEvents(ctx context.Context, f gatehouse.EventFilter) ([]gatehouse.Event, error) {
+func scanEvent(sc scanner) (gatehouse.Event, error) {
 	var (
-		conds []string
-		args  []any
+		e    gatehouse.Event
+		tm   int64
+		kind string
 	)
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+itoa(len(args))))
-	}
-	if f.Actor != "" {
-		add("actor = ?", f.Actor)
-	}
-	if f.TokenID != "" {
-		add("token_id = ?", f.TokenID)
-	}
-	if f.Type != "" {
-		add("type = ?", f.Type)
-	}
-	if f.Action != "" {
-		add("action = ?", f.Action)
-	}
-	if f.Decision != "" {
-		add("decision = ?", f.Decision)
-	}
-	if !f.Since.IsZero() {
-		add("time >= ?", nanos(f.Since))
-	}
-	if !f.Until.IsZero() {
-		add("time < ?", nanos(f.Until))
-	}
-	if f.BeforeID > 0 {
-		add("id < ?", f.BeforeID)
-	}
-	q := `SELECT id, ` + eventCols + ` FROM events`
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
-	q += " ORDER BY id DESC"
-	if f.Limit > 0 {
-		q += " LIMIT " + itoa(f.Limit)
-	}
-	rows, err := t.tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	out := []gatehouse.Event{}
-	for rows.Next() {
-		var (
-			e    gatehouse.Event
-			tm   int64
-			kind string
-		)
-		if err := rows.Scan(&e.ID, &tm, &e.Type, &e.Actor, &e.TokenID, &kind, &e.Method, &e.Path, &e.Resource,
-			&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail); err != nil {
-			return nil, wrap(err)
-		}
-		e.Time, e.TokenKind = fromNanos(tm), gatehouse.TokenKind(kind)
-		out = append(out, e)
-	}
-	return out, wrap(rows.Err())
+	err := sc.Scan(&e.ID, &tm, &e.Type, &e.Actor, &e.TokenID, &kind, &e.Method, &e.Path, &e.Resource,
+		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail)
+	e.Time, e.TokenKind = fromNanos(tm), gatehouse.TokenKind(kind)
+	return e, err
 }
 
+// ListEvents returns the matching events, newest (highest id) first.
+func (t *tx) ListEvents(ctx context.Context, f gatehouse.EventFilter) ([]gatehouse.Event, error) {
+	w := &where{}
+	if f.Actor != "" {
+		w.add("actor = ?", f.Actor)
+	}
+	if f.TokenID != "" {
+		w.add("token_id = ?", f.TokenID)
+	}
+	if f.Type != "" {
+		w.add("type = ?", f.Type)
+	}
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+	}
+	if f.Decision != "" {
+		w.add("decision = ?", f.Decision)
+	}
+	if !f.Since.IsZero() {
+		w.add("time >= ?", nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("time < ?", nanos(f.Until))
+	}
+	if f.BeforeID > 0 {
+		w.add("id < ?", f.BeforeID)
+	}
+	q := `SELECT id, ` + eventCols + ` FROM events` + w.String() + ` ORDER BY id DESC`
+	args := w.args
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		q += " LIMIT $" + strconv.Itoa(len(args))
+	}
+	return list(ctx, t, scanEvent, q, args...)
+}
+
+// PruneEvents deletes events older than before and returns how many.
 func (t *tx) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	r, err := t.exec(ctx, `DELETE FROM events WHERE time < $1`, nanos(before))
+	r, err := t.tx.ExecContext(ctx, `DELETE FROM events WHERE time < $1`, nanos(before))
 	if err != nil {
-		return 0, err
+		return 0, wrap(err)
 	}
 	n, err := r.RowsAffected()
 	return int(n), wrap(err)
 }
 
-// ---- encoding helpers
+// ---- encoding
 
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// nanos is the stored form of t: Unix nanoseconds, 0 for the zero time,
+// clamped to the range an int64 of nanoseconds can hold.
 func nanos(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }
 
+// fromNanos is the inverse of nanos, in UTC.
 func fromNanos(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
@@ -518,23 +569,37 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-func utc(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC()
-}
+// encoder encodes values for JSON columns and keeps the first error, so a
+// statement's arguments can be built inline and checked once.
+type encoder struct{ err error }
 
-func jsonOf(v any) string {
+func (e *encoder) json(v any) string {
 	b, err := json.Marshal(v)
-	if err != nil || string(b) == "null" {
-		return "[]"
+	if err != nil && e.err == nil {
+		e.err = err
 	}
 	return string(b)
 }
 
+// list encodes a slice; nil is stored as [] like an empty one.
+func (e *encoder) list(v any) string {
+	if s := e.json(v); s != "null" {
+		return s
+	}
+	return "[]"
+}
+
+func (e *encoder) check() error {
+	if e.err != nil {
+		return gatehouse.Internal(e.err)
+	}
+	return nil
+}
+
+// fromJSON decodes a JSON column into v. A column that does not decode
+// means the file was damaged or written by something else: internal.
 func fromJSON(s string, v any) error {
-	if s == "" || s == "null" {
+	if s == "" {
 		return nil
 	}
 	if err := json.Unmarshal([]byte(s), v); err != nil {
@@ -542,5 +607,3 @@ func fromJSON(s string, v any) error {
 	}
 	return nil
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,19 @@
+// Package sqlite is Gatehouse's embedded storage backend: one SQLite file
+// under the data directory, opened with the pure-Go driver modernc.org/sqlite
+// (no cgo), in WAL mode so readers never wait for the writer.
+//
+// It owns the schema: ordered migrations embedded from migrations/*.sql and
+// recorded in schema_migrations. A database written by a newer binary is
+// refused rather than guessed at.
+//
+// Every write transaction is BEGIN IMMEDIATE: it takes the write lock up
+// front, so concurrent writers queue on busy_timeout instead of failing with
+// SQLITE_BUSY when a deferred transaction tries to upgrade its lock.
+//
+// Times are stored as INTEGER Unix nanoseconds in UTC, 0 being the zero
+// time. That covers the years 1678 to 2262; later or earlier instants are
+// clamped to the nearest representable one. Lists (scopes, capabilities,
+// groups, roles) are stored as JSON text. The SQL uses $N placeholders and
+// no SQLite-only syntax where a portable form costs nothing, so the
+// PostgreSQL backend can share the queries.
+package sqlite

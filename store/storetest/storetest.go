@@ -1,0 +1,222 @@
+package storetest
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Run runs the conformance suite. open must return a new, empty store for
+// each call and close it in t.Cleanup. The sub-tests run in parallel, each
+// on its own stores, so open must be safe to call from several goroutines.
+func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open func(t *testing.T) gatehouse.Store)
+	}{
+		{"Ping", testPing},
+		{"Accounts", testAccounts},
+		{"AccountListSortedByName", testAccountList},
+		{"AccountDeleteKeepsTokens", testAccountDeleteKeepsTokens},
+		{"Tokens", testTokens},
+		{"TokenFilterList", testTokenFilterList},
+		{"TokenFilterDelete", testTokenFilterDelete},
+		{"SetTokenExpiry", testSetTokenExpiry},
+		{"ForEachToken", testForEachToken},
+		{"ForEachTokenStopsOnError", testForEachTokenStops},
+		{"TouchTokens", testTouchTokens},
+		{"Projects", testProjects},
+		{"Applications", testApplications},
+		{"ApplicationNamesUniqueAcrossProjects", testApplicationNamesUnique},
+		{"Operations", testOperations},
+		{"DeleteApplicationDeletesOperations", testDeleteApplicationDeletesOperations},
+		{"RBAC", testRBAC},
+		{"EventIDsIncrease", testEventIDs},
+		{"EventFilter", testEventFilter},
+		{"EventPaging", testEventPaging},
+		{"PruneEvents", testPruneEvents},
+		{"TxRollback", testTxRollback},
+		{"TxReadsOwnWrites", testTxReadsOwnWrites},
+		{"ErrorCodes", testErrorCodes},
+		{"TimesRoundTrip", testTimes},
+		{"EmptySlicesNotNil", testEmptySlices},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open)
+		})
+	}
+}
+
+// t0 is the suite's fixed clock. It has nanoseconds, so a backend that
+// rounds to micro- or milliseconds fails the round-trip checks.
+var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
+
+// at returns t0 plus d.
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// inTx runs fn in one transaction and fails the test if it returns an error.
+func inTx(t *testing.T, s gatehouse.Store, fn func(tx gatehouse.Tx) error) {
+	t.Helper()
+	if err := s.Tx(t.Context(), fn); err != nil {
+		t.Fatalf("Tx: %v", err)
+	}
+}
+
+// read runs one read in a transaction and returns its result.
+func read[T any](t *testing.T, s gatehouse.Store, fn func(tx gatehouse.Tx) (T, error)) T {
+	t.Helper()
+	var v T
+	inTx(t, s, func(tx gatehouse.Tx) (err error) {
+		v, err = fn(tx)
+		return err
+	})
+	return v
+}
+
+// wantCode fails the test unless err carries code.
+func wantCode(t *testing.T, what string, err error, code string) {
+	t.Helper()
+	if got := gatehouse.ErrorCode(err); got != code {
+		t.Errorf("%s: got error %v (code %q), want code %q", what, err, got, code)
+	}
+}
+
+// equal fails the test unless got and want are deeply equal.
+func equal(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\n got %s\nwant %s", what, show(got), show(want))
+	}
+}
+
+// show renders a value for a failure message: JSON with the fields that
+// JSON leaves out (hashes) visible through %+v as well.
+func show(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%+v", v)
+	}
+	return fmt.Sprintf("%s %+v", b, v)
+}
+
+// ---- fixtures
+
+func account(name string) gatehouse.Account {
+	return gatehouse.Account{
+		Name:         name,
+		Enabled:      true,
+		Capabilities: []gatehouse.Capability{gatehouse.CapLogin, gatehouse.CapAPIKey},
+		Groups:       []string{"dev", "ops"},
+		CreatedAt:    t0,
+		PasswordHash: []byte("$2a$10$not-a-real-bcrypt-hash-of-" + name),
+	}
+}
+
+// token returns an api token of alice issued at t0 that expires 12h later;
+// opts adjust it.
+func token(id string, opts ...func(*gatehouse.Token)) gatehouse.Token {
+	k := gatehouse.Token{
+		ID:        id,
+		Name:      "token " + id,
+		Kind:      gatehouse.KindAPI,
+		Account:   "alice",
+		Scopes:    []gatehouse.Scope{{Resource: "applications", Action: "get", Object: "web/*"}},
+		IssuedAt:  t0,
+		ExpiresAt: at(12 * time.Hour),
+		CreatedBy: "alice",
+		Hash:      hash(id),
+	}
+	for _, o := range opts {
+		o(&k)
+	}
+	return k
+}
+
+// hash returns a SHA-256 like the service stores: raw bytes, not text, so
+// a backend that stores hashes as strings fails the round trip.
+func hash(id string) []byte {
+	h := sha256.Sum256([]byte(id))
+	return h[:]
+}
+
+func project(name string) gatehouse.Project {
+	return gatehouse.Project{
+		Name:        name,
+		Description: "project " + name,
+		Roles: []gatehouse.ProjectRole{{
+			Name:        "deployer",
+			Description: "deploys",
+			Policies: []string{
+				"p, proj:" + name + ":deployer, applications, sync, " + name + "/*, allow",
+				"p, proj:" + name + ":deployer, applications, get, " + name + "/*, allow",
+			},
+			Groups: []string{"ci"},
+		}, {
+			Name:        "viewer",
+			Description: "reads",
+			Policies:    []string{"p, proj:" + name + ":viewer, applications, get, " + name + "/*, allow"},
+			Groups:      []string{"dev", "qa"},
+		}},
+		CreatedAt: t0,
+	}
+}
+
+func application(name, project string) gatehouse.Application {
+	return gatehouse.Application{
+		Name:    name,
+		Project: project,
+		Spec: gatehouse.AppSpec{
+			RepoURL:        "https://git.example.com/" + project + ".git",
+			Path:           "deploy/" + name,
+			TargetRevision: "main",
+			Destination:    gatehouse.AppDestination{Server: "https://kubernetes.default.svc", Namespace: project},
+		},
+		Status: gatehouse.AppStatus{
+			Sync:       "Synced",
+			Health:     "Healthy",
+			Revision:   "0123456789abcdef",
+			Message:    "ok",
+			ReportedAt: at(time.Minute),
+		},
+		CreatedAt: t0,
+	}
+}
+
+func operation(id, app string, created time.Time, state string) gatehouse.Operation {
+	return gatehouse.Operation{
+		ID:          id,
+		Application: app,
+		State:       state,
+		Revision:    "v1.2.3",
+		Prune:       true,
+		DryRun:      false,
+		RequestedBy: "alice",
+		CreatedAt:   created,
+		UpdatedAt:   created,
+		Message:     "queued",
+	}
+}
+
+// ids returns the ids of tokens, in order.
+func ids(ts []gatehouse.Token) []string {
+	out := []string{}
+	for _, k := range ts {
+		out = append(out, k.ID)
+	}
+	return out
+}
+
+func testPing(t *testing.T, open func(t *testing.T) gatehouse.Store) {
+	if err := open(t).Ping(t.Context()); err != nil {
+		t.Errorf("Ping: got %v, want nil", err)
+	}
+}
