@@ -15,9 +15,9 @@ import (
 func (a *app) adminCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Administration: break-glass revocation",
+		Short: "Administration: break-glass revocation and offline RBAC checks",
 	}
-	cmd.AddCommand(a.adminRevokeCmd())
+	cmd.AddCommand(a.adminRevokeCmd(), newRBACCommand())
 	return cmd
 }
 

@@ -9,16 +9,21 @@
 //
 // and decided the way Argo CD decides them: the default role first, then the
 // subject with every role it reaches through g lines (deny beats allow), then
-// each of the caller's groups that some g line binds; first allow wins.
-// Project role subjects (proj:<project>:<role>) can never reach outside their
-// project, whatever the lines say.
+// each of the caller's groups that some g line names first; first allow
+// wins. Project role subjects (proj:<project>:<role>) can never reach
+// outside their project, whatever the lines say.
 //
 // Resource, action and object are glob patterns where '*' also spans '/'
-// (gobwas/glob semantics, as Argo CD uses), or anchored regular expressions
-// in regex match mode. Patterns are compiled once, when an Engine is built.
+// (gobwas/glob semantics, as in Argo CD), or regular expressions in regex
+// match mode. Where Argo CD is lax, Gatehouse is strict: a regex must match
+// the whole string (Argo CD's matches anywhere), an invalid glob or regex
+// fails the load (Argo CD's silently never matches), and roles nest to any
+// depth, cycles included (casbin stops after 10 levels).
 //
-// An Engine is immutable: a new policy means a new Engine, which callers swap
-// in atomically (an atomic.Pointer). Each engine keeps a bounded cache of its
-// own decisions, which therefore dies with it; a repeated question costs one
-// map lookup and allocates nothing.
+// An Engine is immutable: a new policy means a new Engine, which callers
+// swap in atomically (an atomic.Pointer). Patterns are compiled and the role
+// graph resolved once, when the engine is built, so a decision looks only at
+// the lines of the roles involved. Each engine keeps a bounded cache of its
+// own decisions, which therefore dies with it: a repeated question costs one
+// hash and one map lookup, and allocates nothing.
 package policy

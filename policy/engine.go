@@ -1,339 +1,258 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // Config is what an engine is built from.
 type Config struct {
-	CSV            string // the admin-written policy; line numbers in errors refer to it
+	CSV            string // admin-written policy (Argo CD policy.csv); line numbers in errors refer to it
 	DefaultRole    string // policy.default: a role every subject also has; "" for none
 	MatchMode      string // "glob" ("" means glob) or "regex"
-	DisableBuiltin bool   // leave out role:readonly, role:admin and g, admin, role:admin
-	Extra          []Line // already-parsed lines from other sources (project roles)
+	DisableBuiltin bool   // leave out role:readonly, role:admin and "g, admin, role:admin"
+	Extra          []Line // already-parsed lines from other sources (project roles), appended
+
+	// CacheSize bounds the decision cache: 0 means DefaultCacheSize, a
+	// negative size turns the cache off.
+	CacheSize int
 }
 
-// builtin is Argo CD's built-in policy.
-var builtin = []Line{
-	{Type: "p", Subject: "role:readonly", Resource: "*", Action: "get", Object: "*", Effect: Allow},
-	{Type: "p", Subject: "role:admin", Resource: "*", Action: "*", Object: "*", Effect: Allow},
-	{Type: "g", Subject: "role:admin", Role: "role:readonly"},
-	{Type: "g", Subject: "admin", Role: "role:admin"},
-}
-
-// Builtin returns the built-in lines.
-func Builtin() []Line { return slices.Clone(builtin) }
-
-// rule is a compiled p line.
-type rule struct {
-	res, act, obj Matcher
-	allow         bool
-	line          Line
-}
-
-// Engine answers permission questions for one policy. It is safe for
-// concurrent use and immutable but for its decision cache.
-type Engine struct {
-	cfg      Config
-	rules    map[string][]rule   // by subject or role
-	parents  map[string][]string // member -> roles it joins
-	grouped  map[string]bool     // members named first in some g line
-	warnings []string
-	cache    decisionCache
-}
-
-// New parses and compiles a policy. Errors name every bad line.
-func New(cfg Config) (*Engine, error) {
-	var match func(string) (Matcher, error)
-	switch cfg.MatchMode {
-	case "", "glob":
-		match = CompileGlob
-	case "regex":
-		match = compileRegex
-	default:
-		return nil, fmt.Errorf("match mode must be glob or regex, got %q", cfg.MatchMode)
-	}
-	lines, err := ParseCSV(cfg.CSV)
-	if err != nil {
-		return nil, err
-	}
-	var all []Line
-	if !cfg.DisableBuiltin {
-		all = append(all, builtin...)
-	}
-	all = append(all, lines...)
-	all = append(all, cfg.Extra...)
-
-	e := &Engine{cfg: cfg, rules: map[string][]rule{}, parents: map[string][]string{}, grouped: map[string]bool{}}
-	var errs []error
-	for _, l := range all {
-		switch l.Type {
-		case "p":
-			r := rule{allow: l.Effect != Deny, line: l}
-			var err error
-			if r.res, err = compileFor(match, l, l.Resource); err == nil {
-				if r.act, err = compileFor(match, l, l.Action); err == nil {
-					r.obj, err = compileFor(match, l, l.Object)
-				}
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			e.rules[l.Subject] = append(e.rules[l.Subject], r)
-		case "g":
-			if !slices.Contains(e.parents[l.Subject], l.Role) {
-				e.parents[l.Subject] = append(e.parents[l.Subject], l.Role)
-			}
-			e.grouped[l.Subject] = true
-		default:
-			errs = append(errs, fmt.Errorf("unknown line type %q", l.Type))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	e.warnings = e.validate()
-	e.cache.reset()
-	return e, nil
-}
-
-func compileFor(match func(string) (Matcher, error), l Line, pattern string) (Matcher, error) {
-	m, err := match(pattern)
-	if err != nil {
-		if l.Num > 0 {
-			return nil, &LineError{Num: l.Num, Msg: err.Error()}
-		}
-		return nil, fmt.Errorf("%s: %v", l, err)
-	}
-	return m, nil
-}
-
-// validate lists roles that are bound with g lines but grant nothing.
-func (e *Engine) validate() []string {
-	var out []string
-	seen := map[string]bool{}
-	for member, roles := range e.parents {
-		_ = member
-		for _, r := range roles {
-			if seen[r] {
-				continue
-			}
-			seen[r] = true
-			if len(e.rules[r]) == 0 && len(e.parents[r]) == 0 {
-				out = append(out, fmt.Sprintf("role %q is assigned with g lines but has no policy lines", r))
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// Warnings returns problems that do not stop the policy from loading.
-func (e *Engine) Warnings() []string { return slices.Clone(e.warnings) }
-
-// Config returns the configuration the engine was built from.
-func (e *Engine) Config() Config { return e.cfg }
-
-// Rules decided by Explain.
+// Built-in roles.
 const (
-	RuleDefaultRole  = "default-role"
-	RuleSubject      = "subject"
-	RuleGroup        = "group"
-	RuleDeny         = "deny"
-	RuleNoMatch      = "no-match"
-	RuleCrossProject = "cross-project"
+	RoleReadonly = "role:readonly" // get on everything
+	RoleAdmin    = "role:admin"    // everything; inherits role:readonly
+)
+
+// Builtin returns the built-in policy for a match mode: role:readonly may
+// get everything, role:admin may do everything and inherits role:readonly,
+// and the admin account is in role:admin.
+func Builtin(matchMode string) []Line {
+	all := "*"
+	if matchMode == "regex" {
+		all = ".*"
+	}
+	lines := []Line{
+		{Type: "p", Subject: RoleReadonly, Resource: all, Action: "get", Object: all, Effect: Allow},
+		{Type: "p", Subject: RoleAdmin, Resource: all, Action: all, Object: all, Effect: Allow},
+		{Type: "g", Subject: RoleAdmin, Role: RoleReadonly},
+		{Type: "g", Subject: gatehouse.AdminAccount, Role: RoleAdmin},
+	}
+	for i := range lines {
+		lines[i].Raw = lines[i].String()
+	}
+	return lines
+}
+
+// What decided, as Explanation.Rule.
+const (
+	RuleDefaultRole  = "default-role"  // the default role allows
+	RuleSubject      = "subject"       // the subject (with its roles) allows
+	RuleGroup        = "group"         // one of the caller's bound groups allows
+	RuleDeny         = "deny"          // refused, and some matching line denies
+	RuleNoMatch      = "no-match"      // refused: no line allows
+	RuleCrossProject = "cross-project" // refused: a project role outside its project
 )
 
 // Explanation says how a decision was reached.
 type Explanation struct {
 	Allowed bool
-	Rule    string
+	Rule    string // one of the Rule constants
+	// Matched are the lines that matched, in policy order: for an allowed
+	// request those of the deciding evaluation (default role, subject or
+	// group), for a refused one those of every evaluation made.
 	Matched []Line
 }
 
-// Enforce reports whether subject (with groups) may do action on
-// resource/object. Repeated questions are answered from a cache.
-func (e *Engine) Enforce(subject string, groups []string, resource, action, object string) bool {
-	k := cacheKey{sub: subject, res: resource, act: action, obj: object}
-	if len(groups) > 0 {
-		k.groups = strings.Join(groups, "\x00")
-	}
-	if v, ok := e.cache.get(k); ok {
-		return v
-	}
-	allowed := e.decide(subject, groups, resource, action, object, nil).Allowed
-	e.cache.put(k, allowed)
-	return allowed
+// Engine answers permission questions for one policy. It is immutable but
+// for its decision cache, and safe for concurrent use. A nil *Engine
+// refuses everything.
+type Engine struct {
+	cfg      Config
+	lines    []Line           // every line in force: built-in, CSV, extra
+	nodes    map[string]*node // every name in a p subject or either side of a g line
+	def      *node            // the default role; nil if none or it has no lines
+	warnings []string
+	cache    *decisionCache // nil when turned off
 }
 
-// Explain decides like Enforce and says which lines matched and which rule
-// decided.
-func (e *Engine) Explain(subject string, groups []string, resource, action, object string) Explanation {
-	var matched []Line
-	x := e.decide(subject, groups, resource, action, object, &matched)
-	x.Matched = matched
-	return x
+// node is a subject, group or role.
+type node struct {
+	name    string
+	id      int
+	rules   []rule  // its own p lines, in policy order
+	parents []*node // the roles it joins through g lines
+	member  bool    // named first in some g line: only such groups are consulted
+	// reach is the node itself and every role it reaches through g lines,
+	// transitively, keeping only those with p lines. Nodes may share it.
+	reach []*node
 }
 
-// decide applies Argo CD's order: the default role, the subject, then each
-// bound group; plus Gatehouse's rule that a project role never reaches
-// outside its project.
-func (e *Engine) decide(subject string, groups []string, resource, action, object string, matched *[]Line) Explanation {
-	if project, ok := projectOf(subject); ok && !inProject(project, resource, object) {
-		return Explanation{Rule: RuleCrossProject}
+// rule is a compiled p line.
+type rule struct {
+	res, act, obj *pattern
+	deny          bool
+	line          int // index in Engine.lines
+}
+
+func (r *rule) match(resource, action, object string) bool {
+	return r.res.Match(resource) && r.act.Match(action) && r.obj.Match(object)
+}
+
+// New parses and compiles a policy: the built-in lines (unless disabled),
+// then cfg.CSV, then cfg.Extra. Any bad line fails the whole load with an
+// ErrorList naming every bad line; an invalid glob or regex is a bad line.
+func New(cfg Config) (*Engine, error) {
+	var compile func(string) (*pattern, error)
+	switch cfg.MatchMode {
+	case "", "glob":
+		compile = compileGlob
+	case "regex":
+		compile = compileRegex
+	default:
+		return nil, fmt.Errorf("match mode %q: want glob or regex", clip(cfg.MatchMode))
 	}
-	denied := false
-	if e.cfg.DefaultRole != "" {
-		allow, deny := e.evaluate(e.cfg.DefaultRole, resource, action, object, matched)
-		if allow && !deny {
-			return Explanation{Allowed: true, Rule: RuleDefaultRole}
-		}
-		denied = denied || deny
+	cfg.Extra = slices.Clone(cfg.Extra)
+
+	csvLines, parseErrs := parseCSV(cfg.CSV)
+	// Errors are reported in source order: CSV lines by number, then
+	// extra lines by position.
+	var errs []keyedError
+	for _, le := range parseErrs {
+		errs = append(errs, keyedError{le.Line, le})
 	}
-	allow, deny := e.evaluate(subject, resource, action, object, matched)
-	if allow && !deny {
-		return Explanation{Allowed: true, Rule: RuleSubject}
+	const extraKey = math.MaxInt32
+	var lines []Line
+	if !cfg.DisableBuiltin {
+		lines = Builtin(cfg.MatchMode)
 	}
-	denied = denied || deny
-	for _, g := range groups {
-		if !e.grouped[g] {
+	lines = append(lines, csvLines...)
+	firstExtra := len(lines)
+	var extraPos []int // position in cfg.Extra of lines[firstExtra:]
+	for j, l := range cfg.Extra {
+		l, err := checkExtra(l)
+		if err != nil {
+			errs = append(errs, keyedError{extraKey + j, &LineError{Text: l.text(), Msg: err.Error()}})
 			continue
 		}
-		allow, deny := e.evaluate(g, resource, action, object, matched)
-		if allow && !deny {
-			return Explanation{Allowed: true, Rule: RuleGroup}
-		}
-		denied = denied || deny
+		lines = append(lines, l)
+		extraPos = append(extraPos, j)
 	}
-	if denied {
-		return Explanation{Rule: RuleDeny}
-	}
-	return Explanation{Rule: RuleNoMatch}
-}
 
-// evaluate checks one subject and every role it reaches through g lines:
-// allowed iff some matching line allows; denied if any matching line
-// denies.
-func (e *Engine) evaluate(subject, resource, action, object string, matched *[]Line) (allow, deny bool) {
-	var visited map[string]bool
-	queue := []string{subject}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		for i := range e.rules[s] {
-			r := &e.rules[s][i]
-			if !r.res.Match(resource) || !r.act.Match(action) || !r.obj.Match(object) {
+	e := &Engine{cfg: cfg, lines: lines, nodes: make(map[string]*node)}
+	get := func(name string) *node {
+		n := e.nodes[name]
+		if n == nil {
+			n = &node{name: name, id: len(e.nodes)}
+			e.nodes[name] = n
+		}
+		return n
+	}
+	type compiled struct {
+		p   *pattern
+		err error
+	}
+	patterns := make(map[string]compiled) // each distinct pattern compiled once
+	pat := func(src string) (*pattern, error) {
+		c, ok := patterns[src]
+		if !ok {
+			c.p, c.err = compile(src)
+			patterns[src] = c
+		}
+		return c.p, c.err
+	}
+	for i, l := range lines {
+		switch l.Type {
+		case "p":
+			r := rule{deny: l.Effect == Deny, line: i}
+			var bad []string
+			for _, f := range [...]struct {
+				name string
+				src  string
+				dst  **pattern
+			}{{"resource", l.Resource, &r.res}, {"action", l.Action, &r.act}, {"object", l.Object, &r.obj}} {
+				p, err := pat(f.src)
+				if err != nil {
+					bad = append(bad, f.name+": "+err.Error())
+				}
+				*f.dst = p
+			}
+			if len(bad) > 0 {
+				le := &LineError{Line: l.Num, Text: l.text(), Msg: strings.Join(bad, "; ")}
+				key := l.Num
+				if i >= firstExtra {
+					le.Line = 0 // its Num counts in another source
+					key = extraKey + extraPos[i-firstExtra]
+				}
+				errs = append(errs, keyedError{key, le})
 				continue
 			}
-			if r.allow {
-				allow = true
-			} else {
-				deny = true
-			}
-			if matched != nil {
-				*matched = append(*matched, r.line)
-			}
-		}
-		for _, p := range e.parents[s] {
-			if visited == nil {
-				visited = map[string]bool{subject: true}
-			}
-			if !visited[p] {
-				visited[p] = true
-				queue = append(queue, p)
+			n := get(l.Subject)
+			n.rules = append(n.rules, r)
+		case "g":
+			m, role := get(l.Subject), get(l.Role)
+			m.member = true
+			if !slices.Contains(m.parents, role) {
+				m.parents = append(m.parents, role)
 			}
 		}
 	}
-	return allow, deny
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b keyedError) int { return a.key - b.key })
+		list := make(ErrorList, len(errs))
+		for i, ke := range errs {
+			list[i] = ke.err
+		}
+		return nil, list
+	}
+
+	e.computeReach()
+	if d := e.nodes[cfg.DefaultRole]; cfg.DefaultRole != "" && d != nil && len(d.reach) > 0 {
+		e.def = d
+	}
+	e.warnings = e.validate()
+	switch {
+	case cfg.CacheSize == 0:
+		e.cache = newDecisionCache(DefaultCacheSize)
+	case cfg.CacheSize > 0:
+		e.cache = newDecisionCache(cfg.CacheSize)
+	}
+	return e, nil
 }
 
-// Roles returns the roles subject has now: those reached through g lines
-// from the subject and its bound groups, and the default role with its own
-// roles. Sorted, without duplicates.
-func (e *Engine) Roles(subject string, groups []string) []string {
-	set := map[string]bool{}
-	var walk func(s string)
-	walk = func(s string) {
-		for _, p := range e.parents[s] {
-			if !set[p] {
-				set[p] = true
-				walk(p)
+// keyedError is a bad line with its place in the sources.
+type keyedError struct {
+	key int
+	err *LineError
+}
+
+// checkExtra validates a line that did not come through the parser and
+// normalizes an empty effect to allow.
+func checkExtra(l Line) (Line, error) {
+	switch l.Type {
+	case "p":
+		for i, f := range [...]string{l.Subject, l.Resource, l.Action, l.Object} {
+			if f == "" {
+				return l, fmt.Errorf("empty %s", pFields[i+1])
 			}
 		}
+		switch l.Effect {
+		case "":
+			l.Effect = Allow
+		case Allow, Deny:
+		default:
+			return l, fmt.Errorf("bad effect %q: want allow or deny", clip(string(l.Effect)))
+		}
+	case "g":
+		if l.Subject == "" || l.Role == "" {
+			return l, fmt.Errorf("empty subject or role")
+		}
+	default:
+		return l, fmt.Errorf("unknown line type %q: want p or g", clip(l.Type))
 	}
-	walk(subject)
-	for _, g := range groups {
-		walk(g)
-	}
-	if d := e.cfg.DefaultRole; d != "" {
-		set[d] = true
-		walk(d)
-	}
-	out := make([]string, 0, len(set))
-	for r := range set {
-		out = append(out, r)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// projectOf returns the project of a proj:<project>:<role> subject.
-func projectOf(subject string) (string, bool) {
-	rest, ok := strings.CutPrefix(subject, "proj:")
-	if !ok {
-		return "", false
-	}
-	project, _, ok := strings.Cut(rest, ":")
-	return project, ok
-}
-
-// inProject reports whether an object lies inside project.
-func inProject(project, resource, object string) bool {
-	if resource == "projects" {
-		return object == project
-	}
-	return strings.HasPrefix(object, project+"/")
-}
-
-// ---- decision cache
-
-// maxCached bounds the decision cache. When it is full the cache is
-// dropped whole: simpler and cheaper than LRU bookkeeping on every hit, and
-// a full cache refills from the compiled rules in microseconds.
-const maxCached = 1 << 16
-
-type cacheKey struct {
-	sub, groups, res, act, obj string
-}
-
-type decisionCache struct {
-	m atomic.Pointer[cacheMap]
-}
-
-type cacheMap struct {
-	sync.Map
-	n atomic.Int64
-}
-
-func (c *decisionCache) reset() { c.m.Store(&cacheMap{}) }
-
-func (c *decisionCache) get(k cacheKey) (bool, bool) {
-	v, ok := c.m.Load().Load(k)
-	if !ok {
-		return false, false
-	}
-	return v.(bool), true
-}
-
-func (c *decisionCache) put(k cacheKey, v bool) {
-	m := c.m.Load()
-	if _, loaded := m.LoadOrStore(k, v); !loaded && m.n.Add(1) > maxCached {
-		c.m.CompareAndSwap(m, &cacheMap{})
-	}
+	return l, nil
 }
