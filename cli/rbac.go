@@ -139,8 +139,8 @@ proj:<project>:<role>) do ACTION on RESOURCE and OBJECT under the policy in
 --policy-file? As in Argo CD, the action comes before the resource.
 
 The exit code is 0 for both answers, and 2 when the policy cannot be read or
-does not load (the bad lines are printed). --explain adds the rule that
-decided and the lines that matched.`,
+does not load (one line names the first problem; validate lists them all).
+--explain adds the rule that decided and the lines that matched.`,
 		Example: `  gatehouse admin rbac can alice sync applications shop/web --policy-file policy.csv
   gatehouse admin rbac can bob get projects shop --policy-file policy.csv --group org:platform --default-role role:readonly
   gatehouse admin rbac can proj:shop:ci sync applications shop/web --policy-file argocd-rbac-cm.yaml --explain`,
@@ -157,10 +157,7 @@ decided and the lines that matched.`,
 		}
 		e, err := policy.New(cfg)
 		if err != nil {
-			for _, msg := range strings.Split(err.Error(), "\n") {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", pf.name(), msg)
-			}
-			return &exitCodeError{exitPolicyLoad, fmt.Errorf("the policy in %s does not load", pf.name())}
+			return &exitCodeError{exitPolicyLoad, loadError(pf.name(), err)}
 		}
 		x := e.Explain(subject, groups, resource, action, object)
 		w := cmd.OutOrStdout()
@@ -232,10 +229,25 @@ file cannot be read.`,
 				n++
 			}
 		}
-		_, err = fmt.Fprintf(w, "the policy in %s is valid: %s, %s\n", pf.name(), rbacPlural(n, "line"), rbacPlural(len(warnings), "warning"))
+		summary := rbacPlural(n, "line")
+		if len(warnings) > 0 {
+			summary += ", " + rbacPlural(len(warnings), "warning")
+		}
+		_, err = fmt.Fprintf(w, "policy is valid (%s)\n", summary)
 		return err
 	}
 	return cmd
+}
+
+// loadError is the one-line message for a policy that does not load: its
+// first problem and how many more there are, which validate lists.
+func loadError(name string, err error) error {
+	msgs := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	msg := fmt.Sprintf("the policy in %s does not load: %s", name, msgs[0])
+	if more := len(msgs) - 1; more > 0 {
+		msg += fmt.Sprintf(" (and %d more; 'gatehouse admin rbac validate' lists them all)", more)
+	}
+	return errors.New(msg)
 }
 
 // rbacPlural writes "1 line" or "2 lines".

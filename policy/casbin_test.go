@@ -184,7 +184,13 @@ func genPolicyFor(r *rand.Rand) genPolicy {
 		} else {
 			res, act, obj = pick(r, globResources), pick(r, globActions), randomGlob(r)
 		}
-		l := []string{"p", pick(r, genNames), res, act, obj}
+		sub := pick(r, genNames)
+		if p.defaultRole != "" && r.IntN(4) == 0 {
+			// Lines of the default role itself, allows and denies, so that
+			// a deny written on it is put to the test.
+			sub = p.defaultRole
+		}
+		l := []string{"p", sub, res, act, obj}
 		switch x := r.IntN(20); {
 		case x < 11:
 			l = append(l, "allow")
@@ -232,11 +238,27 @@ func TestAgainstCasbin(t *testing.T) {
 			t.Fatalf("policy %d does not load: %v\n%s", pi, err, p.csv)
 		}
 		o := newOracle(t, p)
+		// Half the requests name what the policy names, so that lines
+		// match, denies meet allows and bound groups take part often.
+		var named, members []string
+		for _, l := range p.lines {
+			named = append(named, l[1])
+			if l[0] == "g" {
+				members = append(members, l[1])
+			}
+		}
 		for range perPolicy {
 			sub := pick(r, genSubjects)
+			if r.IntN(2) == 0 {
+				sub = pick(r, named)
+			}
 			var groups []string
 			for range r.IntN(4) + r.IntN(2) {
-				groups = append(groups, pick(r, genGroups))
+				g := pick(r, genGroups)
+				if len(members) > 0 && r.IntN(2) == 0 {
+					g = pick(r, members)
+				}
+				groups = append(groups, g)
 			}
 			res, act := pick(r, genResources), pick(r, genActions)
 			obj := randomValue(r, 4)
@@ -264,12 +286,15 @@ func TestAgainstCasbin(t *testing.T) {
 		t.Fatalf("%d of %d cases disagree with casbin", disagreements, cases)
 	}
 	// The generator must exercise every outcome, or the comparison proves little.
+	t.Logf("%d cases: %d allowed, %d denied; by rule: %v", cases, allowed, cases-allowed, rules)
 	for _, rule := range []string{RuleDefaultRole, RuleSubject, RuleGroup, RuleDeny, RuleNoMatch, RuleCrossProject} {
-		if rules[rule] < 50 {
+		if rules[rule] < 150 {
 			t.Errorf("only %d cases decided by %q; the generator needs tuning", rules[rule], rule)
 		}
 	}
-	t.Logf("%d cases, %d allowed, by rule: %v", cases, allowed, rules)
+	if allowed < cases/5 || cases-allowed < cases/5 {
+		t.Errorf("%d of %d cases allowed; want at least a fifth each way", allowed, cases)
+	}
 	if cases < 10000 {
 		t.Errorf("only %d cases, want at least 10,000", cases)
 	}

@@ -72,6 +72,11 @@ func FuzzGlob(f *testing.F) {
 	f.Add("a,b}", "a,b}")
 	f.Fuzz(func(t *testing.T, pattern, s string) {
 		m, err := CompileGlob(pattern)
+		// MatchGlob is CompileGlob and Match in one call; an invalid
+		// pattern matches nothing.
+		if got, want := MatchGlob(pattern, s), err == nil && m.Match(s); got != want {
+			t.Fatalf("MatchGlob(%q, %q) = %v, CompileGlob says %v (error %v)", pattern, s, got, want, err)
+		}
 		if err == nil {
 			got := m.Match(s)
 			if re, rerr := globRegexp(pattern); rerr == nil {
