@@ -117,6 +117,8 @@ func ParseCSV(csv string) ([]Line, error) {
 }
 
 func parseCSV(csv string) ([]Line, ErrorList) {
+	// Some editors start files with a UTF-8 byte-order mark.
+	csv = strings.TrimPrefix(csv, "\ufeff")
 	src := strings.Split(csv, "\n")
 	lines := make([]Line, 0, len(src))
 	var errs ErrorList

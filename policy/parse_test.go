@@ -178,3 +178,10 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+func TestParseCSVIgnoresAByteOrderMark(t *testing.T) {
+	lines, err := ParseCSV("\ufeffp, alice, applications, get, */*, allow\n")
+	if err != nil || len(lines) != 1 || lines[0].Subject != "alice" {
+		t.Fatalf("ParseCSV with BOM = %+v, %v", lines, err)
+	}
+}
