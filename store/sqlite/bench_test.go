@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,18 +11,27 @@ import (
 
 var benchT0 = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
 
+// benchToken returns token i of a mix like a busy server's: two sessions
+// for each scoped api token and each project token.
 func benchToken(i int) gatehouse.Token {
-	return gatehouse.Token{
+	k := gatehouse.Token{
 		ID:        fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
 		Name:      "ci",
-		Kind:      gatehouse.KindAPI,
+		Kind:      gatehouse.KindSession,
 		Account:   fmt.Sprintf("user%d", i%100),
-		Scopes:    []gatehouse.Scope{{Resource: "applications", Action: "get", Object: "web/*"}},
 		IssuedAt:  benchT0.Add(time.Duration(i) * time.Second),
 		ExpiresAt: benchT0.Add(12 * time.Hour),
 		CreatedBy: "admin",
 		Hash:      make([]byte, 32),
 	}
+	switch i % 4 {
+	case 2:
+		k.Kind = gatehouse.KindAPI
+		k.Scopes = []gatehouse.Scope{{Resource: "applications", Action: "get", Object: "web/*"}}
+	case 3:
+		k.Kind, k.Account, k.Project, k.Role = gatehouse.KindProject, "", "web", "deployer"
+	}
+	return k
 }
 
 // BenchmarkCreateToken: one token per write transaction, as minting does.
@@ -36,6 +46,24 @@ func BenchmarkCreateToken(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCreateTokenParallel: minting from many requests at once; the
+// writers queue for SQLite's one write lock.
+func BenchmarkCreateTokenParallel(b *testing.B) {
+	s, _ := openTemp(b)
+	ctx := b.Context()
+	var next atomic.Int64
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := benchToken(int(next.Add(1)))
+			if err := s.Tx(ctx, func(tx gatehouse.Tx) error { return tx.CreateToken(ctx, k) }); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkForEachToken: the start-up cache load of 100k tokens.

@@ -8,7 +8,10 @@
 //
 // Every write transaction is BEGIN IMMEDIATE: it takes the write lock up
 // front, so concurrent writers queue on busy_timeout instead of failing with
-// SQLITE_BUSY when a deferred transaction tries to upgrade its lock.
+// SQLITE_BUSY when a deferred transaction tries to upgrade its lock. Inside
+// one process writers also queue on a channel first, which hands the lock
+// over without the busy handler's sleeps; busy_timeout is then only for
+// other processes on the same file.
 //
 // Times are stored as INTEGER Unix nanoseconds in UTC, 0 being the zero
 // time. That covers the years 1678 to 2262; later or earlier instants are

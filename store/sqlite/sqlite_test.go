@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -387,5 +388,62 @@ func TestTwoHandlesConcurrentWriters(t *testing.T) {
 		if n != 2*workers*rounds {
 			t.Errorf("tokens seen through a handle: got %d, want %d", n, 2*workers*rounds)
 		}
+	}
+}
+
+// TestWriterQueue: a writer waiting for this process's write lock gives up
+// when its context ends, and a panicking transaction rolls back and
+// releases the lock.
+func TestWriterQueue(t *testing.T) {
+	ctx := t.Context()
+	s, _ := openTemp(t)
+
+	holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.Tx(ctx, func(tx gatehouse.Tx) error {
+			close(holding)
+			<-release
+			return tx.CreateToken(ctx, benchToken(1))
+		})
+	}()
+	<-holding
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := false
+	err := s.Tx(cancelled, func(gatehouse.Tx) error { ran = true; return nil })
+	if !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("Tx behind a held lock with a cancelled context: got %v (fn ran: %v), want context.Canceled without running fn", err, ran)
+	}
+	if err := s.AppendEvents(cancelled, []gatehouse.Event{{Type: gatehouse.EventRequest}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("AppendEvents behind a held lock with a cancelled context: got %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("holding Tx: %v", err)
+	}
+
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("recovered %v, want the transaction's panic", r)
+			}
+		}()
+		s.Tx(ctx, func(tx gatehouse.Tx) error {
+			if err := tx.CreateToken(ctx, benchToken(2)); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	var got []string
+	err = s.Tx(ctx, func(tx gatehouse.Tx) error {
+		ts, err := tx.ListTokens(ctx, gatehouse.TokenFilter{})
+		for _, k := range ts {
+			got = append(got, k.ID)
+		}
+		return err
+	})
+	if err != nil || fmt.Sprint(got) != fmt.Sprint([]string{benchToken(1).ID}) {
+		t.Errorf("after a panicking Tx: got %v, %v; want only %s (the panic rolled back, the lock is free)", got, err, benchToken(1).ID)
 	}
 }
