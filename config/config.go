@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,8 @@ type Login struct {
 	// username out until the window passes.
 	MaxFailures int      `yaml:"maxFailures"`
 	Window      Duration `yaml:"window"`
-	// MaxConcurrent bounds concurrent bcrypt checks, so a login flood cannot
+	// MaxConcurrent bounds concurrent bcrypt checks (default: half the
+	// CPUs, at least one), so a login flood cannot
 	// starve token verification of CPU.
 	MaxConcurrent int `yaml:"maxConcurrent"`
 }
@@ -131,7 +133,7 @@ func Default() Config {
 		Login: Login{
 			MaxFailures:   5,
 			Window:        Duration(5 * time.Minute),
-			MaxConcurrent: 4,
+			MaxConcurrent: max(1, runtime.GOMAXPROCS(0)/2),
 		},
 	}
 }

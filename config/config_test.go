@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -72,7 +73,7 @@ func TestDefault(t *testing.T) {
 		{"audit.retention", c.Audit.Retention.D(), 2160 * time.Hour},
 		{"login.maxFailures", c.Login.MaxFailures, 5},
 		{"login.window", c.Login.Window.D(), 5 * time.Minute},
-		{"login.maxConcurrent", c.Login.MaxConcurrent, 4},
+		{"login.maxConcurrent", c.Login.MaxConcurrent, max(1, runtime.GOMAXPROCS(0)/2)},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

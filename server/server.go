@@ -68,12 +68,20 @@ const maxBody = 1 << 20
 // authed is a handler for an authenticated caller.
 type authed func(w http.ResponseWriter, r *http.Request, p *service.Principal) error
 
+// call is the per-request state of an authenticated API request, in one
+// allocation: the status recorder and the caller.
+type call struct {
+	statusRecorder
+	p service.Principal
+}
+
 // api wraps an authenticated JSON API handler: it requires a valid
 // credential, records the request in the audit trail, and renders errors.
 func (s *Server) api(h authed) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(r)
-		if err == nil && p == nil {
+		c := &call{statusRecorder: statusRecorder{ResponseWriter: w}}
+		present, err := s.authenticateInto(r, &c.p)
+		if err == nil && !present {
 			err = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "no credentials: send Authorization: Bearer <token>")
 		}
 		if err != nil {
@@ -81,12 +89,12 @@ func (s *Server) api(h authed) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		p := &c.p
 		s.svc.Touch(p, clientIP(r))
-		rec := &statusRecorder{ResponseWriter: w}
-		if err := h(rec, r, p); err != nil {
-			s.writeError(rec, r, err)
+		if err := h(&c.statusRecorder, r, p); err != nil {
+			s.writeError(&c.statusRecorder, r, err)
 		}
-		s.audit(r, p, rec.status())
+		s.audit(r, p, c.status())
 	}
 }
 
@@ -114,17 +122,14 @@ func (s *Server) audit(r *http.Request, p *service.Principal, status int) {
 	})
 }
 
-// authenticate returns the caller, nil when no credential was sent, or
-// an error for a credential that does not verify.
-func (s *Server) authenticate(r *http.Request) (*service.Principal, error) {
+// authenticateInto fills p with the caller. present is false when the
+// request carries no credential; err is set for one that does not verify.
+func (s *Server) authenticateInto(r *http.Request, p *service.Principal) (present bool, err error) {
 	tok, present, err := credential(r)
-	if !present {
-		return nil, nil
+	if !present || err != nil {
+		return present, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	return s.svc.Authenticate(r.Context(), tok)
+	return true, s.svc.AuthenticateInto(r.Context(), tok, p)
 }
 
 // decode reads a JSON body strictly: application/json only, at most

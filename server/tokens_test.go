@@ -347,3 +347,34 @@ func flip(tok string) string {
 	}
 	return string(b)
 }
+
+// TestRepeatedQuestionFollowsEveryChange asks one token the same question
+// over and over while the policy, the owner's groups and the owner's
+// state change underneath: every answer must reflect the change at once.
+func TestRepeatedQuestionFollowsEveryChange(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("quinn")
+	tok := e.mint(e.login("quinn", "quinn-password"), "quinn", gatehouse.TokenRequest{}).Token
+	ask := func(want string) {
+		t.Helper()
+		var got gatehouse.CanI
+		e.call("GET", "/api/v1/account/can-i/applications/sync/team-a/web", tok, nil, 200, &got)
+		if got.Value != want {
+			t.Fatalf("can-i = %s, want %s", got.Value, want)
+		}
+	}
+	ask("no")
+	e.setPolicy("p, role:deployer, applications, sync, team-a/*, allow\ng, deployers, role:deployer", "")
+	ask("no")
+	groups := []string{"deployers"}
+	e.call("PATCH", "/api/v1/account/quinn", e.admin, gatehouse.AccountPatch{Groups: &groups}, 200, nil)
+	ask("yes")
+	ask("yes")
+	e.setPolicy("p, role:deployer, applications, sync, team-a/*, allow\np, role:deployer, applications, sync, team-a/web, deny\ng, deployers, role:deployer", "")
+	ask("no")
+	e.setPolicy("p, role:deployer, applications, sync, team-a/*, allow\ng, deployers, role:deployer", "")
+	ask("yes")
+	none := []string{}
+	e.call("PATCH", "/api/v1/account/quinn", e.admin, gatehouse.AccountPatch{Groups: &none}, 200, nil)
+	ask("no")
+}

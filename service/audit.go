@@ -179,7 +179,10 @@ func (q *auditQueue) record(ev gatehouse.Event, lifecycle bool) {
 	}
 }
 
-const auditBatch = 512
+const (
+	auditBatch  = 512                  // events per transaction at most
+	auditLinger = 5 * time.Millisecond // how long a batch waits to fill
+)
 
 // drain writes what is queued now, in batches; it returns when the queue
 // is empty.
@@ -287,16 +290,23 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 			s.Flush(bg)
 			return
 		case ev := <-s.audit.ch:
+			// Group commit: gather what arrives within a few milliseconds
+			// into one transaction, so that a busy server writes a few
+			// hundred events per commit rather than one.
 			batch := append(make([]gatehouse.Event, 0, 64), ev)
+			linger := time.NewTimer(auditLinger)
 		more:
 			for len(batch) < auditBatch {
 				select {
 				case ev := <-s.audit.ch:
 					batch = append(batch, ev)
-				default:
+				case <-linger.C:
+					break more
+				case <-ctx.Done():
 					break more
 				}
 			}
+			linger.Stop()
 			s.writeEvents(bg, batch)
 		case <-usage.C:
 			s.flushUsage(bg)

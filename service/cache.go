@@ -12,13 +12,39 @@ import (
 // cachedToken is the in-memory form of a stored token: what the hot path
 // needs, immutable once built.
 type cachedToken struct {
-	rec    gatehouse.Token // Hash cleared; hash holds it
-	hash   [32]byte
-	scopes []compiledScope
+	rec     gatehouse.Token // Hash cleared; hash holds it
+	subject string          // for project tokens: proj:<project>:<role>
+	hash    [32]byte
+	scopes  []compiledScope
+
+	// last is the token's most recent authorization answer.
+	last atomic.Pointer[decisionMemo]
 
 	// touched is the unix nanos of the last use queued for a lastUsedAt
 	// write; it keeps the hot path from queueing more than one a minute.
 	touched atomic.Int64
+}
+
+// decisionMemo is one remembered answer of Service.Can.
+type decisionMemo struct {
+	engine                   *policy.Engine
+	account                  *gatehouse.Account
+	resource, action, object string
+	allowed                  bool
+}
+
+// inScope reports whether a request lies within the token's scopes; a
+// token without scopes is not narrowed.
+func (t *cachedToken) inScope(resource, action, object string) bool {
+	if len(t.scopes) == 0 {
+		return true
+	}
+	for _, sc := range t.scopes {
+		if sc.match(resource, action, object) {
+			return true
+		}
+	}
+	return false
 }
 
 type compiledScope struct {
@@ -54,6 +80,9 @@ func compileScopes(scopes []gatehouse.Scope) ([]compiledScope, error) {
 
 func newCachedToken(t gatehouse.Token) (*cachedToken, error) {
 	ct := &cachedToken{rec: t}
+	if t.Kind == gatehouse.KindProject {
+		ct.subject = t.Subject()
+	}
 	copy(ct.hash[:], t.Hash)
 	ct.rec.Hash = nil
 	sc, err := compileScopes(t.Scopes)

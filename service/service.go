@@ -61,9 +61,10 @@ type Service struct {
 	bcryptCost       int
 	auditRetention   time.Duration
 
-	tokens   *tokenCache
-	accounts accountCache
-	engine   atomic.Pointer[policy.Engine]
+	tokens      *tokenCache
+	verifyCount atomic.Uint64
+	accounts    accountCache
+	engine      atomic.Pointer[policy.Engine]
 
 	// policyMu serializes changes to the policy inputs (RBAC settings and
 	// projects) so that the engine is rebuilt from a consistent view.

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -26,6 +27,11 @@ type loginGuard struct {
 // username before it is throttled.
 const addrFactor = 4
 
+// DefaultLoginConcurrency is how many password checks run at once by
+// default: half the CPUs, at least one. bcrypt holds a CPU for its whole
+// run, so this leaves the other half to token traffic during a login flood.
+func DefaultLoginConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
 func newLoginGuard(maxFailures int, window time.Duration, maxConcurrent int) *loginGuard {
 	if maxFailures <= 0 {
 		maxFailures = 5
@@ -34,7 +40,7 @@ func newLoginGuard(maxFailures int, window time.Duration, maxConcurrent int) *lo
 		window = 5 * time.Minute
 	}
 	if maxConcurrent <= 0 {
-		maxConcurrent = 4
+		maxConcurrent = DefaultLoginConcurrency()
 	}
 	return &loginGuard{
 		maxFailures: maxFailures,
