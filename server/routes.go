@@ -66,4 +66,31 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Anything else under /api/ is a JSON 404, not the dashboard.
 	mux.HandleFunc("/api/", s.notFound)
+
+	// Dashboard.
+	d := newDashboard(s)
+	mux.Handle("GET /static/", d.staticFiles())
+	mux.HandleFunc("GET /{$}", d.home)
+	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("POST /logout", d.page(d.logout))
+	mux.HandleFunc("GET /user-info", d.page(d.userInfo))
+	mux.HandleFunc("GET /tokens/created", d.page(d.tokenCreated))
+	mux.HandleFunc("GET /accounts", d.page(d.accounts))
+	mux.HandleFunc("POST /accounts", d.page(d.createAccount))
+	mux.HandleFunc("GET /accounts/{name}", d.page(d.account))
+	mux.HandleFunc("POST /accounts/{name}/enabled", d.page(d.setEnabled))
+	mux.HandleFunc("GET /accounts/{name}/tokens/new", d.page(d.accountTokenForm))
+	mux.HandleFunc("POST /accounts/{name}/tokens/new", d.page(d.accountTokenPost))
+	mux.HandleFunc("POST /accounts/{name}/tokens/{id}/revoke", d.page(d.revokeAccountToken))
+	mux.HandleFunc("GET /projects", d.page(d.projects))
+	mux.HandleFunc("GET /projects/{name}", d.page(d.project))
+	mux.HandleFunc("GET /projects/{name}/roles/{role}/tokens/new", d.page(d.roleTokenForm))
+	mux.HandleFunc("POST /projects/{name}/roles/{role}/tokens/new", d.page(d.roleTokenPost))
+	mux.HandleFunc("POST /projects/{name}/roles/{role}/tokens/{id}/revoke", d.page(d.revokeRoleToken))
+	mux.HandleFunc("GET /applications", d.page(d.applications))
+	mux.HandleFunc("POST /applications/{name}/sync", d.page(d.syncApplication))
+	mux.HandleFunc("GET /audit", d.page(d.audit))
+	mux.HandleFunc("GET /break-glass", d.page(d.breakGlass))
+	mux.HandleFunc("POST /break-glass", d.page(d.breakGlassPost))
+	mux.HandleFunc("/", d.notFound)
 }

@@ -1,0 +1,352 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
+)
+
+// fakeNow is a settable clock.
+type fakeNow struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeNow) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeNow) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newTestFlash(t *testing.T, capacity int) (*flashStore, *fakeNow) {
+	t.Helper()
+	clk := &fakeNow{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	return newFlashStore(clk.now, rand.Reader, flashTTL, capacity), clk
+}
+
+func TestFlashIsSingleUseAndShortLived(t *testing.T) {
+	tok := flashToken{Token: gatehouse.NewToken{Token: "gatehouse:secret", ID: "id-1"}}
+	for _, tc := range []struct {
+		name    string
+		wait    time.Duration
+		session string
+		want    bool
+	}{
+		{"taken at once", 0, "s1", true},
+		{"taken just in time", flashTTL - time.Second, "s1", true},
+		{"expired", flashTTL, "s1", false},
+		{"another session", 0, "s2", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, clk := newTestFlash(t, 10)
+			id, err := fs.put("s1", tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.advance(tc.wait)
+			got, ok := fs.take(id, tc.session)
+			if ok != tc.want || (ok && got.Token.Token != tok.Token.Token) {
+				t.Fatalf("take = %+v, %v; want ok %v", got, ok, tc.want)
+			}
+			if _, again := fs.take(id, "s1"); again {
+				t.Fatal("a second take found the entry")
+			}
+			if n := fs.len(); n != 0 {
+				t.Errorf("store holds %d entries after take, want 0", n)
+			}
+		})
+	}
+}
+
+func TestFlashIDsAreRandomAndEntriesExpireUnread(t *testing.T) {
+	fs, clk := newTestFlash(t, 100)
+	seen := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		id, err := fs.put("s", flashToken{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(id) != 32 || seen[id] {
+			t.Fatalf("id %q: want 32 hex characters, never repeated", id)
+		}
+		seen[id] = true
+	}
+	clk.advance(flashTTL)
+	if _, err := fs.put("s", flashToken{}); err != nil { // sweeps
+		t.Fatal(err)
+	}
+	if n := fs.len(); n != 1 {
+		t.Errorf("after the TTL the store holds %d entries, want 1 (the new one)", n)
+	}
+}
+
+func TestFlashCapacityDropsTheOldest(t *testing.T) {
+	fs, clk := newTestFlash(t, 2)
+	first, _ := fs.put("s", flashToken{Owner: "first"})
+	clk.advance(time.Second)
+	second, _ := fs.put("s", flashToken{Owner: "second"})
+	clk.advance(time.Second)
+	third, _ := fs.put("s", flashToken{Owner: "third"})
+	if _, ok := fs.take(first, "s"); ok {
+		t.Error("the oldest entry survived a full store")
+	}
+	for _, id := range []string{second, third} {
+		if _, ok := fs.take(id, "s"); !ok {
+			t.Errorf("entry %s was dropped", id)
+		}
+	}
+}
+
+func TestFlashRandFailure(t *testing.T) {
+	fs := newFlashStore(time.Now, bytes.NewReader(nil), flashTTL, 10)
+	if _, err := fs.put("s", flashToken{}); gatehouse.ErrorCode(err) != gatehouse.EINTERNAL {
+		t.Fatalf("put with a failing random source: %v, want internal", err)
+	}
+}
+
+func TestExpiryChoices(t *testing.T) {
+	for _, tc := range []struct {
+		max         time.Duration
+		wantLabels  string
+		wantDefault string
+	}{
+		{720 * time.Hour, "1 hour, 12 hours, 1 day, 7 days, 30 days", "12h0m0s"},
+		{7 * 24 * time.Hour, "1 hour, 12 hours, 1 day, 7 days", "12h0m0s"},
+		{6 * time.Hour, "1 hour", "1h0m0s"},
+		{30 * time.Minute, "30 minutes (server maximum)", "30m0s"},
+	} {
+		choices := expiryChoices(tc.max)
+		var labels []string
+		for _, c := range choices {
+			labels = append(labels, c.Label)
+		}
+		if got := strings.Join(labels, ", "); got != tc.wantLabels {
+			t.Errorf("max %v: choices %q, want %q", tc.max, got, tc.wantLabels)
+		}
+		if got := defaultChoice(choices); got != tc.wantDefault {
+			t.Errorf("max %v: default %q, want %q", tc.max, got, tc.wantDefault)
+		}
+	}
+}
+
+func TestParseTokenForm(t *testing.T) {
+	secs := func(d time.Duration) int64 { return int64(d / time.Second) }
+	for _, tc := range []struct {
+		name     string
+		form     string
+		scopes   bool
+		expires  int64
+		nScopes  int
+		problems int
+	}{
+		{"defaults", "name=ci", true, secs(12 * time.Hour), 0, 0},
+		{"preset", "name=ci&expiration=168h0m0s", true, secs(168 * time.Hour), 0, 0},
+		{"custom", "name=ci&expiration=custom&custom_hours=5", true, secs(5 * time.Hour), 0, 0},
+		{"custom zero", "name=ci&expiration=custom&custom_hours=0", true, 0, 0, 1},
+		{"not offered", "name=ci&expiration=1000h0m0s", true, 0, 0, 1},
+		{"no name", "name=+&expiration=1h0m0s", true, secs(time.Hour), 0, 1},
+		{"name too long", "name=" + strings.Repeat("x", 101), true, secs(12 * time.Hour), 0, 1},
+		{"blank rows skipped", "name=ci&scope_resource=&scope_action=&scope_object=&scope_resource=applications&scope_action=get&scope_object=a/*", true, secs(12 * time.Hour), 1, 0},
+		{"half row", "name=ci&scope_resource=applications&scope_action=&scope_object=x", true, secs(12 * time.Hour), 0, 1},
+		{"role tokens take no scopes", "name=ci&scope_resource=applications&scope_action=get&scope_object=x", false, secs(12 * time.Hour), 0, 1},
+		{"too many rows", "name=ci" + strings.Repeat("&scope_resource=a&scope_action=b&scope_object=c", 21), true, secs(12 * time.Hour), 20, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := url.ParseQuery(tc.form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, req, problems := parseTokenForm(v, 720*time.Hour, tc.scopes)
+			if len(problems) != tc.problems {
+				t.Errorf("problems %q, want %d", problems, tc.problems)
+			}
+			var got int64
+			if req.ExpiresIn != nil {
+				got = *req.ExpiresIn
+			}
+			if got != tc.expires {
+				t.Errorf("expiresIn %d, want %d", got, tc.expires)
+			}
+			if len(req.Scopes) != tc.nScopes {
+				t.Errorf("scopes %v, want %d", req.Scopes, tc.nScopes)
+			}
+		})
+	}
+}
+
+func TestPreviewPermissions(t *testing.T) {
+	e, err := policy.New(policy.Config{CSV: strings.Join([]string{
+		"p, role:dev, applications, *, team-a/*, allow",
+		"p, role:dev, applications, delete, team-a/prod, deny",
+		"p, carol, audit, get, carol, allow",
+		"g, devs, role:dev",
+	}, "\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cell := func(g permGrid, res, act string) permCell {
+		for _, r := range g.Rows {
+			for _, c := range r.Cells {
+				if r.Resource == res && c.Action == act {
+					return c
+				}
+			}
+		}
+		t.Fatalf("no cell %s %s", res, act)
+		return permCell{}
+	}
+	admin := previewPermissions(e, previewSubject{Name: "admin"}, nil)
+	if c := cell(admin, "settings", "update"); !c.All {
+		t.Errorf("admin settings update = %+v, want all", c)
+	}
+	carol := previewPermissions(e, previewSubject{Name: "carol", Groups: []string{"devs"}}, nil)
+	for _, tc := range []struct {
+		res, act string
+		all      bool
+		objects  string
+		except   string
+	}{
+		{"applications", "get", false, "team-a/*", ""},
+		{"applications", "delete", false, "team-a/*", "team-a/prod"},
+		{"audit", "get", false, "carol", ""},
+		{"accounts", "get", false, "", ""},
+	} {
+		c := cell(carol, tc.res, tc.act)
+		if c.All != tc.all || strings.Join(c.Objects, ",") != tc.objects || strings.Join(c.Except, ",") != tc.except {
+			t.Errorf("carol %s %s = %+v, want all %v objects %q except %q", tc.res, tc.act, c, tc.all, tc.objects, tc.except)
+		}
+	}
+	scoped := previewPermissions(e, previewSubject{Name: "admin"}, []gatehouse.Scope{{Resource: "applications", Action: "get", Object: "team-b/*"}})
+	if c := cell(scoped, "applications", "get"); c.All || strings.Join(c.Objects, ",") != "team-b/*" {
+		t.Errorf("scoped admin applications get = %+v, want team-b/*", c)
+	}
+	if c := cell(scoped, "projects", "get"); !c.None() {
+		t.Errorf("scoped admin projects get = %+v, want none", c)
+	}
+	if len(scoped.Problems) != 0 {
+		t.Errorf("admin holds the scope, yet problems %q", scoped.Problems)
+	}
+	if g := previewPermissions(e, previewSubject{Name: "carol"}, []gatehouse.Scope{{Resource: "accounts", Action: "*", Object: "*"}}); len(g.Problems) != 1 {
+		t.Errorf("a scope beyond carol: problems %q, want one", g.Problems)
+	}
+	if g := previewPermissions(nil, previewSubject{Name: "x"}, nil); len(g.Rows) != 0 {
+		t.Error("no engine, yet a grid")
+	}
+}
+
+func TestParseAuditQuery(t *testing.T) {
+	for _, tc := range []struct {
+		q     string
+		ok    bool
+		since time.Time
+	}{
+		{"", true, time.Time{}},
+		{"account=alice&type=token.created&decision=deny", true, time.Time{}},
+		{"since=2026-01-02T03:04", true, time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC)},
+		{"since=2026-01-02T03:04:05Z", true, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"since=yesterday", false, time.Time{}},
+		{"decision=maybe", false, time.Time{}},
+		{"type=secret.leaked", false, time.Time{}},
+	} {
+		v, _ := url.ParseQuery(tc.q)
+		_, f, err := parseAuditQuery(v)
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: err %v, want ok %v", tc.q, err, tc.ok)
+		}
+		if tc.ok && !f.Since.Equal(tc.since) {
+			t.Errorf("%q: since %v, want %v", tc.q, f.Since, tc.since)
+		}
+	}
+}
+
+func FuzzParseTokenForm(f *testing.F) {
+	f.Add("name=ci&expiration=12h0m0s", int64(720))
+	f.Add("name=ci&expiration=custom&custom_hours=9999999999999999999", int64(24))
+	f.Add("name=%ff&scope_resource=a&scope_action=&scope_object=c", int64(1))
+	f.Add("expiration=custom&custom_hours=-1", int64(0))
+	f.Fuzz(func(t *testing.T, form string, maxHours int64) {
+		v, err := url.ParseQuery(form)
+		if err != nil {
+			return
+		}
+		maxLife := time.Duration(maxHours%100000) * time.Hour
+		if maxLife <= 0 {
+			maxLife = 30 * time.Minute
+		}
+		f, req, problems := parseTokenForm(v, maxLife, true)
+		if len(problems) > 0 {
+			return
+		}
+		if req.ExpiresIn == nil || *req.ExpiresIn < 1 || time.Duration(*req.ExpiresIn)*time.Second > maxLife {
+			t.Fatalf("accepted expiresIn %v outside (0, %v]", req.ExpiresIn, maxLife)
+		}
+		if req.Name == "" || req.Name != f.Name || len(req.Scopes) > maxScopeRows {
+			t.Fatalf("accepted %+v", req)
+		}
+		for _, s := range req.Scopes {
+			if s.Resource == "" || s.Action == "" || s.Object == "" {
+				t.Fatalf("accepted an incomplete scope %+v", s)
+			}
+		}
+	})
+}
+
+func FuzzParseBulkRevokeForm(f *testing.F) {
+	f.Add("account=alice&kind=api")
+	f.Add("issued_before=2026-01-02T03:04")
+	f.Add("issued_before=2026-01-02T03:04:05%2B02:00")
+	f.Add("issued_before=not+a+time&project=p&role=r")
+	f.Fuzz(func(t *testing.T, form string) {
+		v, err := url.ParseQuery(form)
+		if err != nil {
+			return
+		}
+		f, req, err := parseBulkRevokeForm(v)
+		if err != nil {
+			return
+		}
+		if req.Account != f.Account || string(req.Kind) != f.Kind {
+			t.Fatalf("form %+v gave request %+v", f, req)
+		}
+		if !req.IssuedBefore.IsZero() {
+			// The form round-trips: the confirmation posts it back.
+			again, err := parseIssuedBefore(f.IssuedBefore)
+			if err != nil || !again.Equal(req.IssuedBefore) {
+				t.Fatalf("issued before %v re-reads as %v, %v", req.IssuedBefore, again, err)
+			}
+		}
+	})
+}
+
+func FuzzParseAuditQuery(f *testing.F) {
+	f.Add("account=alice&decision=deny&type=request")
+	f.Add("since=2026-01-02T03:04&until=2026-01-03T00:00:00Z&cursor=ZTE")
+	f.Add("decision=%00")
+	f.Fuzz(func(t *testing.T, query string) {
+		v, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		q, f, err := parseAuditQuery(v)
+		if err != nil {
+			return
+		}
+		if f.Decision != "" && f.Decision != "allow" && f.Decision != "deny" {
+			t.Fatalf("accepted decision %q", f.Decision)
+		}
+		if f.Limit != 50 || f.Actor != q.Account {
+			t.Fatalf("filter %+v from %+v", f, q)
+		}
+		if got := q.values().Get("cursor"); got != "" {
+			t.Fatalf("links carry the cursor %q", got)
+		}
+	})
+}

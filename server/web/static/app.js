@@ -1,0 +1,81 @@
+// Gatehouse dashboard: small progressive enhancements. Every page works
+// without this file; it adds the copy button, confirmation before
+// destructive actions, the custom-expiry toggle and extra scope rows.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  // Copy a read-only field to the clipboard.
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    const field = document.getElementById(button.dataset.copy);
+    const status = document.getElementById("copy-status");
+    if (!field) continue;
+    field.addEventListener("focus", () => field.select());
+    button.addEventListener("click", async () => {
+      field.focus();
+      field.select();
+      let copied = false;
+      try {
+        await navigator.clipboard.writeText(field.value);
+        copied = true;
+      } catch {
+        copied = document.execCommand && document.execCommand("copy");
+      }
+      const label = button.textContent;
+      button.textContent = copied ? "Copied" : "Press Ctrl+C";
+      if (status) status.textContent = copied ? "Token copied to the clipboard." : "Select the token and copy it with Ctrl+C (⌘C).";
+      setTimeout(() => { button.textContent = label; }, 2000);
+    });
+  }
+
+  // Ask before revoking, disabling and other actions that cannot be undone.
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+
+  // Show the custom-hours field only when "Custom…" is chosen.
+  const expiration = document.getElementById("expiration");
+  const custom = document.getElementById("custom-hours-field");
+  if (expiration && custom) {
+    const sync = () => { custom.hidden = expiration.value !== custom.dataset.showWhen; };
+    expiration.addEventListener("change", sync);
+    sync();
+  }
+
+  // Add scope rows without a round trip.
+  const rows = document.getElementById("scope-rows");
+  const add = document.getElementById("add-scope");
+  if (rows && add) {
+    add.hidden = false;
+    add.addEventListener("click", () => {
+      const last = rows.lastElementChild;
+      if (!last || rows.children.length >= 20) return;
+      const row = last.cloneNode(true);
+      const n = rows.children.length + 1;
+      for (const label of row.querySelectorAll("label")) {
+        label.htmlFor = label.htmlFor.replace(/^scope-\d+-/, `scope-${n}-`);
+      }
+      for (const input of row.querySelectorAll("input")) {
+        input.id = input.id.replace(/^scope-\d+-/, `scope-${n}-`);
+        input.value = "";
+      }
+      rows.appendChild(row);
+      row.querySelector("input").focus();
+    });
+  }
+
+  // Close the user menu on Escape or a click elsewhere.
+  const menu = document.querySelector("details.user-menu");
+  if (menu) {
+    document.addEventListener("click", (event) => {
+      if (menu.open && !menu.contains(event.target)) menu.open = false;
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && menu.open) {
+        menu.open = false;
+        menu.querySelector("summary").focus();
+      }
+    });
+  }
+});
