@@ -310,6 +310,9 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 			s.writeEvents(bg, batch)
 		case <-usage.C:
 			s.flushUsage(bg)
+			if s.clock != nil {
+				s.clock.rebase()
+			}
 		case <-reap.C:
 			if n, err := s.Reap(bg); err != nil {
 				s.log.Error("reaper", "err", err)

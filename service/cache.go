@@ -14,6 +14,8 @@ import (
 type cachedToken struct {
 	rec     gatehouse.Token // Hash cleared; hash holds it
 	subject string          // for project tokens: proj:<project>:<role>
+	owner   *accountSlot    // for session and api tokens
+	expires int64           // rec.ExpiresAt in unix nanoseconds; 0: never
 	hash    [32]byte
 	scopes  []compiledScope
 
@@ -78,8 +80,11 @@ func compileScopes(scopes []gatehouse.Scope) ([]compiledScope, error) {
 	return out, nil
 }
 
-func newCachedToken(t gatehouse.Token) (*cachedToken, error) {
-	ct := &cachedToken{rec: t}
+func newCachedToken(t gatehouse.Token, owner *accountSlot) (*cachedToken, error) {
+	ct := &cachedToken{rec: t, owner: owner}
+	if !t.ExpiresAt.IsZero() {
+		ct.expires = t.ExpiresAt.UnixNano()
+	}
 	if t.Kind == gatehouse.KindProject {
 		ct.subject = t.Subject()
 	}
@@ -152,28 +157,59 @@ func (c *tokenCache) count() map[gatehouse.TokenKind]int {
 }
 
 // accountCache holds the current state of every account: the hot path
-// reads enabled and groups from here, so a change applies at once.
+// reads enabled and groups from here, so a change applies at once. Each
+// account lives in a slot that its cached tokens point at, so a request
+// reaches its owner without a map lookup.
 type accountCache struct {
 	mu sync.RWMutex
-	m  map[string]*gatehouse.Account
+	m  map[string]*accountSlot
+}
+
+// accountSlot holds an account's current record; nil once it is deleted.
+type accountSlot struct {
+	p atomic.Pointer[gatehouse.Account]
 }
 
 func (c *accountCache) get(name string) *gatehouse.Account {
 	c.mu.RLock()
-	a := c.m[name]
+	s := c.m[name]
 	c.mu.RUnlock()
-	return a
+	if s == nil {
+		return nil
+	}
+	return s.p.Load()
+}
+
+// slot returns the live slot of an account. For an unknown account it
+// returns a detached empty slot: a token must never come alive because an
+// account of the same name is created later.
+func (c *accountCache) slot(name string) *accountSlot {
+	c.mu.RLock()
+	s := c.m[name]
+	c.mu.RUnlock()
+	if s == nil {
+		return &accountSlot{}
+	}
+	return s
 }
 
 func (c *accountCache) put(a gatehouse.Account) {
 	a.Tokens = nil
 	c.mu.Lock()
-	c.m[a.Name] = &a
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	s := c.m[a.Name]
+	if s == nil {
+		s = &accountSlot{}
+		c.m[a.Name] = s
+	}
+	s.p.Store(&a)
 }
 
 func (c *accountCache) delete(name string) {
 	c.mu.Lock()
-	delete(c.m, name)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if s := c.m[name]; s != nil {
+		s.p.Store(nil)
+		delete(c.m, name)
+	}
 }

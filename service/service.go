@@ -50,6 +50,8 @@ type Service struct {
 	store    gatehouse.Store
 	instance string
 	now      func() time.Time
+	nowNanos func() int64 // the hot path's clock: s.now, cheaper
+	clock    *wallClock   // nil when Options.Now is set
 	rand     io.Reader
 	log      *slog.Logger
 	metrics  *Metrics
@@ -96,10 +98,15 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		bcryptCost:       o.BcryptCost,
 		auditRetention:   orDur(o.AuditRetention, 90*24*time.Hour),
 		tokens:           newTokenCache(),
-		accounts:         accountCache{m: map[string]*gatehouse.Account{}},
+		accounts:         accountCache{m: map[string]*accountSlot{}},
 	}
 	if s.now == nil {
 		s.now = time.Now
+		clock := newWallClock()
+		s.clock = clock
+		s.nowNanos = clock.unixNano
+	} else {
+		s.nowNanos = func() int64 { return s.now().UnixNano() }
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
@@ -187,7 +194,11 @@ func (s *Service) cacheToken(t gatehouse.Token) error {
 	if err != nil {
 		return fmt.Errorf("stored token has a bad id: %w", err)
 	}
-	ct, err := newCachedToken(t)
+	var owner *accountSlot
+	if t.Kind != gatehouse.KindProject {
+		owner = s.accounts.slot(t.Account)
+	}
+	ct, err := newCachedToken(t, owner)
 	if err != nil {
 		return fmt.Errorf("stored token %s: %w", t.ID, err)
 	}

@@ -222,12 +222,8 @@ func Parse(s string) (Token, error) {
 		return Token{}, errLength
 	}
 
-	// Copy into fixed arrays so the decoder works on the stack: converting
-	// the string with []byte(body) would allocate.
-	var src [BodyLen]byte
-	copy(src[:], body)
 	var raw [rawLen]byte
-	if n, err := bodyEncoding.Decode(raw[:], src[:]); err != nil || n != rawLen {
+	if !decodeBody(&raw, body) {
 		return Token{}, errEncoding
 	}
 	if binary.BigEndian.Uint32(raw[crcOff:]) != checksum(raw[:crcOff]) {
