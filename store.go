@@ -84,7 +84,10 @@ type Tx interface {
 	PutRBAC(ctx context.Context, r RBAC) error
 
 	// Audit. AppendEvents assigns ids (increasing). ListEvents is newest
-	// first (by id). PruneEvents deletes events older than before.
+	// first (by id). PruneEvents deletes the events that come before (in
+	// id order) the first event at or after before: it never deletes an
+	// event at or after the cutoff, and may keep an older one that was
+	// written late.
 	AppendEvents(ctx context.Context, events []Event) error
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
