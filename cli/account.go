@@ -52,7 +52,9 @@ func accountOrSelf(ctx context.Context, c *client.Client, name string) (string, 
 	case !info.LoggedIn:
 		return "", gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "not logged in")
 	case info.TokenKind == gatehouse.KindProject || info.Username == "":
-		return "", errors.New("this token acts as a project role, not an account; pass --account")
+		// A role token has no account of its own; its tokens are the
+		// role's, which `proj role list-tokens` shows.
+		return "", fmt.Errorf("this token acts as project role %s, not as an account; pass --account, or see 'gatehouse proj role --help' for role tokens", orDash(info.Username))
 	}
 	return info.Username, nil
 }
@@ -451,7 +453,9 @@ func (a *app) accountRotateTokenCmd() *cobra.Command {
 		Use:   "rotate-token ID",
 		Short: "Replace a token with a new one; prints only the new token",
 		Long: `Mint a replacement for token ID and revoke the old one, at once or after
---grace (so running clients can switch over). Prints only the new token.`,
+--grace (so running clients can switch over). Prints only the new token.
+The new token keeps the old one's name and scopes; its lifetime is
+--expires-in, else the server's default (12h), not the old token's.`,
 		Example: `  NEW=$(gatehouse account rotate-token --account ci "$ID" --grace 5m)`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -487,7 +491,7 @@ func (a *app) accountRotateTokenCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&account, "account", "a", "", "account (default: your own)")
-	f.StringVarP(&expiresIn, "expires-in", "e", "", "lifetime of the new token: 30m, 12h, 7d, or 0 for never")
+	f.StringVarP(&expiresIn, "expires-in", "e", "", "lifetime of the new token: 30m, 12h, 7d, or 0 for never (default: the server's default, 12h, not the old token's lifetime)")
 	f.StringVar(&grace, "grace", "0", "keep the old token valid this long (e.g. 5m)")
 	return cmd
 }
@@ -530,7 +534,7 @@ without a terminal it needs --yes.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked %d tokens of account '%s'\n", n, account)
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s of account '%s'\n", tokens(n), account)
 			return nil
 		},
 	}

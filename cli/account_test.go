@@ -423,3 +423,24 @@ func TestAPIErrorIsOneLine(t *testing.T) {
 		t.Errorf("exit %d, want 1", res.code)
 	}
 }
+
+func TestAccountCommandsWithARoleTokenNeedAnAccount(t *testing.T) {
+	api := newFakeAPI(t, map[string]http.HandlerFunc{
+		"GET /api/v1/session/userinfo": reply(gatehouse.UserInfo{LoggedIn: true, Username: "proj:shop:ci", Iss: "gatehouse", TokenID: tokenID1, TokenKind: gatehouse.KindProject}),
+	})
+	r := authed(t, api)
+	for _, args := range [][]string{
+		{"account", "list-tokens"},
+		{"account", "get"},
+		{"account", "generate-token"},
+		{"account", "delete-token", tokenID2},
+		{"account", "rotate-token", tokenID2},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			mustFail(t, r.run(t, args...), "this token acts as project role proj:shop:ci, not as an account; pass --account")
+			if n := len(api.requests()); api.requests()[n-1].path != "/api/v1/session/userinfo" {
+				t.Errorf("last request %s %s, want nothing after userinfo", api.requests()[n-1].method, api.requests()[n-1].path)
+			}
+		})
+	}
+}

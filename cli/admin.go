@@ -86,9 +86,9 @@ match) unless --yes; without a terminal it needs --yes.`,
 		res.IDs = nonNil(res.IDs)
 		return render(cmd.OutOrStdout(), *format, res, func(w *tabwriter.Writer) {
 			if res.DryRun {
-				fmt.Fprintf(w, "would revoke %d tokens (dry run)\n", res.Count)
+				fmt.Fprintf(w, "would revoke %s (dry run)\n", tokens(res.Count))
 			} else {
-				fmt.Fprintf(w, "revoked %d tokens\n", res.Count)
+				fmt.Fprintf(w, "revoked %s\n", tokens(res.Count))
 			}
 			for _, id := range res.IDs {
 				fmt.Fprintln(w, id)
@@ -110,7 +110,7 @@ func (a *app) confirmRevoke(cmd *cobra.Command, c *client.Client, in gatehouse.B
 	if err != nil {
 		return err
 	}
-	return a.confirm(false, fmt.Sprintf("revoke %d tokens (%s)", res.Count, describeRevoke(in)))
+	return a.confirm(false, fmt.Sprintf("revoke %s (%s)", tokens(res.Count), describeRevoke(in)))
 }
 
 // describeRevoke restates the filters for the confirmation question.

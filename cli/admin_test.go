@@ -168,3 +168,11 @@ func TestAuditList(t *testing.T) {
 		t.Errorf("-o json = %+v, want %+v", got, events)
 	}
 }
+
+func TestTokensCountsInWords(t *testing.T) {
+	for n, want := range map[int]string{0: "0 tokens", 1: "1 token", 2: "2 tokens", 40: "40 tokens"} {
+		if got := tokens(n); got != want {
+			t.Errorf("tokens(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

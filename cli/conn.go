@@ -11,6 +11,7 @@ import (
 type connection struct {
 	server    string // as the user gave it: URL or host:port
 	context   string // config context it came from, if any
+	current   bool   // context is the config's current context
 	user      string // the context's user name, for relogin
 	token     string
 	tokenFrom string // "--auth-token", "GATEHOUSE_AUTH_TOKEN" or "context"
@@ -67,6 +68,7 @@ func (a *app) resolve() (*connection, error) {
 	}
 	if ctx != nil {
 		c.context, c.user = ctx.Name, ctx.User
+		c.current = ctx.Name == cfg.CurrentContext
 		if c.server == "" {
 			c.server = ctx.Server
 		}

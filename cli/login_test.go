@@ -284,11 +284,14 @@ func TestUnauthorizedHints(t *testing.T) {
 	api := loginAPI(t, map[string]http.HandlerFunc{
 		"GET /api/v1/account": reply(gatehouse.List[gatehouse.Account]{}),
 	})
+	other := configContext{Name: "other", Server: "https://other.example.com", User: "bob", Token: "t"}
 	tests := []struct {
-		name string
-		ctx  configContext
-		env  map[string]string
-		want string
+		name    string
+		ctx     configContext
+		current string // default: ctx.Name
+		env     map[string]string
+		args    []string
+		want    string
 	}{
 		{
 			name: "context with a user",
@@ -301,21 +304,47 @@ func TestUnauthorizedHints(t *testing.T) {
 			want: "error: invalid token; run: gatehouse login " + api.URL + "\n",
 		},
 		{
+			name: "logged-out context with a user",
+			ctx:  configContext{Name: "c", Server: api.URL, User: "admin"},
+			want: "error: invalid token; run: gatehouse relogin\n",
+		},
+		{
+			name: "logged-out context without a user",
+			ctx:  configContext{Name: "c", Server: api.URL},
+			want: "error: invalid token; run: gatehouse login " + api.URL + "\n",
+		},
+		{
+			name:    "context that is not the current one",
+			ctx:     configContext{Name: "c", Server: api.URL, User: "admin", Token: "expired"},
+			current: other.Name,
+			args:    []string{"--server", api.URL},
+			want:    "error: invalid token; run: gatehouse relogin --context c\n",
+		},
+		{
 			name: "token from the environment",
 			env:  map[string]string{"GATEHOUSE_SERVER": api.URL, "GATEHOUSE_AUTH_TOKEN": "wrong"},
 			want: "error: invalid token; the token from GATEHOUSE_AUTH_TOKEN was refused\n",
+		},
+		{
+			name: "server from the environment without a token",
+			env:  map[string]string{"GATEHOUSE_SERVER": api.URL},
+			want: "error: invalid token; run: gatehouse login " + api.URL + "\n",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, path := newRun(t)
 			if tt.ctx.Name != "" {
-				writeConfig(t, path, config{CurrentContext: tt.ctx.Name, Contexts: []configContext{tt.ctx}})
+				current := tt.current
+				if current == "" {
+					current = tt.ctx.Name
+				}
+				writeConfig(t, path, config{CurrentContext: current, Contexts: []configContext{tt.ctx, other}})
 			}
 			for k, v := range tt.env {
 				r.env[k] = v
 			}
-			res := r.run(t, "account", "list")
+			res := r.run(t, append([]string{"account", "list"}, tt.args...)...)
 			mustFail(t, res, "")
 			if res.stderr != tt.want {
 				t.Errorf("stderr = %q, want %q", res.stderr, tt.want)

@@ -153,3 +153,11 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// tokens counts tokens in words: "1 token", "2 tokens".
+func tokens(n int) string {
+	if n == 1 {
+		return "1 token"
+	}
+	return fmt.Sprintf("%d tokens", n)
+}

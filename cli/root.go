@@ -226,10 +226,15 @@ func (a *app) loginHint() string {
 	switch {
 	case c == nil:
 		return "run: gatehouse login SERVER"
-	case c.tokenFrom != "context":
+	case c.tokenFrom != "" && c.tokenFrom != "context":
 		return "the token from " + c.tokenFrom + " was refused"
-	case c.user != "":
+	case c.context != "" && c.user != "" && c.current:
+		// Also after logout, which keeps the context and its user but
+		// not the token.
 		return "run: gatehouse relogin"
+	case c.context != "" && c.user != "":
+		// relogin works on the current context unless told otherwise.
+		return "run: gatehouse relogin --context " + c.context
 	}
 	return "run: gatehouse login " + c.server
 }
