@@ -454,8 +454,8 @@ func (a *app) accountRotateTokenCmd() *cobra.Command {
 		Short: "Replace a token with a new one; prints only the new token",
 		Long: `Mint a replacement for token ID and revoke the old one, at once or after
 --grace (so running clients can switch over). Prints only the new token.
-The new token keeps the old one's name and scopes; its lifetime is
---expires-in, else the server's default (12h), not the old token's.`,
+The new token keeps the old one's name, scopes and lifetime (capped at the
+server's maximum) unless --expires-in says otherwise.`,
 		Example: `  NEW=$(gatehouse account rotate-token --account ci "$ID" --grace 5m)`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -491,7 +491,7 @@ The new token keeps the old one's name and scopes; its lifetime is
 	}
 	f := cmd.Flags()
 	f.StringVarP(&account, "account", "a", "", "account (default: your own)")
-	f.StringVarP(&expiresIn, "expires-in", "e", "", "lifetime of the new token: 30m, 12h, 7d, or 0 for never (default: the server's default, 12h, not the old token's lifetime)")
+	f.StringVarP(&expiresIn, "expires-in", "e", "", "lifetime of the new token: 30m, 12h, 7d, or 0 for never (default: the old token's lifetime)")
 	f.StringVar(&grace, "grace", "0", "keep the old token valid this long (e.g. 5m)")
 	return cmd
 }

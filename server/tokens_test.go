@@ -378,3 +378,21 @@ func TestRepeatedQuestionFollowsEveryChange(t *testing.T) {
 	e.call("PATCH", "/api/v1/account/quinn", e.admin, gatehouse.AccountPatch{Groups: &none}, 200, nil)
 	ask("no")
 }
+
+func TestRotationKeepsTheTokensLifetime(t *testing.T) {
+	e := newEnv(t)
+	week := int64(7 * 24 * 3600)
+	old := e.mint(e.admin, "admin", gatehouse.TokenRequest{Name: "ci", ExpiresIn: &week})
+	e.clock.Advance(time.Hour)
+	var fresh gatehouse.NewToken
+	e.call("POST", "/api/v1/account/admin/token/"+old.ID+"/rotate", e.admin, gatehouse.RotateRequest{}, 200, &fresh)
+	if got := fresh.ExpiresAt.Sub(fresh.IssuedAt); got != 7*24*time.Hour {
+		t.Fatalf("rotated token lives %v, want the predecessor's 168h", got)
+	}
+	hour := int64(3600)
+	var short gatehouse.NewToken
+	e.call("POST", "/api/v1/account/admin/token/"+fresh.ID+"/rotate", e.admin, gatehouse.RotateRequest{ExpiresIn: &hour}, 200, &short)
+	if got := short.ExpiresAt.Sub(short.IssuedAt); got != time.Hour {
+		t.Fatalf("rotation with expiresIn: %v, want 1h", got)
+	}
+}

@@ -79,6 +79,10 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f gatehouse.Even
 		}
 		f.BeforeID = id
 	}
+	// Read your writes: the events of requests already answered may
+	// still sit in the queue.
+	s.drainAudit(ctx)
+	s.audit.wait()
 	want := f.Limit
 	f.Limit++ // one more tells whether a next page exists
 	var evs []gatehouse.Event

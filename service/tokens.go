@@ -113,9 +113,12 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.ENOTFOUND, "token not found")
 	}
 	now := s.now()
-	exp, err := s.expiry(now, req.ExpiresIn)
-	if err != nil {
-		return gatehouse.NewToken{}, err
+	var exp time.Time
+	if req.ExpiresIn != nil {
+		var err error
+		if exp, err = s.expiry(now, req.ExpiresIn); err != nil {
+			return gatehouse.NewToken{}, err
+		}
 	}
 	owner := s.accounts.get(account)
 	if owner == nil || !owner.Enabled || !owner.Has(gatehouse.CapAPIKey) {
@@ -128,7 +131,7 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 		old      gatehouse.Token
 		oldAlive bool
 	)
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		old, err = tx.GetToken(ctx, id)
 		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) || (err == nil && (old.Account != account || old.Kind != gatehouse.KindAPI)) {
@@ -136,6 +139,9 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 		}
 		if err != nil {
 			return err
+		}
+		if req.ExpiresIn == nil {
+			exp = s.successorExpiry(old, now)
 		}
 		fresh, nt, err = s.newToken(gatehouse.Token{
 			Name: old.Name, Kind: gatehouse.KindAPI, Account: account,
@@ -179,6 +185,19 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 		return gatehouse.NewToken{}, gatehouse.Internal(err)
 	}
 	return nt, nil
+}
+
+// successorExpiry gives a rotated token the life its predecessor was
+// minted with (capped at the server maximum), so rotating a 30-day CI
+// token does not hand back a 12-hour one.
+func (s *Service) successorExpiry(old gatehouse.Token, now time.Time) time.Time {
+	if old.ExpiresAt.IsZero() {
+		if s.allowNonExpiring {
+			return time.Time{}
+		}
+		return now.Add(s.maxLifetime)
+	}
+	return now.Add(min(old.ExpiresAt.Sub(old.IssuedAt), s.maxLifetime))
 }
 
 // BulkRevoke is break-glass: revoke every token matching the filter, or
