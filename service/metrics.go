@@ -55,6 +55,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	m.register(m.Requests, m.Decisions, m.verify, m.logins, m.reaperRuns, m.reaperRemoved, m.auditWaits, m.auditLostN)
+	// Export zeros from the start, so that rates and alerts work before
+	// the first event of each kind.
+	for _, r := range []string{"succeeded", "failed", "throttled", "busy"} {
+		m.logins.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.reaperRuns.WithLabelValues(r)
+	}
 	return m
 }
 
