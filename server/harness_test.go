@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -44,12 +45,15 @@ func (c *clock) Advance(d time.Duration) {
 // env is a real Gatehouse server (httptest + SQLite store in a temp dir)
 // with an admin session.
 type env struct {
-	t      *testing.T
-	srv    *httptest.Server
-	svc    *service.Service
-	clock  *clock
-	dbPath string
-	admin  string
+	logs    *lockedBuffer
+	mu      sync.Mutex
+	secrets []string // every password and token this test used
+	t       *testing.T
+	srv     *httptest.Server
+	svc     *service.Service
+	clock   *clock
+	dbPath  string
+	admin   string
 }
 
 // envSettings configure a test env: the service's options and the
@@ -57,6 +61,7 @@ type env struct {
 type envSettings struct {
 	service.Options
 	Routes []server.Route
+	LogTo  io.Writer
 }
 
 type envOption func(*envSettings)
@@ -65,11 +70,9 @@ func withRoutes(routes ...server.Route) envOption {
 	return func(o *envSettings) { o.Routes = routes }
 }
 
-// withLogger sends the service's and the server's JSON logs to w.
+// withLogger also sends the service's and the server's JSON logs to w.
 func withLogger(w io.Writer) envOption {
-	return func(o *envSettings) {
-		o.Logger = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	return func(o *envSettings) { o.LogTo = w }
 }
 
 func withPolicy(csv, def string) envOption {
@@ -90,6 +93,13 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	// Every test's logs are kept, to be searched for secrets at the end.
+	logs := &lockedBuffer{}
+	var logTo io.Writer = logs
+	if o.LogTo != nil {
+		logTo = io.MultiWriter(logs, o.LogTo)
+	}
+	o.Logger = slog.New(slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := service.New(ctx, o.Options)
 	if err != nil {
 		t.Fatal(err)
@@ -101,13 +111,14 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	bg, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(bg, time.Hour) }()
+	e := &env{t: t, srv: srv, svc: svc, clock: clk, dbPath: dbPath, logs: logs}
 	t.Cleanup(func() {
 		srv.Close()
 		stop()
-		<-done
+		<-done // Run flushes the audit queue on its way out
 		st.Close()
+		e.checkNoSecretLeaked()
 	})
-	e := &env{t: t, srv: srv, svc: svc, clock: clk, dbPath: dbPath}
 	e.admin = e.login("admin", adminPassword)
 	return e
 }
@@ -180,12 +191,66 @@ func (e *env) login(user, password string) string {
 	if out.Token == "" {
 		e.t.Fatal("login returned no token")
 	}
+	e.remember(password, out.Token)
 	return out.Token
+}
+
+// remember notes secrets the test used; at cleanup neither the logs nor
+// the database may contain any of them, nor any token's body.
+func (e *env) remember(secrets ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range secrets {
+		e.secrets = append(e.secrets, s)
+		if _, body, ok := strings.Cut(s, ":"); ok && len(body) > 40 {
+			e.secrets = append(e.secrets, body)
+		}
+	}
+}
+
+// checkNoSecretLeaked greps this test's logs and database files for every
+// secret it used: every server test is also a leak test.
+func (e *env) checkNoSecretLeaked() {
+	hay := map[string][]byte{"the log": e.logs.Bytes()}
+	files, _ := filepath.Glob(e.dbPath + "*")
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil {
+			hay[filepath.Base(f)] = b
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.secrets {
+		for name, h := range hay {
+			if bytes.Contains(h, []byte(s)) {
+				e.t.Errorf("%s contains a secret the test used (%d bytes long)", name, len(s))
+			}
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
 }
 
 // createUser creates an account with both capabilities and a password.
 func (e *env) createUser(name string, groups ...string) {
 	e.t.Helper()
+	e.remember(name + "-password")
 	e.call("POST", "/api/v1/account", e.admin, gatehouse.AccountCreate{
 		Name: name, Capabilities: []gatehouse.Capability{"login", "apiKey"},
 		Password: name + "-password", Groups: groups,
@@ -203,6 +268,7 @@ func (e *env) mint(tok, account string, req gatehouse.TokenRequest) gatehouse.Ne
 	if nt.Token == "" || nt.ID == "" {
 		e.t.Fatalf("mint returned %+v", nt)
 	}
+	e.remember(nt.Token)
 	return nt
 }
 

@@ -31,6 +31,7 @@ func roleToken(e *env, project, role string) gatehouse.NewToken {
 	e.t.Helper()
 	var nt gatehouse.NewToken
 	e.call("POST", "/api/v1/projects/"+project+"/roles/"+role+"/token", e.admin, gatehouse.TokenRequest{Name: "ci"}, 200, &nt)
+	e.remember(nt.Token)
 	return nt
 }
 
