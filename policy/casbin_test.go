@@ -25,7 +25,7 @@ g = _, _
 e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
 
 [matchers]
-m = g(r.sub, p.sub) && globOrRegexMatch(r.res, p.res) && globOrRegexMatch(r.act, p.act) && globOrRegexMatch(r.obj, p.obj)
+m = g(r.sub, p.sub) && projectBoundary(p.sub, r.res, r.act, r.obj) && globOrRegexMatch(r.res, p.res) && globOrRegexMatch(r.act, p.act) && globOrRegexMatch(r.obj, p.obj)
 `
 
 // oracle decides with casbin the way Argo CD's enforcer drives it: the
@@ -57,6 +57,12 @@ func newOracle(t *testing.T, p genPolicy) *oracle {
 	enf.AddFunction("globOrRegexMatch", func(args ...any) (any, error) {
 		return match(args[1].(string), args[0].(string)), nil
 	})
+	// A line of a project role allows only inside its project, whatever
+	// its patterns say: written out here from the rule, not from the
+	// package's code.
+	enf.AddFunction("projectBoundary", func(args ...any) (any, error) {
+		return oracleWithin(args[0].(string), args[1].(string), args[2].(string), args[3].(string)), nil
+	})
 	o := &oracle{enf: enf, defaultRole: p.defaultRole, bound: map[string]bool{}}
 	var ps, gs [][]string
 	for _, l := range p.lines {
@@ -85,14 +91,8 @@ func newOracle(t *testing.T, p genPolicy) *oracle {
 }
 
 func (o *oracle) enforce(t *testing.T, sub string, groups []string, res, act, obj string) bool {
-	if strings.HasPrefix(sub, "proj:") {
-		parts := strings.Split(sub, ":")
-		if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
-			return false
-		}
-		if !(res == "projects" && obj == parts[1]) && !strings.HasPrefix(obj, parts[1]+"/") {
-			return false
-		}
+	if !oracleWithin(sub, res, act, obj) {
+		return false
 	}
 	ask := func(s string) bool {
 		ok, err := o.enf.Enforce(s, res, act, obj)
@@ -108,9 +108,30 @@ func (o *oracle) enforce(t *testing.T, sub string, groups []string, res, act, ob
 		return true
 	}
 	for _, g := range groups {
-		if o.bound[g] && ask(g) {
+		reserved := strings.HasPrefix(g, "role:") || strings.HasPrefix(g, "proj:")
+		if o.bound[g] && !reserved && ask(g) {
 			return true
 		}
+	}
+	return false
+}
+
+// oracleWithin: a subject proj:<p>:<r> (exactly three parts, none empty)
+// may get project p and act on applications "p/<name>"; a malformed one
+// nothing; any other subject is not limited.
+func oracleWithin(sub, res, act, obj string) bool {
+	if !strings.HasPrefix(sub, "proj:") {
+		return true
+	}
+	parts := strings.Split(sub, ":")
+	if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+		return false
+	}
+	switch res {
+	case "applications":
+		return strings.HasPrefix(obj, parts[1]+"/") && len(obj) > len(parts[1])+1
+	case "projects":
+		return act == "get" && obj == parts[1]
 	}
 	return false
 }

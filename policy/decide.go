@@ -60,7 +60,7 @@ type trace struct {
 }
 
 func (e *Engine) decide(subject string, groups []string, resource, action, object string, t *trace) bool {
-	if !projectMayAccess(subject, resource, object) {
+	if !projectMayAccess(subject, resource, action, object) {
 		t.decided(RuleCrossProject, 0)
 		return false
 	}
@@ -85,7 +85,7 @@ func (e *Engine) decide(subject string, groups []string, resource, action, objec
 	}
 	for _, g := range groups {
 		n := e.nodes[g]
-		if n == nil || !n.member {
+		if n == nil || !n.member || ReservedGroup(g) {
 			continue
 		}
 		mark = t.mark()
@@ -147,23 +147,52 @@ func (n *node) eval(resource, action, object string, t *trace) (allow, deny bool
 	return allow, deny
 }
 
-// projectMayAccess applies the project boundary: a proj:<project>:<role>
-// subject may touch only the project itself (resource projects, object
-// <project>) and objects under "<project>/". A malformed project subject
-// may touch nothing. Other subjects are not limited here.
-func projectMayAccess(subject, resource, object string) bool {
-	rest, ok := strings.CutPrefix(subject, "proj:")
-	if !ok {
+// projectMayAccess applies the project boundary to a subject: a
+// proj:<project>:<role> subject may touch only what its project governs
+// (see withinProject). A malformed project subject may touch nothing.
+// Other subjects are not limited here.
+func projectMayAccess(subject, resource, action, object string) bool {
+	project, isProject, ok := ProjectOf(subject)
+	if !isProject {
 		return true
 	}
-	project, role, ok := strings.Cut(rest, ":")
-	if !ok || project == "" || role == "" || strings.Contains(role, ":") {
-		return false
+	return ok && withinProject(project, resource, action, object)
+}
+
+// ProjectOf reports whether subject names a project role
+// (proj:<project>:<role>) and, if it is well formed, its project.
+func ProjectOf(subject string) (project string, isProject, ok bool) {
+	rest, isProject := strings.CutPrefix(subject, "proj:")
+	if !isProject {
+		return "", false, false
 	}
-	if resource == "projects" && object == project {
-		return true
+	project, role, found := strings.Cut(rest, ":")
+	if !found || project == "" || role == "" || strings.Contains(role, ":") {
+		return "", true, false
 	}
-	return len(object) > len(project) && object[len(project)] == '/' && object[:len(project)] == project
+	return project, true, true
+}
+
+// withinProject is what a project governs, checked literally so that no
+// pattern text (a regex alternation, a glob star) can reach past it:
+// applications whose object is "<project>/<something>", and reading the
+// project itself.
+func withinProject(project, resource, action, object string) bool {
+	switch resource {
+	case "applications":
+		return len(object) > len(project)+1 && object[len(project)] == '/' && object[:len(project)] == project
+	case "projects":
+		return action == "get" && object == project
+	}
+	return false
+}
+
+// ReservedGroup reports whether a name may not be used as a group: role
+// and project-role names. A group of such a name would hand its members
+// that role through the g line that defines the role's inheritance (the
+// built-in "g, role:admin, role:readonly" makes role:admin a member name).
+func ReservedGroup(name string) bool {
+	return strings.HasPrefix(name, "role:") || strings.HasPrefix(name, "proj:")
 }
 
 // computeReach fills every node's reach. Roles may nest in cycles, so it
@@ -315,7 +344,7 @@ func (e *Engine) Roles(subject string, groups []string) []string {
 		walk(n)
 	}
 	for _, g := range groups {
-		if n := e.nodes[g]; n != nil && n.member {
+		if n := e.nodes[g]; n != nil && n.member && !ReservedGroup(g) {
 			walk(n)
 		}
 	}

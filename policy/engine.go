@@ -97,9 +97,22 @@ type rule struct {
 	res, act, obj *pattern
 	deny          bool
 	line          int // index in Engine.lines
+
+	// A line whose subject is a project role (proj:<project>:<role>) is
+	// confined to what that project governs, whoever reaches it (the role
+	// token, or an account or group bound to the role), in either match
+	// mode: the boundary is checked on the request before the patterns
+	// are, so no pattern can reach past it. never marks a line whose
+	// project subject is malformed: it matches nothing.
+	confined bool
+	project  string
+	never    bool
 }
 
 func (r *rule) match(resource, action, object string) bool {
+	if r.confined && (r.never || !withinProject(r.project, resource, action, object)) {
+		return false
+	}
 	return r.res.Match(resource) && r.act.Match(action) && r.obj.Match(object)
 }
 
@@ -169,6 +182,9 @@ func New(cfg Config) (*Engine, error) {
 		switch l.Type {
 		case "p":
 			r := rule{deny: l.Effect == Deny, line: i}
+			if project, isProject, ok := ProjectOf(l.Subject); isProject {
+				r.confined, r.project, r.never = true, project, !ok
+			}
 			var bad []string
 			for _, f := range [...]struct {
 				name string

@@ -235,7 +235,7 @@ func TestDecisions(t *testing.T) {
 				{"proj:shop:ci", nil, "applications", "get", "other/web", false, RuleCrossProject},
 				{"proj:shop:ci", nil, "applications", "get", "shopping/web", false, RuleCrossProject},
 				{"proj:shop:ci", nil, "applications", "get", "shop", false, RuleCrossProject},
-				{"proj:shop:ci", nil, "projects", "update", "shop", true, RuleSubject},
+				{"proj:shop:ci", nil, "projects", "update", "shop", false, RuleCrossProject}, // a project governs its apps, and may read itself
 				{"proj:shop:ci", nil, "projects", "get", "other", false, RuleCrossProject},
 				{"proj:shop:ci", nil, "projects", "get", "*", false, RuleCrossProject},
 				{"proj:shop:ci", nil, "accounts", "get", "admin", false, RuleCrossProject},
@@ -243,6 +243,41 @@ func TestDecisions(t *testing.T) {
 				{"proj:shop", nil, "applications", "get", "shop/web", false, RuleCrossProject},
 				{"proj:shop:ci:x", nil, "applications", "get", "shop/web", false, RuleCrossProject},
 				{"proj::ci", nil, "applications", "get", "/web", false, RuleCrossProject},
+			},
+		},
+		{
+			// Issue 11, break 4: the boundary holds on the decision for
+			// everyone who reaches a project role's lines, in regex mode
+			// as in glob mode.
+			name: "project lines are confined for accounts and groups bound to the role",
+			cfg: Config{MatchMode: "regex", CSV: "p, proj:team-a:deployer, applications, .*, team-a/.*|team-b/.*, allow\n" +
+				"p, proj:team-a:deployer, .*, .*, .*, allow\n" +
+				"g, mallory, proj:team-a:deployer\n" +
+				"g, deployers, proj:team-a:deployer\n" +
+				"g, proj:team-a:deployer, role:x\n" +
+				"p, role:x, applications, get, team-c/.*"},
+			reqs: []request{
+				{"mallory", nil, "applications", "sync", "team-a/web", true, RuleSubject},
+				{"mallory", nil, "applications", "sync", "team-b/web", false, RuleNoMatch},
+				{"mallory", nil, "settings", "update", "rbac", false, RuleNoMatch},
+				{"mallory", nil, "projects", "get", "team-a", true, RuleSubject},
+				{"mallory", nil, "projects", "update", "team-a", false, RuleNoMatch},
+				{"dave", []string{"deployers"}, "applications", "get", "team-b/web", false, RuleNoMatch},
+				{"dave", []string{"deployers"}, "applications", "get", "team-a/web", true, RuleGroup},
+				// A global role the project role joins is not confined: it is
+				// the admin's own line, reached through a g line the admin wrote.
+				{"mallory", nil, "applications", "get", "team-c/web", true, RuleSubject},
+				{"proj:team-a:deployer", nil, "applications", "get", "team-c/web", false, RuleCrossProject},
+			},
+		},
+		{
+			name: "groups named like roles grant nothing",
+			cfg: Config{CSV: "p, role:x, applications, get, *\ng, ops, role:x\ng, proj:a:r, role:x"},
+			reqs: []request{
+				{"carol", []string{"role:admin"}, "settings", "update", "rbac", false, RuleNoMatch},
+				{"carol", []string{"role:readonly"}, "applications", "get", "a/b", false, RuleNoMatch},
+				{"carol", []string{"proj:a:r"}, "applications", "get", "a/b", false, RuleNoMatch},
+				{"carol", []string{"ops"}, "applications", "get", "a/b", true, RuleGroup},
 			},
 		},
 		{

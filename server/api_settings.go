@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -100,34 +99,12 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request, p *service.P
 	return nil
 }
 
-// introspect implements RFC 7662 for an authenticated caller: anything
-// that is not a valid token is {"active": false}.
+// introspect implements RFC 7662 for an authenticated caller: the form
+// is parsed here, the answer decided by the service.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
 	if err := r.ParseForm(); err != nil {
 		return gatehouse.Errorf(gatehouse.EINVALID, "invalid form body")
 	}
-	tok := r.PostForm.Get("token")
-	q, err := s.svc.Authenticate(r.Context(), tok)
-	if err != nil || tok == "" {
-		writeJSON(w, http.StatusOK, gatehouse.Introspection{Active: false})
-		return nil
-	}
-	out := gatehouse.Introspection{
-		Active:    true,
-		Sub:       q.Subject,
-		Iat:       q.IssuedAt.Unix(),
-		Jti:       q.TokenID,
-		TokenType: string(q.Kind),
-		Iss:       s.svc.Instance(),
-	}
-	if !q.ExpiresAt.IsZero() {
-		out.Exp = q.ExpiresAt.Unix()
-	}
-	var scopes []string
-	for _, sc := range q.Scopes {
-		scopes = append(scopes, sc.Resource+":"+sc.Action+":"+sc.Object)
-	}
-	out.Scope = strings.Join(scopes, " ")
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.svc.Introspect(r.Context(), p, r.PostForm.Get("token")))
 	return nil
 }

@@ -116,9 +116,17 @@ func TestDisablingOrDeletingAnAccountKillsItsTokens(t *testing.T) {
 			t.Fatalf("token of a disabled account: %d, want 401", s)
 		}
 	}
+	// Tokens issued before the account was disabled stay dead when it is
+	// enabled again (issue 11): disabling revoked them.
 	e.call("PATCH", "/api/v1/account/erin", e.admin, gatehouse.AccountPatch{Enabled: &on}, 200, nil)
+	for _, tok := range []string{session, api.Token} {
+		if s := e.status("GET", "/api/v1/projects", tok, nil); s != 401 {
+			t.Fatalf("token issued before the account was disabled, after re-enabling: %d, want 401", s)
+		}
+	}
+	api = e.mint(e.login("erin", "erin-password"), "erin", gatehouse.TokenRequest{})
 	if s := e.status("GET", "/api/v1/projects", api.Token, nil); s != 200 {
-		t.Fatalf("re-enabled: %d", s)
+		t.Fatalf("token minted after re-enabling: %d, want 200", s)
 	}
 	e.call("DELETE", "/api/v1/account/erin", e.admin, nil, 200, nil)
 	if s := e.status("GET", "/api/v1/projects", api.Token, nil); s != 401 {

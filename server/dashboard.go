@@ -188,7 +188,7 @@ func (d *dashboard) principal(w http.ResponseWriter, r *http.Request) *service.P
 		return nil
 	}
 	p, err := d.svc.Authenticate(r.Context(), c.Value)
-	if err != nil || p.Kind != gatehouse.KindSession {
+	if err != nil || p.Kind() != gatehouse.KindSession {
 		d.s.clearSessionCookie(w)
 		return nil
 	}
@@ -200,7 +200,7 @@ func (d *dashboard) principal(w http.ResponseWriter, r *http.Request) *service.P
 // permissions and tokens that change, and one of them a secret.
 func (d *dashboard) render(w http.ResponseWriter, r *http.Request, p *service.Principal, status int, name string, v view) {
 	if p != nil {
-		v.User = &userView{Name: p.Subject, Initial: initial(p.Subject)}
+		v.User = &userView{Name: p.Subject(), Initial: initial(p.Subject())}
 		v.Nav = d.nav(r, p, v.Section)
 		if v.Notice == "" {
 			v.Notice = notices[r.URL.Query().Get("notice")]
@@ -303,7 +303,7 @@ type errorView struct {
 func (d *dashboard) notFound(w http.ResponseWriter, r *http.Request) {
 	var p *service.Principal
 	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-		if q, err := d.svc.Authenticate(r.Context(), c.Value); err == nil && q.Kind == gatehouse.KindSession {
+		if q, err := d.svc.Authenticate(r.Context(), c.Value); err == nil && q.Kind() == gatehouse.KindSession {
 			p = q
 		}
 	}

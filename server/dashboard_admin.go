@@ -116,7 +116,7 @@ func (d *dashboard) account(w http.ResponseWriter, r *http.Request, p *service.P
 	if err != nil {
 		return err
 	}
-	self := a.Name == p.Account
+	self := a.Name == p.Account()
 	mayUpdate := self || d.svc.Can(p, "accounts", "update", a.Name)
 	base := "/accounts/" + url.PathEscape(a.Name) + "/tokens/"
 	v := accountView{

@@ -20,7 +20,7 @@ type userInfoView struct {
 
 // userInfo shows who the user is, their roles and their API tokens.
 func (d *dashboard) userInfo(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	a, err := d.svc.GetAccount(r.Context(), p, p.Account)
+	a, err := d.svc.GetAccount(r.Context(), p, p.Account())
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (o tokenOwner) backURL(p *service.Principal) string {
 	switch {
 	case o.kind == gatehouse.KindProject:
 		return "/projects/" + url.PathEscape(o.project)
-	case o.account == p.Account:
+	case o.account == p.Account():
 		return "/user-info"
 	}
 	return "/accounts/" + url.PathEscape(o.account)
@@ -102,8 +102,8 @@ func (o tokenOwner) backURL(p *service.Principal) string {
 // accounts, update, <name>.
 func (d *dashboard) accountOwner(r *http.Request, p *service.Principal) (tokenOwner, error) {
 	name := r.PathValue("name")
-	if name == p.Account {
-		return tokenOwner{kind: gatehouse.KindAPI, account: name, subject: previewSubject{Name: p.Subject, Groups: p.Groups}}, nil
+	if name == p.Account() {
+		return tokenOwner{kind: gatehouse.KindAPI, account: name, subject: previewSubject{Name: p.Subject(), Groups: p.Groups()}}, nil
 	}
 	if err := d.svc.Authorize(p, "accounts", "update", name); err != nil {
 		return tokenOwner{}, err
@@ -208,7 +208,7 @@ func (d *dashboard) tokenPost(w http.ResponseWriter, r *http.Request, p *service
 		return err
 	}
 	owner, kind := o.label()
-	id, err := d.flash.put(p.TokenID, flashToken{Token: nt, Owner: kind + " " + owner, Back: o.backURL(p)})
+	id, err := d.flash.put(p.TokenID(), flashToken{Token: nt, Owner: kind + " " + owner, Back: o.backURL(p)})
 	if err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ func (d *dashboard) tokenCreated(w http.ResponseWriter, r *http.Request, p *serv
 	v := tokenCreatedView{Back: "/user-info"}
 	// Only a GET takes the token out: a HEAD would spend it unseen.
 	if c, err := r.Cookie(flashCookie); err == nil && c.Value != "" && r.Method == http.MethodGet {
-		if f, ok := d.flash.take(c.Value, p.TokenID); ok {
+		if f, ok := d.flash.take(c.Value, p.TokenID()); ok {
 			v = tokenCreatedView{Shown: true, Token: f.Token, Owner: f.Owner, Back: f.Back, APIBase: d.origin(r)}
 		}
 		d.clearFlashCookie(w)

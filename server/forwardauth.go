@@ -88,10 +88,10 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Princ
 		return err
 	}
 	h := w.Header()
-	h.Set("X-Auth-User", p.Subject)
-	h.Set("X-Auth-Groups", strings.Join(p.Groups, ","))
-	h.Set("X-Auth-Token-Id", p.TokenID)
-	writeJSON(w, http.StatusOK, map[string]string{"user": p.Subject})
+	h.Set("X-Auth-User", p.Subject())
+	h.Set("X-Auth-Groups", strings.Join(p.Groups(), ","))
+	h.Set("X-Auth-Token-Id", p.TokenID())
+	writeJSON(w, http.StatusOK, map[string]string{"user": p.Subject()})
 	return nil
 }
 

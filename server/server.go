@@ -105,11 +105,11 @@ func (s *Server) audit(r *http.Request, p *service.Principal, status int) {
 	if status == http.StatusForbidden || (d.Resource != "" && !d.Allowed) {
 		decision = "deny"
 	}
-	s.metrics.Decisions.WithLabelValues(decision, string(p.Kind)).Inc()
+	s.metrics.Decisions.WithLabelValues(decision, string(p.Kind())).Inc()
 	s.svc.RecordRequest(gatehouse.Event{
-		Actor:      p.Subject,
-		TokenID:    p.TokenID,
-		TokenKind:  p.Kind,
+		Actor:      p.Subject(),
+		TokenID:    p.TokenID(),
+		TokenKind:  p.Kind(),
 		Method:     r.Method,
 		Path:       r.URL.Path, // never the query string
 		Resource:   d.Resource,

@@ -5,10 +5,14 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 var accountName = regexp.MustCompile(`^[a-z0-9]([-._a-z0-9]{0,61}[a-z0-9])?$`)
@@ -42,10 +46,11 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (generated str
 		CreatedAt:    s.now().UTC(),
 		PasswordHash: hash,
 	}
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.CreateAccount(ctx, a); err != nil {
 			return err
 		}
+		c.putAccount(a)
 		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(nil, gatehouse.EventAccountChanged, "accounts", "create", a.Name, "bootstrap")})
 	})
 	if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
@@ -54,7 +59,6 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (generated str
 	if err != nil {
 		return "", err
 	}
-	s.accounts.put(a)
 	return generated, nil
 }
 
@@ -68,7 +72,7 @@ func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.A
 		}
 		out = out[:0]
 		for _, a := range all {
-			if a.Name == p.Account || s.Can(p, "accounts", "get", a.Name) {
+			if a.Name == p.account || s.Can(p, "accounts", "get", a.Name) {
 				out = append(out, a)
 			}
 		}
@@ -87,7 +91,7 @@ func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.A
 // GetAccount returns an account with its tokens. Callers see their own
 // account; others need accounts, get, <name>.
 func (s *Service) GetAccount(ctx context.Context, p *Principal, name string) (gatehouse.Account, error) {
-	if name != p.Account {
+	if name != p.account {
 		if err := s.authorize(p, "accounts", "get", name); err != nil {
 			return gatehouse.Account{}, err
 		}
@@ -126,6 +130,11 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 	if err != nil {
 		return gatehouse.Account{}, err
 	}
+	if len(groups) > 0 {
+		if err := s.authorizeGrant(p); err != nil {
+			return gatehouse.Account{}, err
+		}
+	}
 	a := gatehouse.Account{Name: req.Name, Enabled: true, Capabilities: caps, Groups: groups, CreatedAt: s.now().UTC()}
 	if req.Password != "" {
 		if err := checkPassword(req.Password); err != nil {
@@ -137,10 +146,11 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 	} else if a.Has(gatehouse.CapLogin) {
 		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.EINVALID, "an account with the login capability needs a password")
 	}
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.CreateAccount(ctx, a); err != nil {
 			return err
 		}
+		c.putAccount(a)
 		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "create", a.Name, "")})
 	})
 	if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
@@ -149,12 +159,14 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 	if err != nil {
 		return gatehouse.Account{}, err
 	}
-	s.accounts.put(a)
 	return publicAccount(a, nil), nil
 }
 
 // UpdateAccount changes enabled, capabilities or groups. The change
-// reaches every token of the account before it returns.
+// reaches every token of the account before it returns. Disabling an
+// account revokes its tokens, so that enabling it again does not bring
+// them back. Changing groups is a grant: it also needs settings, update,
+// rbac (see authorizeGrant).
 func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, patch gatehouse.AccountPatch) (gatehouse.Account, error) {
 	if err := s.authorize(p, "accounts", "update", name); err != nil {
 		return gatehouse.Account{}, err
@@ -173,11 +185,12 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 		}
 	}
 	var a gatehouse.Account
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		if a, err = tx.GetAccount(ctx, name); err != nil {
 			return err
 		}
+		wasEnabled := a.Enabled
 		if patch.Enabled != nil {
 			a.Enabled = *patch.Enabled
 		}
@@ -185,6 +198,11 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 			a.Capabilities = caps
 		}
 		if patch.Groups != nil {
+			if !slices.Equal(a.Groups, groups) {
+				if err := s.authorizeGrant(p); err != nil {
+					return err
+				}
+			}
 			a.Groups = groups
 		}
 		if a.Name == gatehouse.AdminAccount && !a.Enabled {
@@ -193,13 +211,33 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 		if err := tx.UpdateAccount(ctx, a); err != nil {
 			return err
 		}
-		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "update", a.Name, "")})
+		c.putAccount(a)
+		events := []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "update", a.Name, "")}
+		if wasEnabled && !a.Enabled {
+			gone, err := s.revokeTx(ctx, tx, c, p, gatehouse.TokenFilter{Account: name}, gatehouse.EventTokenRevoked, "account disabled")
+			if err != nil {
+				return err
+			}
+			events = append(events, gone...)
+		}
+		return tx.AppendEvents(ctx, events)
 	})
 	if err != nil {
 		return gatehouse.Account{}, err
 	}
-	s.accounts.put(a)
 	return publicAccount(a, nil), nil
+}
+
+// authorizeGrant: setting an account's groups hands it whatever the
+// policy binds to those groups, so it is an RBAC change and needs
+// settings, update, rbac on top of the account permission. The rule in
+// general: no request hands anyone a permission unless the caller may
+// change the policy that grants it.
+func (s *Service) authorizeGrant(p *Principal) error {
+	if err := s.authorize(p, "settings", "update", "rbac"); err != nil {
+		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: setting an account's groups changes what it may do, so it needs settings, update, rbac")
+	}
+	return nil
 }
 
 // DeleteAccount deletes an account and every token it holds.
@@ -210,39 +248,17 @@ func (s *Service) DeleteAccount(ctx context.Context, p *Principal, name string) 
 	if name == gatehouse.AdminAccount {
 		return gatehouse.Errorf(gatehouse.EPRECONDITION, "the admin account cannot be deleted")
 	}
-	// Uncache first: from this instant the account's tokens fail, even
-	// if the deletion below has to be retried.
-	s.accounts.delete(name)
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.DeleteAccount(ctx, name); err != nil {
 			return err
 		}
-		gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{Account: name})
+		c.deleteAccount(name)
+		events := []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "delete", name, "")}
+		gone, err := s.revokeTx(ctx, tx, c, p, gatehouse.TokenFilter{Account: name}, gatehouse.EventTokenRevoked, "account deleted")
 		if err != nil {
 			return err
 		}
-		events := []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "delete", name, "")}
-		for _, t := range gone {
-			s.uncacheToken(t.ID)
-			events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, t, "account deleted"))
-		}
-		return tx.AppendEvents(ctx, events)
-	})
-	if err != nil {
-		// Restore the cache from the store's truth.
-		s.reloadAccount(ctx, name)
-		return err
-	}
-	return nil
-}
-
-func (s *Service) reloadAccount(ctx context.Context, name string) {
-	_ = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
-		a, err := tx.GetAccount(ctx, name)
-		if err == nil {
-			s.accounts.put(a)
-		}
-		return nil
+		return tx.AppendEvents(ctx, append(events, gone...))
 	})
 }
 
@@ -253,12 +269,12 @@ func (s *Service) reloadAccount(ctx context.Context, name string) {
 func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehouse.PasswordChange) error {
 	name := req.Name
 	if name == "" {
-		name = p.Account
+		name = p.account
 	}
 	if name == "" {
 		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "project tokens have no password")
 	}
-	if name != p.Account {
+	if name != p.account {
 		if err := s.authorize(p, "accounts", "update", name); err != nil {
 			return err
 		}
@@ -266,7 +282,7 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 	if err := checkPassword(req.NewPassword); err != nil {
 		return err
 	}
-	caller := s.accounts.get(p.Account)
+	caller := s.accounts.get(p.account)
 	if caller == nil || len(caller.PasswordHash) == 0 ||
 		bcrypt.CompareHashAndPassword(caller.PasswordHash, []byte(req.CurrentPassword)) != nil {
 		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "current password is wrong")
@@ -276,7 +292,7 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 		return gatehouse.Internal(err)
 	}
 	var a gatehouse.Account
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		if a, err = tx.GetAccount(ctx, name); err != nil {
 			return err
@@ -285,22 +301,15 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 		if err := tx.UpdateAccount(ctx, a); err != nil {
 			return err
 		}
-		gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{Account: name, Kind: gatehouse.KindSession, ExceptID: p.TokenID})
+		c.putAccount(a)
+		events := []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "update", name, "password changed")}
+		gone, err := s.revokeTx(ctx, tx, c, p, gatehouse.TokenFilter{Account: name, Kind: gatehouse.KindSession, ExceptID: p.tokenID}, gatehouse.EventTokenRevoked, "password changed")
 		if err != nil {
 			return err
 		}
-		events := []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "update", name, "password changed")}
-		for _, t := range gone {
-			s.uncacheToken(t.ID)
-			events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, t, "password changed"))
-		}
-		return tx.AppendEvents(ctx, events)
+		return tx.AppendEvents(ctx, append(events, gone...))
 	})
-	if err != nil {
-		return err
-	}
-	s.accounts.put(a)
-	return nil
+	return err
 }
 
 // publicAccount strips what must not leave the server and attaches tokens.
@@ -332,14 +341,27 @@ func checkCapabilities(caps []gatehouse.Capability) ([]gatehouse.Capability, err
 func checkGroups(groups []string) ([]string, error) {
 	out := []string{}
 	for _, g := range groups {
-		if g == "" || len(g) > 253 {
-			return nil, gatehouse.Errorf(gatehouse.EINVALID, "group names must be 1-253 characters")
+		if err := checkGroupName(g); err != nil {
+			return nil, err
 		}
 		if !slices.Contains(out, g) {
 			out = append(out, g)
 		}
 	}
 	return out, nil
+}
+
+// checkGroupName: 1-253 printable characters, no surrounding space, and
+// not a role's name (role:..., proj:...), which would make the group's
+// members holders of that role.
+func checkGroupName(g string) error {
+	if g == "" || len(g) > 253 || strings.TrimSpace(g) != g || !utf8.ValidString(g) || strings.ContainsFunc(g, unicode.IsControl) {
+		return gatehouse.Errorf(gatehouse.EINVALID, "group names must be 1-253 printable characters without surrounding spaces")
+	}
+	if policy.ReservedGroup(g) {
+		return gatehouse.Errorf(gatehouse.EINVALID, "group %q: group names may not start with role: or proj: (those name roles; bind a group to a role with a g line instead)", g)
+	}
+	return nil
 }
 
 // checkPassword enforces bcrypt's limits: 8 to 72 bytes.

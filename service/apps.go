@@ -45,13 +45,39 @@ func (s *Service) appFor(ctx context.Context, p *Principal, name, action string)
 	var a gatehouse.Application
 	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
 		var err error
-		a, err = tx.GetApplication(ctx, name)
+		a, err = s.appTx(ctx, tx, p, name, action)
 		return err
 	})
-	if err != nil {
+	return a, err
+}
+
+// appTx loads an application inside tx and checks action on it, without
+// telling a caller who may not act on it whether it exists or in which
+// project: a missing application is 404 only for a caller that may act on
+// an application of that name in any project (applications, action,
+// */<name>); anyone else gets the same 403 for a missing application as
+// for an existing one, with a message that names no project. The audit
+// record of such a refusal names the object */<name> for the same reason
+// (callers read their own audit events).
+func (s *Service) appTx(ctx context.Context, tx gatehouse.Tx, p *Principal, name, action string) (gatehouse.Application, error) {
+	a, err := tx.GetApplication(ctx, name)
+	if err != nil && !gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
 		return a, err
 	}
-	return a, s.authorize(p, "applications", action, a.RBACObject())
+	anywhere := "*/" + name
+	if err == nil && s.Can(p, "applications", action, a.RBACObject()) {
+		p.noteDecision(Decision{"applications", action, a.RBACObject(), true})
+		return a, nil
+	}
+	if s.Can(p, "applications", action, anywhere) {
+		p.noteDecision(Decision{"applications", action, anywhere, true})
+		if err != nil {
+			return a, gatehouse.Errorf(gatehouse.ENOTFOUND, "application %q not found", name)
+		}
+		return a, nil // may act on it in any project
+	}
+	p.noteDecision(Decision{"applications", action, anywhere, false})
+	return gatehouse.Application{}, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: applications, %s, application %q", action, name)
 }
 
 // CreateApplication registers an application in a project.
@@ -96,11 +122,8 @@ func (s *Service) UpdateApplication(ctx context.Context, p *Principal, name stri
 	}
 	var out gatehouse.Application
 	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
-		old, err := tx.GetApplication(ctx, name)
+		old, err := s.appTx(ctx, tx, p, name, "update")
 		if err != nil {
-			return err
-		}
-		if err := s.authorize(p, "applications", "update", old.RBACObject()); err != nil {
 			return err
 		}
 		if a.Project != old.Project {
@@ -123,11 +146,7 @@ func (s *Service) UpdateApplication(ctx context.Context, p *Principal, name stri
 // DeleteApplication deletes an application and its operations.
 func (s *Service) DeleteApplication(ctx context.Context, p *Principal, name string) error {
 	return s.store.Tx(ctx, func(tx gatehouse.Tx) error {
-		a, err := tx.GetApplication(ctx, name)
-		if err != nil {
-			return err
-		}
-		if err := s.authorize(p, "applications", "delete", a.RBACObject()); err != nil {
+		if _, err := s.appTx(ctx, tx, p, name, "delete"); err != nil {
 			return err
 		}
 		return tx.DeleteApplication(ctx, name)
@@ -146,11 +165,8 @@ func (s *Service) Sync(ctx context.Context, p *Principal, name string, req gateh
 	now := s.now().UTC()
 	var op gatehouse.Operation
 	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
-		a, err := tx.GetApplication(ctx, name)
+		a, err := s.appTx(ctx, tx, p, name, "sync")
 		if err != nil {
-			return err
-		}
-		if err := s.authorize(p, "applications", "sync", a.RBACObject()); err != nil {
 			return err
 		}
 		rev := req.Revision
@@ -160,7 +176,7 @@ func (s *Service) Sync(ctx context.Context, p *Principal, name string, req gateh
 		op = gatehouse.Operation{
 			ID: id.String(), Application: name, State: gatehouse.OpPending,
 			Revision: rev, Prune: req.Prune, DryRun: req.DryRun,
-			RequestedBy: p.Subject, CreatedAt: now, UpdatedAt: now,
+			RequestedBy: p.subject, CreatedAt: now, UpdatedAt: now,
 		}
 		return tx.CreateOperation(ctx, op)
 	})
@@ -198,13 +214,10 @@ func (s *Service) ReportOperation(ctx context.Context, p *Principal, name, id st
 	}
 	var op gatehouse.Operation
 	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
-		a, err := tx.GetApplication(ctx, name)
-		if err != nil {
+		if _, err := s.appTx(ctx, tx, p, name, "update"); err != nil {
 			return err
 		}
-		if err := s.authorize(p, "applications", "update", a.RBACObject()); err != nil {
-			return err
-		}
+		var err error
 		if op, err = tx.GetOperation(ctx, name, id); err != nil {
 			return err
 		}
@@ -231,10 +244,7 @@ func (s *Service) SetStatus(ctx context.Context, p *Principal, name string, rep 
 	var a gatehouse.Application
 	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
 		var err error
-		if a, err = tx.GetApplication(ctx, name); err != nil {
-			return err
-		}
-		if err := s.authorize(p, "applications", "update", a.RBACObject()); err != nil {
+		if a, err = s.appTx(ctx, tx, p, name, "update"); err != nil {
 			return err
 		}
 		a.Status = gatehouse.AppStatus{Sync: rep.Sync, Health: rep.Health, Revision: rep.Revision, Message: rep.Message, ReportedAt: s.now().UTC()}

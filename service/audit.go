@@ -14,7 +14,7 @@ import (
 func (s *Service) event(p *Principal, typ, resource, action, object, detail string) gatehouse.Event {
 	ev := gatehouse.Event{Type: typ, Actor: subjectOf(p), Resource: resource, Action: action, Object: object, Detail: detail}
 	if p != nil {
-		ev.TokenID, ev.TokenKind = p.TokenID, p.Kind
+		ev.TokenID, ev.TokenKind = p.tokenID, p.kind
 	}
 	return s.stamp(ev)
 }
@@ -63,8 +63,8 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f gatehouse.Even
 	var zero gatehouse.List[gatehouse.Event]
 	switch {
 	case f.Actor == "" && !s.Can(p, "audit", "get", "*"):
-		f.Actor = p.Subject // not allowed everything: default to one's own
-	case f.Actor != "" && f.Actor != p.Subject:
+		f.Actor = p.subject // not allowed everything: default to one's own
+	case f.Actor != "" && f.Actor != p.subject:
 		if err := s.authorize(p, "audit", "get", f.Actor); err != nil {
 			return zero, err
 		}

@@ -10,28 +10,73 @@ import (
 
 // Principal is an authenticated caller: the token it presented and the
 // subject that token acts as, with the subject's groups as they are now.
+// Only this package builds one (every field is unexported), and Can refuses
+// a Principal that this Service did not authenticate, so the HTTP layer can
+// carry a caller around but never invent one.
 type Principal struct {
-	TokenID   string
-	Kind      gatehouse.TokenKind
-	Account   string // session and api tokens
-	Project   string // project tokens
-	Role      string // project tokens
-	Subject   string // RBAC subject
-	Groups    []string
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-	Scopes    []gatehouse.Scope
+	tokenID   string
+	kind      gatehouse.TokenKind
+	account   string // session and api tokens
+	project   string // project tokens
+	role      string // project tokens
+	subject   string // RBAC subject
+	groups    []string
+	issuedAt  time.Time
+	expiresAt time.Time
+	scopes    []gatehouse.Scope
 
-	cached   *cachedToken
-	account  *gatehouse.Account // the owner's record as authenticated
+	svc      *Service           // the Service that authenticated it
+	cached   *cachedToken       // the token as authenticated
+	owner    *gatehouse.Account // the owner's record as authenticated
 	decision Decision
 }
+
+// TokenID is the id of the presented token.
+func (p *Principal) TokenID() string { return p.tokenID }
+
+// Kind is the presented token's kind.
+func (p *Principal) Kind() gatehouse.TokenKind { return p.kind }
+
+// Account is the owning account of a session or API token ("" for a
+// project token).
+func (p *Principal) Account() string { return p.account }
+
+// Project and Role name a project token's role ("" otherwise).
+func (p *Principal) Project() string { return p.project }
+
+// Role is a project token's role.
+func (p *Principal) Role() string { return p.role }
+
+// Subject is the RBAC subject the token acts as: the account name, or
+// proj:<project>:<role>.
+func (p *Principal) Subject() string { return p.subject }
+
+// Groups are the owner's groups as they were when the request was
+// authenticated. The caller must not modify the slice.
+func (p *Principal) Groups() []string { return p.groups }
+
+// IssuedAt is when the token was minted.
+func (p *Principal) IssuedAt() time.Time { return p.issuedAt }
+
+// ExpiresAt is when the token expires (zero: never).
+func (p *Principal) ExpiresAt() time.Time { return p.expiresAt }
+
+// Scopes are the token's scopes (none: not narrowed). The caller must not
+// modify the slice.
+func (p *Principal) Scopes() []gatehouse.Scope { return p.scopes }
 
 // Decision is an authorization check made for a request, kept for its
 // audit record.
 type Decision struct {
 	Resource, Action, Object string
 	Allowed                  bool
+}
+
+// noteDecision records d as p's last check, for the audit record.
+func (p *Principal) noteDecision(d Decision) {
+	if p != nil {
+		p.decision = d
+	}
 }
 
 // LastDecision returns the last authorization check made for p.
@@ -90,14 +135,15 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired")
 	}
 	*p = Principal{
-		TokenID:   rec.ID,
-		Kind:      rec.Kind,
-		Account:   rec.Account,
-		Project:   rec.Project,
-		Role:      rec.Role,
-		IssuedAt:  rec.IssuedAt,
-		ExpiresAt: rec.ExpiresAt,
-		Scopes:    rec.Scopes,
+		tokenID:   rec.ID,
+		kind:      rec.Kind,
+		account:   rec.Account,
+		project:   rec.Project,
+		role:      rec.Role,
+		issuedAt:  rec.IssuedAt,
+		expiresAt: rec.ExpiresAt,
+		scopes:    rec.Scopes,
+		svc:       s,
 		cached:    ct,
 	}
 	switch rec.Kind {
@@ -115,11 +161,11 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 			*p = Principal{}
 			return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account lacks the %s capability", need)
 		}
-		p.Subject = a.Name
-		p.Groups = a.Groups
-		p.account = a
+		p.subject = a.Name
+		p.groups = a.Groups
+		p.owner = a
 	case gatehouse.KindProject:
-		p.Subject = ct.subject
+		p.subject = ct.subject
 	default:
 		*p = Principal{}
 		return errBadToken
@@ -131,26 +177,23 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 // current permissions, intersected with the token's scopes if it has any.
 // It fails closed: no engine, no permission.
 func (s *Service) Can(p *Principal, resource, action, object string) bool {
-	if p == nil {
-		return false
+	if p == nil || p.svc != s || p.cached == nil {
+		return false // not a caller this Service authenticated
 	}
 	e := s.engine.Load()
 	if e == nil {
 		return false
 	}
 	ct := p.cached
-	if ct == nil {
-		return e.Enforce(p.Subject, p.Groups, resource, action, object)
-	}
 	// A client usually asks the same question again and again: the token
 	// remembers its last answer, valid while the policy engine and the
 	// owner's account record are the very ones it was computed with.
-	if m := ct.last.Load(); m != nil && m.engine == e && m.account == p.account &&
+	if m := ct.last.Load(); m != nil && m.engine == e && m.account == p.owner &&
 		m.resource == resource && m.action == action && m.object == object {
 		return m.allowed
 	}
-	allowed := e.Enforce(p.Subject, p.Groups, resource, action, object) && ct.inScope(resource, action, object)
-	ct.last.Store(&decisionMemo{engine: e, account: p.account, resource: resource, action: action, object: object, allowed: allowed})
+	allowed := e.Enforce(p.subject, p.groups, resource, action, object) && ct.inScope(resource, action, object)
+	ct.last.Store(&decisionMemo{engine: e, account: p.owner, resource: resource, action: action, object: object, allowed: allowed})
 	return allowed
 }
 
@@ -162,9 +205,7 @@ func (s *Service) Authorize(p *Principal, resource, action, object string) error
 // authorize returns EFORBIDDEN unless p may do action on resource/object.
 func (s *Service) authorize(p *Principal, resource, action, object string) error {
 	ok := s.Can(p, resource, action, object)
-	if p != nil {
-		p.decision = Decision{resource, action, object, ok}
-	}
+	p.noteDecision(Decision{resource, action, object, ok})
 	if !ok {
 		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: %s, %s, %s", resource, action, object)
 	}
@@ -185,5 +226,5 @@ func (s *Service) Touch(p *Principal, from string) {
 	if !p.cached.touched.CompareAndSwap(last, now.UnixNano()) {
 		return // another request queued it
 	}
-	s.usage.add(gatehouse.TokenUse{ID: p.TokenID, At: now, From: from})
+	s.usage.add(gatehouse.TokenUse{ID: p.tokenID, At: now, From: from})
 }

@@ -61,10 +61,37 @@ func TestLoginGuard(t *testing.T) {
 	// A success clears the user's failures.
 	g.fail("v", "c", t0)
 	g.fail("v", "c", t0)
-	g.succeed("v")
+	g.reserve("v", "c", t0)
+	g.done("v", "c", t0, loginSucceeded)
 	g.fail("v", "c", t0)
 	if w := g.retryAfter("v", "c", t0); w != 0 {
 		t.Fatalf("failures before a success still count: %v", w)
+	}
+}
+
+// Attempts admitted but not yet decided hold the budget: with a limit of
+// 3, three reservations in flight refuse a fourth, and each failure keeps
+// its slot while an attempt that never ran gives its slot back.
+func TestLoginGuardCountsPendingAttempts(t *testing.T) {
+	g := newLoginGuard(3, time.Minute, 1)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if w := g.reserve("u", "a", t0); w != 0 {
+			t.Fatalf("reservation %d refused: %v", i+1, w)
+		}
+	}
+	if w := g.reserve("u", "a", t0); w == 0 {
+		t.Fatal("a fourth attempt was admitted while three were in flight")
+	}
+	g.done("u", "a", t0, loginNotRun)
+	if w := g.reserve("u", "a", t0); w != 0 {
+		t.Fatalf("a slot given back by an attempt that never ran is still held: %v", w)
+	}
+	for range 3 {
+		g.done("u", "a", t0, loginFailed)
+	}
+	if w := g.reserve("u", "a", t0.Add(time.Second)); w != 59*time.Second {
+		t.Fatalf("after three failures: wait %v, want 59s", w)
 	}
 }
 

@@ -65,7 +65,7 @@ func (s *Service) CreateProject(ctx context.Context, p *Principal, pr gatehouse.
 		return gatehouse.Project{}, err
 	}
 	pr.CreatedAt = s.now().UTC()
-	err := s.changePolicy(ctx, func(tx gatehouse.Tx) error {
+	err := s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.CreateProject(ctx, pr); err != nil {
 			if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
 				return gatehouse.Errorf(gatehouse.ECONFLICT, "project %q already exists", pr.Name)
@@ -96,7 +96,7 @@ func (s *Service) UpdateProject(ctx context.Context, p *Principal, name string, 
 	if _, err := projectLines(pr); err != nil {
 		return gatehouse.Project{}, err
 	}
-	err := s.changePolicy(ctx, func(tx gatehouse.Tx) error {
+	err := s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
 		old, err := tx.GetProject(ctx, name)
 		if err != nil {
 			return err
@@ -110,7 +110,7 @@ func (s *Service) UpdateProject(ctx context.Context, p *Principal, name string, 
 			if _, ok := pr.Role(r.Name); ok {
 				continue
 			}
-			gone, err := s.revokeTx(ctx, tx, p, gatehouse.TokenFilter{Project: name, Role: r.Name, Kind: gatehouse.KindProject}, gatehouse.EventTokenRevoked, "role deleted")
+			gone, err := s.revokeTx(ctx, tx, c, p, gatehouse.TokenFilter{Project: name, Role: r.Name, Kind: gatehouse.KindProject}, gatehouse.EventTokenRevoked, "role deleted")
 			if err != nil {
 				return err
 			}
@@ -129,7 +129,7 @@ func (s *Service) DeleteProject(ctx context.Context, p *Principal, name string) 
 	if err := s.authorize(p, "projects", "delete", name); err != nil {
 		return err
 	}
-	return s.changePolicy(ctx, func(tx gatehouse.Tx) error {
+	return s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
 		if _, err := tx.GetProject(ctx, name); err != nil {
 			return err
 		}
@@ -143,7 +143,7 @@ func (s *Service) DeleteProject(ctx context.Context, p *Principal, name string) 
 		if err := tx.DeleteProject(ctx, name); err != nil {
 			return err
 		}
-		events, err := s.revokeTx(ctx, tx, p, gatehouse.TokenFilter{Project: name, Kind: gatehouse.KindProject}, gatehouse.EventTokenRevoked, "project deleted")
+		events, err := s.revokeTx(ctx, tx, c, p, gatehouse.TokenFilter{Project: name, Kind: gatehouse.KindProject}, gatehouse.EventTokenRevoked, "project deleted")
 		if err != nil {
 			return err
 		}
@@ -174,10 +174,8 @@ func (s *Service) CreateRoleToken(ctx context.Context, p *Principal, project, ro
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
-	if err := s.roleExists(ctx, project, role); err != nil {
-		return gatehouse.NewToken{}, err
-	}
-	return s.mint(ctx, p, gatehouse.Token{Name: name, Kind: gatehouse.KindProject, Project: project, Role: role, ExpiresAt: exp})
+	return s.mint(ctx, p, gatehouse.Token{Name: name, Kind: gatehouse.KindProject, Project: project, Role: role, ExpiresAt: exp},
+		func(tx gatehouse.Tx) error { return roleExistsTx(ctx, tx, project, role) })
 }
 
 // ListRoleTokens lists a role's tokens; needs projects, get, <p>.
@@ -213,52 +211,39 @@ func (s *Service) DeleteRoleToken(ctx context.Context, p *Principal, project, ro
 }
 
 func (s *Service) roleExists(ctx context.Context, project, role string) error {
-	return s.store.Tx(ctx, func(tx gatehouse.Tx) error {
-		pr, err := tx.GetProject(ctx, project)
-		if err != nil {
-			return err
-		}
-		if _, ok := pr.Role(role); !ok {
-			return gatehouse.Errorf(gatehouse.ENOTFOUND, "project %q has no role %q", project, role)
-		}
-		return nil
-	})
+	return s.store.Tx(ctx, func(tx gatehouse.Tx) error { return roleExistsTx(ctx, tx, project, role) })
 }
 
-// changePolicy runs fn and rebuilds the policy engine inside one
-// transaction, then swaps the engine in. Policy changes are serialized.
-func (s *Service) changePolicy(ctx context.Context, fn func(tx gatehouse.Tx) error) error {
-	s.policyMu.Lock()
-	defer s.policyMu.Unlock()
-	var next = s.engine.Load()
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		e, err := s.rebuildEngine(ctx, tx)
-		if err != nil {
-			return err
-		}
-		next = e
-		return nil
-	})
+func roleExistsTx(ctx context.Context, tx gatehouse.Tx, project, role string) error {
+	pr, err := tx.GetProject(ctx, project)
 	if err != nil {
 		return err
 	}
-	s.engine.Store(next)
+	if _, ok := pr.Role(role); !ok {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, "project %q has no role %q", project, role)
+	}
 	return nil
 }
 
-// revokeTx deletes matching tokens inside tx, drops them from the cache
-// and returns their events for the caller to append.
-func (s *Service) revokeTx(ctx context.Context, tx gatehouse.Tx, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Event, error) {
+// changePolicy runs fn in a write that rebuilds the policy engine from
+// the transaction's view before it commits.
+func (s *Service) changePolicy(ctx context.Context, fn func(tx gatehouse.Tx, c *change) error) error {
+	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		c.policy = true
+		return fn(tx, c)
+	})
+}
+
+// revokeTx deletes matching tokens inside tx, records them in c for
+// apply, and returns their events for the caller to append.
+func (s *Service) revokeTx(ctx context.Context, tx gatehouse.Tx, c *change, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Event, error) {
 	gone, err := tx.DeleteTokens(ctx, f)
 	if err != nil {
 		return nil, err
 	}
 	events := make([]gatehouse.Event, 0, len(gone))
 	for _, t := range gone {
-		s.uncacheToken(t.ID)
+		c.revoke(t.ID)
 		events = append(events, s.tokenEvent(p, evType, t, detail))
 	}
 	return events, nil
@@ -291,8 +276,8 @@ func projectLines(pr gatehouse.Project) ([]policy.Line, error) {
 		}
 		out = append(out, policy.Line{Type: "p", Subject: subject, Resource: "projects", Action: "get", Object: pr.Name, Effect: policy.Allow})
 		for _, g := range r.Groups {
-			if strings.TrimSpace(g) == "" {
-				return nil, gatehouse.Errorf(gatehouse.EINVALID, "role %q: empty group name", r.Name)
+			if err := checkGroupName(g); err != nil {
+				return nil, gatehouse.Errorf(gatehouse.EINVALID, "role %q: %s", r.Name, gatehouse.ErrorMessage(err))
 			}
 			out = append(out, policy.Line{Type: "g", Subject: g, Role: subject})
 		}

@@ -37,24 +37,16 @@ func (s *Service) PutRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC) (
 	default:
 		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "matchMode must be glob or regex")
 	}
-	s.policyMu.Lock()
-	defer s.policyMu.Unlock()
-	var next = s.engine.Load()
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.PutRBAC(ctx, r); err != nil {
 			return err
 		}
-		e, err := s.rebuildEngine(ctx, tx)
-		if err != nil {
-			return err
-		}
-		next = e
+		c.policy = true
 		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventPolicyChanged, "settings", "update", "rbac", "")})
 	})
 	if err != nil {
 		return gatehouse.RBAC{}, err
 	}
-	s.engine.Store(next)
 	return r, nil
 }
 

@@ -68,9 +68,9 @@ type Service struct {
 	accounts    accountCache
 	engine      atomic.Pointer[policy.Engine]
 
-	// policyMu serializes changes to the policy inputs (RBAC settings and
-	// projects) so that the engine is rebuilt from a consistent view.
-	policyMu sync.Mutex
+	// writeMu serializes writes from their transaction to the apply that
+	// follows its commit (see write).
+	writeMu sync.Mutex
 
 	logins    *loginGuard
 	dummyOnce sync.Once
@@ -236,10 +236,9 @@ func (s *Service) buildEngine(r gatehouse.RBAC, projects []gatehouse.Project) (*
 	return e, nil
 }
 
-// rebuildEngine reloads the policy inputs inside tx and swaps in a new
-// engine. Callers hold policyMu and call it after their change is written
-// but before the transaction commits, so a policy that does not compile
-// rolls the change back.
+// rebuildEngine builds the engine from the policy inputs as tx sees them.
+// write calls it after a change is written but before the transaction
+// commits, so a policy that does not compile rolls the change back.
 func (s *Service) rebuildEngine(ctx context.Context, tx gatehouse.Tx) (*policy.Engine, error) {
 	r, err := tx.GetRBAC(ctx)
 	if err != nil {

@@ -24,7 +24,7 @@ const loginWait = 5 * time.Second
 // passwords get the same answer after the same bcrypt work.
 func (s *Service) Login(ctx context.Context, username, password, remoteAddr string) (gatehouse.NewToken, error) {
 	now := s.now()
-	if wait := s.logins.retryAfter(username, remoteAddr, now); wait > 0 {
+	if wait := s.logins.reserve(username, remoteAddr, now); wait > 0 {
 		s.metrics.login("throttled")
 		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginThrottled, Actor: username, RemoteAddr: remoteAddr})
 		return gatehouse.NewToken{}, &gatehouse.Error{
@@ -33,6 +33,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		}
 	}
 	if !s.logins.acquire(ctx, loginWait) {
+		s.logins.done(username, remoteAddr, now, loginNotRun)
 		s.metrics.login("busy")
 		return gatehouse.NewToken{}, &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: time.Second, Message: "too many logins in progress; try again in 1 second"}
 	}
@@ -44,12 +45,12 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
 	s.logins.release()
 	if err != nil || a == nil || !a.Enabled || !a.Has(gatehouse.CapLogin) || len(a.PasswordHash) == 0 {
-		s.logins.fail(username, remoteAddr, now)
+		s.logins.done(username, remoteAddr, now, loginFailed)
 		s.metrics.login("failed")
 		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginFailed, Actor: username, RemoteAddr: remoteAddr})
 		return gatehouse.NewToken{}, errBadLogin
 	}
-	s.logins.succeed(username)
+	s.logins.done(username, remoteAddr, now, loginSucceeded)
 	rec := gatehouse.Token{
 		Name:      "session",
 		Kind:      gatehouse.KindSession,
@@ -57,7 +58,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		CreatedBy: a.Name,
 		ExpiresAt: now.Add(s.defaultLifetime),
 	}
-	nt, err := s.mint(ctx, nil, rec, gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, RemoteAddr: remoteAddr})
+	nt, err := s.mint(ctx, nil, rec, ownerMayHold(ctx, a.Name, gatehouse.CapLogin), gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, RemoteAddr: remoteAddr})
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
@@ -67,10 +68,10 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 
 // Logout revokes the caller's session token.
 func (s *Service) Logout(ctx context.Context, p *Principal) error {
-	if p.Kind != gatehouse.KindSession {
+	if p.kind != gatehouse.KindSession {
 		return gatehouse.Errorf(gatehouse.EINVALID, "logout needs a session token; revoke an API token with its delete call")
 	}
-	_, err := s.revoke(ctx, p, gatehouse.TokenFilter{ID: p.TokenID}, gatehouse.EventLogout, "logout")
+	_, err := s.revoke(ctx, p, gatehouse.TokenFilter{ID: p.tokenID}, gatehouse.EventLogout, "logout")
 	return err
 }
 
@@ -81,15 +82,15 @@ func (s *Service) UserInfo(p *Principal) gatehouse.UserInfo {
 	}
 	info := gatehouse.UserInfo{
 		LoggedIn:  true,
-		Username:  p.Subject,
+		Username:  p.subject,
 		Iss:       s.instance,
-		Groups:    p.Groups,
-		TokenID:   p.TokenID,
-		TokenKind: p.Kind,
-		ExpiresAt: p.ExpiresAt,
+		Groups:    p.groups,
+		TokenID:   p.tokenID,
+		TokenKind: p.kind,
+		ExpiresAt: p.expiresAt,
 	}
 	if e := s.engine.Load(); e != nil {
-		info.Roles = e.Roles(p.Subject, p.Groups)
+		info.Roles = e.Roles(p.subject, p.groups)
 	}
 	if info.Groups == nil {
 		info.Groups = []string{}

@@ -21,6 +21,11 @@ type loginGuard struct {
 	mu     sync.Mutex
 	byUser map[string][]time.Time
 	byAddr map[string][]time.Time
+	// Attempts admitted but not yet decided (their bcrypt check is queued
+	// or running) count against the budget like failures, so concurrent
+	// guesses cannot all pass the check before any is recorded.
+	pendingUser map[string]int
+	pendingAddr map[string]int
 }
 
 // addrFactor is how many more failures an address may make than one
@@ -49,37 +54,101 @@ func newLoginGuard(maxFailures int, window time.Duration, maxConcurrent int) *lo
 		sem:         make(chan struct{}, maxConcurrent),
 		byUser:      map[string][]time.Time{},
 		byAddr:      map[string][]time.Time{},
+		pendingUser: map[string]int{},
+		pendingAddr: map[string]int{},
 	}
+}
+
+// reserve admits a login attempt or says how long to wait. An admitted
+// attempt holds a slot in the failure budget of its user and address
+// until done reports how it went: the budget is counted before the check
+// runs, not after.
+func (g *loginGuard) reserve(user, addr string, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	wait := g.blocked(g.byUser, user, g.pendingUser[user], g.maxFailures, now)
+	if w := g.blocked(g.byAddr, addr, g.pendingAddr[addr], g.maxPerAddr, now); w > wait {
+		wait = w
+	}
+	if wait > 0 {
+		return wait
+	}
+	g.pendingUser[user]++
+	g.pendingAddr[addr]++
+	return 0
+}
+
+// done settles a reserved attempt: a failure stays in the budget, a
+// success clears the user's failures, and an attempt that never ran
+// (no password-check slot) counts for nothing.
+func (g *loginGuard) done(user, addr string, now time.Time, outcome loginOutcome) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	decr(g.pendingUser, user)
+	decr(g.pendingAddr, addr)
+	switch outcome {
+	case loginFailed:
+		g.failLocked(user, addr, now)
+	case loginSucceeded:
+		delete(g.byUser, user)
+	}
+}
+
+type loginOutcome int
+
+const (
+	loginFailed loginOutcome = iota
+	loginSucceeded
+	loginNotRun
+)
+
+func decr(m map[string]int, key string) {
+	if m[key] <= 1 {
+		delete(m, key)
+		return
+	}
+	m[key]--
 }
 
 // retryAfter returns how long the caller must wait, or 0 if it may try now.
 func (g *loginGuard) retryAfter(user, addr string, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	wait := g.blocked(g.byUser, user, g.maxFailures, now)
-	if w := g.blocked(g.byAddr, addr, g.maxPerAddr, now); w > wait {
+	wait := g.blocked(g.byUser, user, g.pendingUser[user], g.maxFailures, now)
+	if w := g.blocked(g.byAddr, addr, g.pendingAddr[addr], g.maxPerAddr, now); w > wait {
 		wait = w
 	}
 	return wait
 }
 
-func (g *loginGuard) blocked(m map[string][]time.Time, key string, max int, now time.Time) time.Duration {
+// blocked says how long key must wait given its recorded failures and
+// its attempts still pending, against a budget of max.
+func (g *loginGuard) blocked(m map[string][]time.Time, key string, pending, max int, now time.Time) time.Duration {
 	fails := prune(m[key], now.Add(-g.window))
 	if len(fails) == 0 {
 		delete(m, key)
+	} else {
+		m[key] = fails
+	}
+	if len(fails)+pending < max {
 		return 0
 	}
-	m[key] = fails
-	if len(fails) < max {
-		return 0
+	if len(fails) >= max {
+		// Throttled until enough failures leave the window.
+		return fails[len(fails)-max].Add(g.window).Sub(now)
 	}
-	// Throttled until enough failures leave the window.
-	return fails[len(fails)-max].Add(g.window).Sub(now)
+	// The budget is held by attempts still being checked; they settle
+	// within a password check or two.
+	return time.Second
 }
 
 func (g *loginGuard) fail(user, addr string, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.failLocked(user, addr, now)
+}
+
+func (g *loginGuard) failLocked(user, addr string, now time.Time) {
 	cut := now.Add(-g.window)
 	g.byUser[user] = append(prune(g.byUser[user], cut), now)
 	g.byAddr[addr] = append(prune(g.byAddr[addr], cut), now)
@@ -93,12 +162,6 @@ func (g *loginGuard) fail(user, addr string, now time.Time) {
 	if len(g.byAddr) > maxKeys {
 		g.byAddr = map[string][]time.Time{}
 	}
-}
-
-func (g *loginGuard) succeed(user string) {
-	g.mu.Lock()
-	delete(g.byUser, user)
-	g.mu.Unlock()
 }
 
 // acquire takes a password-check slot, waiting at most maxWait.

@@ -48,7 +48,7 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, account string,
 		Account:   account,
 		Scopes:    scopes,
 		ExpiresAt: exp,
-	})
+	}, ownerMayHold(ctx, account, gatehouse.CapAPIKey))
 }
 
 // ListTokens lists an account's API tokens, newest first. Never secrets.
@@ -106,8 +106,9 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 	if err := s.authorizeTokens(p, account, "update"); err != nil {
 		return gatehouse.NewToken{}, err
 	}
-	if req.GraceSeconds < 0 || time.Duration(req.GraceSeconds)*time.Second > s.maxLifetime {
-		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "graceSeconds must be between 0 and the maximum token lifetime")
+	// Compared in seconds, before any conversion that could overflow.
+	if req.GraceSeconds < 0 || req.GraceSeconds > maxGraceSeconds {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "graceSeconds must be between 0 and %d (7 days)", maxGraceSeconds)
 	}
 	if _, err := token.ParseID(id); err != nil {
 		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.ENOTFOUND, "token not found")
@@ -126,12 +127,14 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 	}
 	grace := time.Duration(req.GraceSeconds) * time.Second
 	var (
-		nt       gatehouse.NewToken
-		fresh    gatehouse.Token
-		old      gatehouse.Token
-		oldAlive bool
+		nt    gatehouse.NewToken
+		fresh gatehouse.Token
+		old   gatehouse.Token
 	)
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		if err := ownerMayHold(ctx, account, gatehouse.CapAPIKey)(tx); err != nil {
+			return err
+		}
 		var err error
 		old, err = tx.GetToken(ctx, id)
 		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) || (err == nil && (old.Account != account || old.Kind != gatehouse.KindAPI)) {
@@ -139,6 +142,9 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 		}
 		if err != nil {
 			return err
+		}
+		if !old.ExpiresAt.IsZero() && grace > old.ExpiresAt.Sub(now) {
+			return gatehouse.Errorf(gatehouse.EINVALID, "graceSeconds %d exceeds the old token's remaining life of %d seconds", req.GraceSeconds, max(0, int64(old.ExpiresAt.Sub(now)/time.Second)))
 		}
 		if req.ExpiresIn == nil {
 			exp = s.successorExpiry(old, now)
@@ -157,18 +163,19 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 			s.tokenEvent(p, gatehouse.EventTokenCreated, fresh, "rotated from "+old.ID),
 			s.tokenEvent(p, gatehouse.EventTokenRotated, old, "successor "+fresh.ID),
 		}
-		end := now.Add(grace)
-		oldAlive = grace > 0 && (old.ExpiresAt.IsZero() || end.Before(old.ExpiresAt))
-		if oldAlive {
+		c.putToken(fresh)
+		if grace > 0 {
+			end := now.Add(grace)
 			old.ExpiresAt = end
 			if err := tx.SetTokenExpiry(ctx, old.ID, end); err != nil {
 				return err
 			}
-		} else if grace == 0 {
-			s.uncacheToken(old.ID)
+			c.putToken(old)
+		} else {
 			if _, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: old.ID}); err != nil {
 				return err
 			}
+			c.revoke(old.ID)
 			events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, old, "rotated"))
 		}
 		return tx.AppendEvents(ctx, events)
@@ -176,15 +183,36 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
-	if oldAlive {
-		if err := s.cacheToken(old); err != nil {
-			s.uncacheToken(old.ID)
-		}
-	}
-	if err := s.cacheToken(fresh); err != nil {
-		return gatehouse.NewToken{}, gatehouse.Internal(err)
-	}
 	return nt, nil
+}
+
+// maxGraceSeconds bounds a rotation's grace period: a week is time enough
+// to roll a new token out, and the old one may live no longer than that.
+const maxGraceSeconds = 7 * 24 * 60 * 60
+
+// ownerMayHold is a mint's in-transaction check that the owning account
+// still exists, is enabled and has the capability.
+func ownerMayHold(ctx context.Context, account string, c gatehouse.Capability) func(gatehouse.Tx) error {
+	return func(tx gatehouse.Tx) error {
+		a, err := tx.GetAccount(ctx, account)
+		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+			return gatehouse.Errorf(gatehouse.ENOTFOUND, "account %q not found", account)
+		}
+		if err != nil {
+			return err
+		}
+		if !a.Enabled || !a.Has(c) {
+			return gatehouse.Errorf(gatehouse.EPRECONDITION, "account %q cannot hold %s tokens", account, kindFor(c))
+		}
+		return nil
+	}
+}
+
+func kindFor(c gatehouse.Capability) string {
+	if c == gatehouse.CapLogin {
+		return "session"
+	}
+	return "API"
 }
 
 // successorExpiry gives a rotated token the life its predecessor was
@@ -246,7 +274,7 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.Bu
 func (s *Service) Reap(ctx context.Context) (int, error) {
 	now := s.now()
 	var gone []gatehouse.Token
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		gone, err = tx.DeleteTokens(ctx, gatehouse.TokenFilter{ExpiredBefore: now})
 		if err != nil {
@@ -254,7 +282,7 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 		}
 		events := make([]gatehouse.Event, 0, len(gone))
 		for _, t := range gone {
-			s.uncacheToken(t.ID)
+			c.revoke(t.ID)
 			ev := s.tokenEvent(nil, gatehouse.EventTokenExpired, t, "removed by reaper")
 			ev.Actor = "reaper"
 			events = append(events, ev)
@@ -275,7 +303,11 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 // mint creates a token record with a fresh id and secret, stores it with a
 // token.created event (and any extra events) in one transaction, caches
 // it, and returns the secret — the only time it leaves the server.
-func (s *Service) mint(ctx context.Context, p *Principal, rec gatehouse.Token, extra ...gatehouse.Event) (gatehouse.NewToken, error) {
+//
+// check runs first inside the transaction: it re-reads what the token
+// depends on (its owner, its role) so that a token is never minted for an
+// owner that a concurrent write just deleted or disabled.
+func (s *Service) mint(ctx context.Context, p *Principal, rec gatehouse.Token, check func(gatehouse.Tx) error, extra ...gatehouse.Event) (gatehouse.NewToken, error) {
 	now := s.now()
 	if rec.CreatedBy == "" {
 		rec.CreatedBy = subjectOf(p)
@@ -284,10 +316,14 @@ func (s *Service) mint(ctx context.Context, p *Principal, rec gatehouse.Token, e
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		if err := check(tx); err != nil {
+			return err
+		}
 		if err := tx.CreateToken(ctx, rec); err != nil {
 			return err
 		}
+		c.putToken(rec)
 		events := []gatehouse.Event{s.tokenEvent(p, gatehouse.EventTokenCreated, rec, "")}
 		for _, ev := range extra {
 			ev.TokenID, ev.TokenKind = rec.ID, rec.Kind
@@ -297,9 +333,6 @@ func (s *Service) mint(ctx context.Context, p *Principal, rec gatehouse.Token, e
 	})
 	if err != nil {
 		return gatehouse.NewToken{}, err
-	}
-	if err := s.cacheToken(rec); err != nil {
-		return gatehouse.NewToken{}, gatehouse.Internal(err)
 	}
 	return nt, nil
 }
@@ -329,11 +362,13 @@ func (s *Service) newToken(rec gatehouse.Token, now time.Time) (gatehouse.Token,
 	}, nil
 }
 
-// revoke deletes the matching tokens, drops them from the cache and writes
-// one event per token, all before it returns.
+// revoke deletes the matching tokens with one event per token and, once
+// that has committed, drops them from the cache, all before it returns. A
+// revoke the store refuses changes nothing: the token still works, as the
+// store says, and the caller is told (503).
 func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Token, error) {
 	var gone []gatehouse.Token
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		gone, err = tx.DeleteTokens(ctx, f)
 		if err != nil {
@@ -341,9 +376,7 @@ func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFil
 		}
 		events := make([]gatehouse.Event, 0, len(gone))
 		for _, t := range gone {
-			// Drop from the cache inside the transaction: the token fails
-			// from now on even if the commit below fails (fail closed).
-			s.uncacheToken(t.ID)
+			c.revoke(t.ID)
 			events = append(events, s.tokenEvent(p, evType, t, detail))
 		}
 		return tx.AppendEvents(ctx, events)
@@ -359,7 +392,7 @@ func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFil
 // self-service (it could mint itself an unscoped successor): it needs the
 // permission explicitly, within its scopes.
 func (s *Service) authorizeTokens(p *Principal, account, action string) error {
-	if p.Account != "" && p.Account == account && p.Kind != gatehouse.KindProject && len(p.Scopes) == 0 {
+	if p.account != "" && p.account == account && p.kind != gatehouse.KindProject && len(p.scopes) == 0 {
 		return nil
 	}
 	return s.authorize(p, "accounts", action, account)
@@ -442,5 +475,5 @@ func subjectOf(p *Principal) string {
 	if p == nil {
 		return "system"
 	}
-	return p.Subject
+	return p.subject
 }

@@ -448,7 +448,9 @@ func TestCLIProjectRoleTokenAndApplications(t *testing.T) {
 			t.Errorf("sync table does not show %q:\n%s", want, table)
 		}
 	}
-	fails(t, pipeline.run(t, "app", "sync", "db"), "permission denied", "applications, sync, other/db")
+	// The refusal names no project: a caller who may not act on an
+	// application does not learn where it lives.
+	fails(t, pipeline.run(t, "app", "sync", "db"), "permission denied", `applications, sync, application "db"`)
 	for _, tt := range []struct {
 		object, want string
 	}{

@@ -1,0 +1,92 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
+)
+
+// change is what one committed transaction did to the state the hot path
+// reads: tokens, accounts and the policy engine. A transaction function
+// records its effects here; nothing in memory changes until the store has
+// committed, and then only through apply.
+type change struct {
+	tokens          []gatehouse.Token // created, or changed (expiry)
+	revoked         []string          // token ids deleted
+	accounts        []gatehouse.Account
+	deletedAccounts []string
+	policy          bool // RBAC settings or projects changed: rebuild the engine
+	engine          *policy.Engine
+}
+
+func (c *change) putToken(t gatehouse.Token)     { c.tokens = append(c.tokens, t) }
+func (c *change) revoke(ids ...string)           { c.revoked = append(c.revoked, ids...) }
+func (c *change) putAccount(a gatehouse.Account) { c.accounts = append(c.accounts, a) }
+func (c *change) deleteAccount(name string)      { c.deletedAccounts = append(c.deletedAccounts, name) }
+
+// write runs fn in one store transaction and, once it has committed,
+// applies the recorded change to memory.
+//
+// Writers are serialized (writeMu) from the start of the transaction to
+// the end of apply, so changes reach memory in the order they committed:
+// a mint that committed before a revoke-all cannot be cached after the
+// revoke-all removed it, and a policy rebuilt inside one transaction is
+// never swapped in over a later one.
+//
+// fn may run more than once (the Store contract allows retries), so it
+// starts from an empty change each time and must record, not perform,
+// its effects on memory. If fn changed the policy inputs it sets
+// c.policy; the engine is rebuilt from the transaction's own view before
+// commit, so a policy that does not compile rolls the change back.
+func (s *Service) write(ctx context.Context, fn func(tx gatehouse.Tx, c *change) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var c change
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		c = change{}
+		if err := fn(tx, &c); err != nil {
+			return err
+		}
+		if c.policy {
+			e, err := s.rebuildEngine(ctx, tx)
+			if err != nil {
+				return err
+			}
+			c.engine = e
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.apply(c)
+}
+
+// apply is the one path by which committed changes reach memory. It runs
+// with writeMu held.
+func (s *Service) apply(c change) error {
+	for _, a := range c.accounts {
+		s.accounts.put(a)
+	}
+	for _, name := range c.deletedAccounts {
+		s.accounts.delete(name)
+	}
+	var bad error
+	for _, t := range c.tokens {
+		if err := s.cacheToken(t); err != nil {
+			// The store holds a token we cannot serve; refuse it rather
+			// than keep a stale entry.
+			s.uncacheToken(t.ID)
+			bad = gatehouse.Internal(fmt.Errorf("cache token %s: %w", t.ID, err))
+		}
+	}
+	for _, id := range c.revoked {
+		s.uncacheToken(id)
+	}
+	if c.engine != nil {
+		s.engine.Store(c.engine)
+	}
+	return bad
+}

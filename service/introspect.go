@@ -1,0 +1,52 @@
+package service
+
+import (
+	"context"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Introspect answers RFC 7662 token introspection for an authenticated
+// caller. What a token is (its subject, kind, expiry and scopes) is
+// information about its owner, so the answer is {"active": false} not only
+// for anything that is not a valid token but also when the caller may not
+// see the owner: accounts, get, <owner> (its own account needs nothing)
+// for session and API tokens, projects, get, <project> for project tokens.
+func (s *Service) Introspect(ctx context.Context, caller *Principal, raw string) gatehouse.Introspection {
+	inactive := gatehouse.Introspection{Active: false}
+	if raw == "" || caller == nil {
+		return inactive
+	}
+	q, err := s.Authenticate(ctx, raw)
+	if err != nil {
+		return inactive
+	}
+	switch q.kind {
+	case gatehouse.KindProject:
+		if !s.Can(caller, "projects", "get", q.project) {
+			return inactive
+		}
+	default:
+		if q.account != caller.account && !s.Can(caller, "accounts", "get", q.account) {
+			return inactive
+		}
+	}
+	out := gatehouse.Introspection{
+		Active:    true,
+		Sub:       q.subject,
+		Iat:       q.issuedAt.Unix(),
+		Jti:       q.tokenID,
+		TokenType: string(q.kind),
+		Iss:       s.instance,
+	}
+	if !q.expiresAt.IsZero() {
+		out.Exp = q.expiresAt.Unix()
+	}
+	scopes := make([]string, 0, len(q.scopes))
+	for _, sc := range q.scopes {
+		scopes = append(scopes, sc.Resource+":"+sc.Action+":"+sc.Object)
+	}
+	out.Scope = strings.Join(scopes, " ")
+	return out
+}
