@@ -10,7 +10,11 @@ import (
 //
 // Storage is dumb: no permission checks, no business rules beyond integrity
 // (unique names, not-found). Errors are *Error with ENOTFOUND or ECONFLICT
-// where the contract says so; anything else is an internal error.
+// where the contract says so, and EUNAVAILABLE when the store cannot
+// commit or has lost its data (disk full, I/O error, read-only device,
+// database file deleted or replaced); anything else is an internal error.
+// A write that fails with EUNAVAILABLE must be treated as not done: the
+// store never acknowledges a write it cannot read back.
 type Store interface {
 	// Tx runs fn in one read-write transaction and commits if fn returns
 	// nil. A backend may run fn more than once (PostgreSQL serialization
@@ -28,8 +32,17 @@ type Store interface {
 	// ids are ignored: the token may have been revoked meanwhile.
 	TouchTokens(ctx context.Context, uses []TokenUse) error
 
-	// Ping reports whether the store is reachable.
+	// Ping reports whether the store can commit: it commits a small write
+	// of its own (no domain data), because a full disk, a read-only or
+	// failing device and a deleted database file all still answer reads.
+	// It writes, so it is for a background monitor, not for every request.
 	Ping(ctx context.Context) error
+
+	// Check reports, without writing, what the store can tell cheaply
+	// about having lost its data: SQLite checks that its database files
+	// are still the ones it opened. Cheap enough for every readiness
+	// request.
+	Check(ctx context.Context) error
 
 	Close() error
 }

@@ -6,13 +6,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/service"
 	"github.com/gatehouse/gatehouse/token"
 )
 
@@ -37,16 +37,29 @@ type Config struct {
 	Audit          Audit    `yaml:"audit"`
 	Login          Login    `yaml:"login"`
 	// ForwardAuth maps requests of other services, seen through
-	// /api/v1/auth/verify (nginx auth_request, Traefik ForwardAuth, Envoy
-	// ext_authz), onto RBAC questions.
+	// /api/v1/auth/verify (nginx auth_request, Traefik ForwardAuth, Caddy
+	// forward_auth, Envoy ext_authz), onto RBAC questions.
 	ForwardAuth ForwardAuth `yaml:"forwardAuth"`
 }
 
-// ForwardAuth is the route table of the forward-auth endpoint. A request
-// that matches no route is refused.
+// ForwardAuth is the route table of the forward-auth endpoint and the
+// headers it reads the original request from. A request that matches no
+// route is refused.
 type ForwardAuth struct {
-	Routes []Route `yaml:"routes,omitempty"`
+	// Headers names the proxy family in front: HeadersOriginal (nginx),
+	// HeadersForwarded (Traefik, Caddy) or HeadersEnvoy (Envoy ext_authz,
+	// original path after the endpoint's path). A request carrying the
+	// other family's headers is refused.
+	Headers string  `yaml:"headers"`
+	Routes  []Route `yaml:"routes,omitempty"`
 }
+
+// Forward-auth header families of ForwardAuth.Headers.
+const (
+	HeadersOriginal  = "original"  // X-Original-Method, X-Original-URI
+	HeadersForwarded = "forwarded" // X-Forwarded-Method, X-Forwarded-Uri
+	HeadersEnvoy     = "envoy"     // ext_authz HTTP: method and path_prefix + original path
+)
 
 // Route maps requests matching Match onto (Resource, Action, Object).
 // Match is a net/http ServeMux pattern ("GET /grafana/",
@@ -128,8 +141,9 @@ func Default() Config {
 			DefaultLifetime: Duration(12 * time.Hour),
 			MaxLifetime:     Duration(30 * Day),
 		},
-		RBAC:  RBAC{MatchMode: MatchGlob},
-		Audit: Audit{Retention: Duration(90 * Day)},
+		RBAC:        RBAC{MatchMode: MatchGlob},
+		ForwardAuth: ForwardAuth{Headers: HeadersOriginal},
+		Audit:       Audit{Retention: Duration(90 * Day)},
 		Login: Login{
 			MaxFailures:   5,
 			Window:        Duration(5 * time.Minute),
@@ -230,14 +244,19 @@ func (c Config) Validate() error {
 	if c.Login.MaxFailures < 1 {
 		bad("login.maxFailures", "must be at least 1, got %d", c.Login.MaxFailures)
 	}
+	switch c.ForwardAuth.Headers {
+	case "", HeadersOriginal, HeadersForwarded, HeadersEnvoy: // "": original
+	default:
+		bad("forwardAuth.headers", "%q is not %q (nginx: X-Original-Method, X-Original-URI), %q (Traefik, Caddy: X-Forwarded-Method, X-Forwarded-Uri) or %q (Envoy ext_authz)",
+			c.ForwardAuth.Headers, HeadersOriginal, HeadersForwarded, HeadersEnvoy)
+	}
+	// The very check the server compiles the table with.
+	routes := make([]service.Route, len(c.ForwardAuth.Routes))
 	for i, r := range c.ForwardAuth.Routes {
-		setting := fmt.Sprintf("forwardAuth.routes[%d]", i)
-		if r.Resource == "" || r.Action == "" || r.Object == "" {
-			bad(setting, "resource, action and object are required")
-		}
-		if err := checkPattern(r.Match); err != nil {
-			bad(setting+".match", "%v", err)
-		}
+		routes[i] = service.Route(r)
+	}
+	for _, p := range service.CheckRoutes(routes) {
+		bad(fmt.Sprintf("forwardAuth.routes[%d].%s", p.Index, p.Field), "%s", p.Problem)
 	}
 	if c.Login.MaxConcurrent < 1 {
 		bad("login.maxConcurrent", "must be at least 1, got %d", c.Login.MaxConcurrent)
@@ -256,20 +275,6 @@ func checkHostPort(s string) error {
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
 	}
-	return nil
-}
-
-// checkPattern reports whether p is a valid ServeMux pattern.
-func checkPattern(p string) (err error) {
-	if strings.TrimSpace(p) == "" {
-		return errors.New("must be set, e.g. \"GET /grafana/\"")
-	}
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("%q is not a valid route pattern: %v", p, v)
-		}
-	}()
-	http.NewServeMux().Handle(p, http.NotFoundHandler())
 	return nil
 }
 
@@ -308,6 +313,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("login.maxFailures", c.Login.MaxFailures),
 		slog.String("login.window", c.Login.Window.String()),
 		slog.Int("login.maxConcurrent", c.Login.MaxConcurrent),
+		slog.String("forwardAuth.headers", c.ForwardAuth.Headers),
+		slog.Int("forwardAuth.routes", len(c.ForwardAuth.Routes)),
 	)
 }
 

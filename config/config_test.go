@@ -74,6 +74,7 @@ func TestDefault(t *testing.T) {
 		{"login.maxFailures", c.Login.MaxFailures, 5},
 		{"login.window", c.Login.Window.D(), 5 * time.Minute},
 		{"login.maxConcurrent", c.Login.MaxConcurrent, max(1, runtime.GOMAXPROCS(0)/2)},
+		{"forwardAuth.headers", c.ForwardAuth.Headers, config.HeadersOriginal},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -111,6 +112,13 @@ login:
   maxFailures: 3
   window: 10m
   maxConcurrent: 8
+forwardAuth:
+  headers: forwarded
+  routes:
+    - match: "GET /grafana/"
+      resource: applications
+      action: get
+      object: monitoring/grafana
 `
 	got, err := config.Parse([]byte(in))
 	if err != nil {
@@ -136,6 +144,9 @@ login:
 		},
 		Audit: config.Audit{Retention: config.Duration(365 * 24 * time.Hour)},
 		Login: config.Login{MaxFailures: 3, Window: config.Duration(10 * time.Minute), MaxConcurrent: 8},
+		ForwardAuth: config.ForwardAuth{Headers: config.HeadersForwarded, Routes: []config.Route{
+			{Match: "GET /grafana/", Resource: "applications", Action: "get", Object: "monitoring/grafana"},
+		}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)

@@ -77,6 +77,7 @@ func newOracle(t *testing.T, p genPolicy) *oracle {
 			ps = append(ps, []string{l[1], l[2], l[3], l[4], eft})
 		}
 	}
+	ps, gs = confineThroughProjectRoles(ps, gs)
 	if len(ps) > 0 {
 		if _, err := enf.AddPoliciesEx(ps); err != nil {
 			t.Fatalf("casbin AddPolicies: %v", err)
@@ -116,22 +117,83 @@ func (o *oracle) enforce(t *testing.T, sub string, groups []string, res, act, ob
 	return false
 }
 
+// confineThroughProjectRoles rewrites the policy for casbin so that what a
+// project role inherits is confined to its project: each role X that
+// proj:P:R joins (directly or further up) is replaced, on that path, by a
+// copy named "P§X" carrying X's p lines, which oracleWithin confines to P.
+// A project role of another project joined this way is dropped.
+func confineThroughProjectRoles(ps, gs [][]string) ([][]string, [][]string) {
+	parents := map[string][]string{}
+	for _, g := range gs {
+		parents[g[0]] = append(parents[g[0]], g[1])
+	}
+	linesOf := map[string][][]string{}
+	for _, l := range ps {
+		linesOf[l[0]] = append(linesOf[l[0]], l)
+	}
+	projectOf := func(sub string) (string, bool, bool) {
+		parts := strings.Split(sub, ":")
+		if parts[0] != "proj" {
+			return "", false, false
+		}
+		return parts[1], true, len(parts) == 3 && parts[1] != "" && parts[2] != ""
+	}
+	var outG [][]string
+	made := map[string]bool{}
+	var target func(x, project string) (string, bool)
+	target = func(x, project string) (string, bool) {
+		if p, isProject, ok := projectOf(x); isProject {
+			return x, ok && p == project
+		}
+		name := project + "§" + x
+		if !made[name] {
+			made[name] = true
+			for _, l := range linesOf[x] {
+				ps = append(ps, append([]string{name}, l[1:]...))
+			}
+			for _, y := range parents[x] {
+				if t, ok := target(y, project); ok {
+					outG = append(outG, []string{name, t})
+				}
+			}
+		}
+		return name, true
+	}
+	for _, g := range gs {
+		p, isProject, ok := projectOf(g[0])
+		switch {
+		case !isProject:
+			outG = append(outG, g)
+		case ok:
+			if t, ok := target(g[1], p); ok {
+				outG = append(outG, []string{g[0], t})
+			}
+		}
+	}
+	return ps, outG
+}
+
 // oracleWithin: a subject proj:<p>:<r> (exactly three parts, none empty)
 // may get project p and act on applications "p/<name>"; a malformed one
 // nothing; any other subject is not limited.
 func oracleWithin(sub, res, act, obj string) bool {
-	if !strings.HasPrefix(sub, "proj:") {
+	var project string
+	if p, _, ok := strings.Cut(sub, "§"); ok {
+		project = p // a role reached through a project role of p
+	} else if strings.HasPrefix(sub, "proj:") {
+		parts := strings.Split(sub, ":")
+		if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+			return false
+		}
+		project = parts[1]
+	} else {
 		return true
-	}
-	parts := strings.Split(sub, ":")
-	if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
-		return false
 	}
 	switch res {
 	case "applications":
-		return strings.HasPrefix(obj, parts[1]+"/") && len(obj) > len(parts[1])+1
+		return strings.HasPrefix(obj, project+"/") && len(obj) > len(project)+1
 	case "projects":
-		return act == "get" && obj == parts[1]
+		return act == "get" && obj == project
 	}
 	return false
 }

@@ -202,8 +202,11 @@ func ReservedGroup(name string) bool {
 // its own and one parent component shares that component's slice, which
 // keeps 10,000 accounts bound to one role cheap.
 func (e *Engine) computeReach() {
-	all := make([]*node, len(e.nodes))
+	all := make([]*node, len(e.nodes)+len(e.clones))
 	for _, n := range e.nodes {
+		all[n.id] = n
+	}
+	for _, n := range e.clones {
 		all[n.id] = n
 	}
 	var (
@@ -334,6 +337,9 @@ func (e *Engine) Roles(subject string, groups []string) []string {
 	var walk func(n *node)
 	walk = func(n *node) {
 		for _, p := range n.parents {
+			if p.clone {
+				continue // a role held only inside a project is not a role of the subject
+			}
 			if !set[p.name] {
 				set[p.name] = true
 				walk(p)

@@ -78,6 +78,7 @@ type Engine struct {
 	def      *node            // the default role; nil if none or it has no lines
 	warnings []string
 	cache    *decisionCache // nil when turned off
+	clones   []*node        // confined copies of roles that project roles inherit
 }
 
 // node is a subject, group or role.
@@ -87,6 +88,7 @@ type node struct {
 	rules   []rule  // its own p lines, in policy order
 	parents []*node // the roles it joins through g lines
 	member  bool    // named first in some g line: only such groups are consulted
+	clone   bool    // a copy of a role confined to a project (confineProjectRoles)
 	// reach is the node itself and every role it reaches through g lines,
 	// transitively, keeping only those with p lines. Nodes may share it.
 	reach []*node
@@ -226,6 +228,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, list
 	}
 
+	e.confineProjectRoles()
 	e.computeReach()
 	if d := e.nodes[cfg.DefaultRole]; cfg.DefaultRole != "" && d != nil && len(d.reach) > 0 {
 		e.def = d
@@ -238,6 +241,67 @@ func New(cfg Config) (*Engine, error) {
 		e.cache = newDecisionCache(cfg.CacheSize)
 	}
 	return e, nil
+}
+
+// confineProjectRoles keeps the project boundary for roles that a project
+// role inherits. A global line "g, proj:P:R, role:x" lets the role reach
+// role:x's lines; those are not project lines, so the rule-level boundary
+// does not confine them, and anyone bound to proj:P:R (which a project
+// administrator may arrange through the role's groups) would gain role:x
+// everywhere. So a project role's parents are replaced by copies confined
+// to P: every line reached through a project role allows only what P
+// governs, for the role's tokens and for everyone bound to it alike —
+// binding to a project role grants exactly what the role's token may do.
+// A project role of another project (or a malformed one) reached this way
+// contributes nothing: its lines are confined to its own project.
+func (e *Engine) confineProjectRoles() {
+	type key struct{ name, project string }
+	memo := map[key]*node{}
+	var confined func(x *node, project string) *node
+	confined = func(x *node, project string) *node {
+		if p, isProject, ok := ProjectOf(x.name); isProject {
+			if ok && p == project {
+				return x // its own parents are confined in the loop below
+			}
+			return nil
+		}
+		k := key{x.name, project}
+		if c, ok := memo[k]; ok {
+			return c
+		}
+		c := &node{name: x.name, id: len(e.nodes) + len(e.clones), clone: true}
+		memo[k] = c
+		e.clones = append(e.clones, c)
+		for _, r := range x.rules {
+			if !r.confined {
+				r.confined, r.project = true, project
+			} else if r.project != project {
+				r.never = true
+			}
+			c.rules = append(c.rules, r)
+		}
+		for _, p := range x.parents {
+			if cp := confined(p, project); cp != nil {
+				c.parents = append(c.parents, cp)
+			}
+		}
+		return c
+	}
+	for _, n := range e.nodes {
+		project, isProject, ok := ProjectOf(n.name)
+		if !isProject || len(n.parents) == 0 {
+			continue
+		}
+		var parents []*node
+		if ok {
+			for _, p := range n.parents {
+				if cp := confined(p, project); cp != nil && !slices.Contains(parents, cp) {
+					parents = append(parents, cp)
+				}
+			}
+		}
+		n.parents = parents
+	}
 }
 
 // keyedError is a bad line with its place in the sources.

@@ -264,10 +264,30 @@ func TestDecisions(t *testing.T) {
 				{"mallory", nil, "projects", "update", "team-a", false, RuleNoMatch},
 				{"dave", []string{"deployers"}, "applications", "get", "team-b/web", false, RuleNoMatch},
 				{"dave", []string{"deployers"}, "applications", "get", "team-a/web", true, RuleGroup},
-				// A global role the project role joins is not confined: it is
-				// the admin's own line, reached through a g line the admin wrote.
-				{"mallory", nil, "applications", "get", "team-c/web", true, RuleSubject},
+				// What the project role inherits is confined too: binding to
+				// the role grants exactly what the role's token may do.
+				{"mallory", nil, "applications", "get", "team-c/web", false, RuleNoMatch},
 				{"proj:team-a:deployer", nil, "applications", "get", "team-c/web", false, RuleCrossProject},
+			},
+		},
+		{
+			name: "roles a project role inherits are confined to its project",
+			cfg: Config{CSV: "g, proj:team-a:ci, role:admin\n" +
+				"g, proj:team-a:ci, proj:team-b:ci\n" +
+				"p, proj:team-b:ci, applications, *, *, allow\n" +
+				"g, mallory, proj:team-a:ci\n" +
+				"g, role:admin, role:audit\n" +
+				"p, role:audit, audit, get, *, allow"},
+			reqs: []request{
+				{"mallory", nil, "applications", "delete", "team-a/web", true, RuleSubject},
+				{"mallory", nil, "applications", "delete", "team-b/web", false, RuleNoMatch},
+				{"mallory", nil, "settings", "update", "rbac", false, RuleNoMatch},
+				{"mallory", nil, "audit", "get", "*", false, RuleNoMatch},
+				{"proj:team-a:ci", nil, "applications", "sync", "team-a/web", true, RuleSubject},
+				{"proj:team-a:ci", nil, "settings", "update", "rbac", false, RuleCrossProject},
+				// role:admin itself is untouched.
+				{"admin", nil, "settings", "update", "rbac", true, RuleSubject},
+				{"admin", nil, "audit", "get", "*", true, RuleSubject},
 			},
 		},
 		{

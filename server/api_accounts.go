@@ -74,7 +74,7 @@ func (s *Server) updatePassword(w http.ResponseWriter, r *http.Request, p *servi
 
 func (s *Server) canI(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
 	v := "no"
-	if s.svc.Can(p, r.PathValue("resource"), r.PathValue("action"), r.PathValue("object")) {
+	if s.svc.CanI(p, r.PathValue("resource"), r.PathValue("action"), r.PathValue("object")) {
 		v = "yes"
 	}
 	writeJSON(w, http.StatusOK, gatehouse.CanI{Value: v})

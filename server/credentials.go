@@ -15,8 +15,13 @@ var errMalformed = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "invalid or unknown
 
 // credential returns the token a request presents, if any: the
 // Authorization header (Bearer or Basic) first, then the session cookie.
-// A malformed header is answered exactly like an unknown token.
+// A malformed header is answered exactly like an unknown token, and so is
+// more than one Authorization header: a proxy that copies the client's
+// headers next to its own must not let either of them choose which counts.
 func credential(r *http.Request) (tok string, present bool, err error) {
+	if hs := r.Header.Values("Authorization"); len(hs) > 1 {
+		return "", true, errMalformed
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		tok, err := parseAuthorization(h)
 		return tok, true, err

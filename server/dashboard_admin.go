@@ -116,19 +116,16 @@ func (d *dashboard) account(w http.ResponseWriter, r *http.Request, p *service.P
 	if err != nil {
 		return err
 	}
-	self := a.Name == p.Account()
-	mayUpdate := self || d.svc.Can(p, "accounts", "update", a.Name)
+	rights := d.svc.RightsOn(r.Context(), p, a)
 	base := "/accounts/" + url.PathEscape(a.Name) + "/tokens/"
 	v := accountView{
-		accountRow: accountRow{Account: a, Type: accountType(a), CanUpdate: a.Name != gatehouse.AdminAccount && d.svc.Can(p, "accounts", "update", a.Name)},
-		Self:       self,
-		CanMint:    mayUpdate && a.Enabled && a.Has(gatehouse.CapAPIKey),
-		CanRevoke:  mayUpdate,
+		accountRow: accountRow{Account: a, Type: accountType(a), CanUpdate: rights.Update},
+		Roles:      rights.Roles,
+		Self:       rights.Self,
+		CanMint:    rights.MintTokens,
+		CanRevoke:  rights.RevokeTokens,
 		MintURL:    base + "new",
 		RevokeURL:  base,
-	}
-	if e := d.svc.Engine(); e != nil {
-		v.Roles = e.Roles(a.Name, a.Groups)
 	}
 	d.render(w, r, p, http.StatusOK, "account", view{Title: a.Name, Section: "Accounts", Data: v})
 	return nil
@@ -165,7 +162,9 @@ func (d *dashboard) project(w http.ResponseWriter, r *http.Request, p *service.P
 	if err != nil {
 		return err
 	}
-	v := projectView{Project: pr, CanMint: d.svc.Can(p, "projects", "update", pr.Name)}
+	// Minting (and revoking) role tokens needs the same right for every
+	// role of a project, so asking for one of them answers for all.
+	v := projectView{Project: pr, CanMint: len(pr.Roles) > 0 && d.svc.MayMint(r.Context(), p, service.MintOwner{Project: pr.Name, Role: pr.Roles[0].Name})}
 	for _, role := range pr.Roles {
 		toks, err := d.svc.ListRoleTokens(r.Context(), p, pr.Name, role.Name)
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/policy"
 )
 
 // fakeNow is a settable clock.
@@ -179,66 +178,6 @@ func TestParseTokenForm(t *testing.T) {
 				t.Errorf("scopes %v, want %d", req.Scopes, tc.nScopes)
 			}
 		})
-	}
-}
-
-func TestPreviewPermissions(t *testing.T) {
-	e, err := policy.New(policy.Config{CSV: strings.Join([]string{
-		"p, role:dev, applications, *, team-a/*, allow",
-		"p, role:dev, applications, delete, team-a/prod, deny",
-		"p, carol, audit, get, carol, allow",
-		"g, devs, role:dev",
-	}, "\n")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cell := func(g permGrid, res, act string) permCell {
-		for _, r := range g.Rows {
-			for _, c := range r.Cells {
-				if r.Resource == res && c.Action == act {
-					return c
-				}
-			}
-		}
-		t.Fatalf("no cell %s %s", res, act)
-		return permCell{}
-	}
-	admin := previewPermissions(e, previewSubject{Name: "admin"}, nil)
-	if c := cell(admin, "settings", "update"); !c.All {
-		t.Errorf("admin settings update = %+v, want all", c)
-	}
-	carol := previewPermissions(e, previewSubject{Name: "carol", Groups: []string{"devs"}}, nil)
-	for _, tc := range []struct {
-		res, act string
-		all      bool
-		objects  string
-		except   string
-	}{
-		{"applications", "get", false, "team-a/*", ""},
-		{"applications", "delete", false, "team-a/*", "team-a/prod"},
-		{"audit", "get", false, "carol", ""},
-		{"accounts", "get", false, "", ""},
-	} {
-		c := cell(carol, tc.res, tc.act)
-		if c.All != tc.all || strings.Join(c.Objects, ",") != tc.objects || strings.Join(c.Except, ",") != tc.except {
-			t.Errorf("carol %s %s = %+v, want all %v objects %q except %q", tc.res, tc.act, c, tc.all, tc.objects, tc.except)
-		}
-	}
-	scoped := previewPermissions(e, previewSubject{Name: "admin"}, []gatehouse.Scope{{Resource: "applications", Action: "get", Object: "team-b/*"}})
-	if c := cell(scoped, "applications", "get"); c.All || strings.Join(c.Objects, ",") != "team-b/*" {
-		t.Errorf("scoped admin applications get = %+v, want team-b/*", c)
-	}
-	if c := cell(scoped, "projects", "get"); !c.None() {
-		t.Errorf("scoped admin projects get = %+v, want none", c)
-	}
-	if len(scoped.Problems) != 0 {
-		t.Errorf("admin holds the scope, yet problems %q", scoped.Problems)
-	}
-	if g := previewPermissions(e, previewSubject{Name: "carol"}, []gatehouse.Scope{{Resource: "accounts", Action: "*", Object: "*"}}); len(g.Problems) != 1 {
-		t.Errorf("a scope beyond carol: problems %q, want one", g.Problems)
-	}
-	if g := previewPermissions(nil, previewSubject{Name: "x"}, nil); len(g.Rows) != 0 {
-		t.Error("no engine, yet a grid")
 	}
 }
 

@@ -751,7 +751,7 @@ func TestDashboardPreviewShowsOwnerPermissionsIntersectedWithScopes(t *testing.T
 	// The warning for a scope the owner lacks comes before generating.
 	r := w.post("/accounts/alice/tokens/new", url.Values{"name": {"x"}, "op": {"preview"},
 		"scope_resource": {"accounts"}, "scope_action": {"update"}, "scope_object": {"*"}})
-	if !strings.Contains(r.body, "Scope 1 (accounts, update, *) is more than alice may do now") {
+	if !strings.Contains(r.body, "Scope 1 (accounts, update, *) exceeds the permissions of account &#34;alice&#34;; generating would be refused.") {
 		t.Errorf("no warning for a scope beyond the owner:\n%s", r.body)
 	}
 	// A scoped token minted through the form does exactly what the preview said.

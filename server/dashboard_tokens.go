@@ -31,7 +31,7 @@ func (d *dashboard) userInfo(w http.ResponseWriter, r *http.Request, p *service.
 		Data: userInfoView{
 			Info:      d.svc.UserInfo(p),
 			Account:   a,
-			CanMint:   a.Enabled && a.Has(gatehouse.CapAPIKey),
+			CanMint:   d.svc.MayMint(r.Context(), p, service.MintOwner{Account: a.Name}),
 			MintURL:   base + "new",
 			RevokeURL: base,
 		},
@@ -53,7 +53,7 @@ type tokenFormView struct {
 	MaxLabel       string
 	AllowScopes    bool
 	Rows           []scopeRowView
-	Preview        permGrid
+	Preview        service.Preview
 	Problems       []string
 }
 
@@ -68,7 +68,14 @@ type tokenOwner struct {
 	account string // api tokens
 	project string // project role tokens
 	role    string
-	subject previewSubject
+}
+
+// mintOwner is the owner as the service names it.
+func (o tokenOwner) mintOwner() service.MintOwner {
+	if o.kind == gatehouse.KindProject {
+		return service.MintOwner{Project: o.project, Role: o.role}
+	}
+	return service.MintOwner{Account: o.account}
 }
 
 func (o tokenOwner) label() (name, kind string) {
@@ -97,78 +104,33 @@ func (o tokenOwner) backURL(p *service.Principal) string {
 	return "/accounts/" + url.PathEscape(o.account)
 }
 
-// accountOwner resolves the owner of an account token form and checks
-// that the user may mint for it: their own account, or any account with
-// accounts, update, <name>.
-func (d *dashboard) accountOwner(r *http.Request, p *service.Principal) (tokenOwner, error) {
-	name := r.PathValue("name")
-	if name == p.Account() {
-		return tokenOwner{kind: gatehouse.KindAPI, account: name, subject: previewSubject{Name: p.Subject(), Groups: p.Groups()}}, nil
-	}
-	if err := d.svc.Authorize(p, "accounts", "update", name); err != nil {
-		return tokenOwner{}, err
-	}
-	a, err := d.svc.GetAccount(r.Context(), p, name)
-	if err != nil {
-		return tokenOwner{}, err
-	}
-	return tokenOwner{kind: gatehouse.KindAPI, account: a.Name, subject: previewSubject{Name: a.Name, Groups: a.Groups}}, nil
+// accountOwner and roleOwner name the owner of a token form. Whether the
+// user may mint for it is the service's decision: MintPreview and
+// CreateToken / CreateRoleToken answer it, under one rule.
+func accountOwner(r *http.Request) tokenOwner {
+	return tokenOwner{kind: gatehouse.KindAPI, account: r.PathValue("name")}
 }
 
-// roleOwner resolves the owner of a project role token form; minting
-// needs projects, update, <project>.
-func (d *dashboard) roleOwner(r *http.Request, p *service.Principal) (tokenOwner, error) {
-	project, role := r.PathValue("name"), r.PathValue("role")
-	if err := d.svc.Authorize(p, "projects", "update", project); err != nil {
-		return tokenOwner{}, err
-	}
-	pr, err := d.svc.GetProject(r.Context(), p, project)
-	if err != nil {
-		return tokenOwner{}, err
-	}
-	if _, ok := pr.Role(role); !ok {
-		return tokenOwner{}, gatehouse.Errorf(gatehouse.ENOTFOUND, "project %q has no role %q", project, role)
-	}
-	return tokenOwner{
-		kind: gatehouse.KindProject, project: project, role: role,
-		subject: previewSubject{Name: gatehouse.ProjectSubject(project, role)},
-	}, nil
+func roleOwner(r *http.Request) tokenOwner {
+	return tokenOwner{kind: gatehouse.KindProject, project: r.PathValue("name"), role: r.PathValue("role")}
 }
 
 // accountTokenForm and roleTokenForm show an empty form with the preview
 // of the owner's unscoped permissions.
 func (d *dashboard) accountTokenForm(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	o, err := d.accountOwner(r, p)
-	if err != nil {
-		return err
-	}
-	d.showTokenForm(w, r, p, o, http.StatusOK, tokenForm{}, nil, nil)
-	return nil
+	return d.showTokenForm(w, r, p, accountOwner(r), http.StatusOK, tokenForm{}, nil, nil)
 }
 
 func (d *dashboard) roleTokenForm(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	o, err := d.roleOwner(r, p)
-	if err != nil {
-		return err
-	}
-	d.showTokenForm(w, r, p, o, http.StatusOK, tokenForm{}, nil, nil)
-	return nil
+	return d.showTokenForm(w, r, p, roleOwner(r), http.StatusOK, tokenForm{}, nil, nil)
 }
 
 func (d *dashboard) accountTokenPost(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	o, err := d.accountOwner(r, p)
-	if err != nil {
-		return err
-	}
-	return d.tokenPost(w, r, p, o)
+	return d.tokenPost(w, r, p, accountOwner(r))
 }
 
 func (d *dashboard) roleTokenPost(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	o, err := d.roleOwner(r, p)
-	if err != nil {
-		return err
-	}
-	return d.tokenPost(w, r, p, o)
+	return d.tokenPost(w, r, p, roleOwner(r))
 }
 
 // tokenPost handles the form's three buttons: "Preview" and "Add scope"
@@ -185,12 +147,10 @@ func (d *dashboard) tokenPost(w http.ResponseWriter, r *http.Request, p *service
 		f.Scopes = append(f.Scopes, scopeRow{})
 	}
 	if op != "generate" {
-		d.showTokenForm(w, r, p, o, http.StatusOK, f, req.Scopes, nil)
-		return nil
+		return d.showTokenForm(w, r, p, o, http.StatusOK, f, req.Scopes, nil)
 	}
 	if len(problems) > 0 {
-		d.showTokenForm(w, r, p, o, http.StatusBadRequest, f, req.Scopes, problems)
-		return nil
+		return d.showTokenForm(w, r, p, o, http.StatusBadRequest, f, req.Scopes, problems)
 	}
 	var nt gatehouse.NewToken
 	var err error
@@ -202,8 +162,7 @@ func (d *dashboard) tokenPost(w http.ResponseWriter, r *http.Request, p *service
 	switch gatehouse.ErrorCode(err) {
 	case "":
 	case gatehouse.EINVALID, gatehouse.EPRECONDITION:
-		d.showTokenForm(w, r, p, o, StatusOf(err), f, req.Scopes, []string{gatehouse.ErrorMessage(err)})
-		return nil
+		return d.showTokenForm(w, r, p, o, StatusOf(err), f, req.Scopes, []string{gatehouse.ErrorMessage(err)})
 	default:
 		return err
 	}
@@ -218,8 +177,13 @@ func (d *dashboard) tokenPost(w http.ResponseWriter, r *http.Request, p *service
 }
 
 // showTokenForm renders the form with its values, the preview of what the
-// token could do and any problems.
-func (d *dashboard) showTokenForm(w http.ResponseWriter, r *http.Request, p *service.Principal, o tokenOwner, status int, f tokenForm, scopes []gatehouse.Scope, problems []string) {
+// token could do and any problems. The preview is also the service's
+// answer to whether the user may mint for this owner at all.
+func (d *dashboard) showTokenForm(w http.ResponseWriter, r *http.Request, p *service.Principal, o tokenOwner, status int, f tokenForm, scopes []gatehouse.Scope, problems []string) error {
+	preview, err := d.svc.MintPreview(r.Context(), p, o.mintOwner(), scopes)
+	if err != nil {
+		return err
+	}
 	maxLife := d.svc.MaxLifetime()
 	choices := expiryChoices(maxLife)
 	if f.Expiration == "" {
@@ -240,7 +204,7 @@ func (d *dashboard) showTokenForm(w http.ResponseWriter, r *http.Request, p *ser
 		MaxHours:       int64(maxLife / time.Hour),
 		MaxLabel:       humanDuration(maxLife),
 		AllowScopes:    o.kind == gatehouse.KindAPI,
-		Preview:        previewPermissions(d.svc.Engine(), o.subject, scopes),
+		Preview:        preview,
 		Problems:       problems,
 	}
 	if v.AllowScopes {
@@ -253,6 +217,7 @@ func (d *dashboard) showTokenForm(w http.ResponseWriter, r *http.Request, p *ser
 		}
 	}
 	d.render(w, r, p, status, "token_form", view{Title: "Generate New Token", Section: d.sectionOf(o), Data: v})
+	return nil
 }
 
 func (d *dashboard) sectionOf(o tokenOwner) string {

@@ -1,9 +1,8 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -13,99 +12,152 @@ import (
 const verifyPath = "/api/v1/auth/verify"
 
 // Route maps requests of another service onto an RBAC question for the
-// forward-auth endpoint. Match is a ServeMux pattern ("GET /grafana/",
-// "POST /deploy/{project}/{app}"); Object may name the pattern's
-// wildcards ("{project}/{app}").
-type Route struct {
-	Match    string
-	Resource string
-	Action   string
-	Object   string
+// forward-auth endpoint; see service.Route.
+type Route = service.Route
+
+// ForwardAuthHeaders names where the proxy in front describes the
+// original request. It is configured, never guessed: proxies such as
+// Caddy and Traefik copy the client's own headers to the auth request, so
+// a header of the other family can only be a forgery or a sign that
+// another kind of proxy is in front than the one configured.
+type ForwardAuthHeaders string
+
+const (
+	// HeadersOriginal: X-Original-Method and X-Original-URI (nginx
+	// auth_request). The default.
+	HeadersOriginal ForwardAuthHeaders = "original"
+	// HeadersForwarded: X-Forwarded-Method and X-Forwarded-Uri (Traefik
+	// ForwardAuth, Caddy forward_auth).
+	HeadersForwarded ForwardAuthHeaders = "forwarded"
+	// HeadersEnvoy: Envoy ext_authz in HTTP mode, which sends the original
+	// method and appends the original path to its path_prefix
+	// (path_prefix: /api/v1/auth/verify).
+	HeadersEnvoy ForwardAuthHeaders = "envoy"
+)
+
+// header families of the original request: method, URI.
+var (
+	originalHeaders  = [2]string{"X-Original-Method", "X-Original-URI"}
+	forwardedHeaders = [2]string{"X-Forwarded-Method", "X-Forwarded-Uri"}
+)
+
+// forwardAuth is the server's forward-auth configuration: the decision
+// belongs to the service, the header reading to the server.
+type forwardAuth struct {
+	decider *service.ForwardAuth
+	headers ForwardAuthHeaders
+	err     error // a route table or header mode that did not compile
 }
 
-// routeTable matches original requests against the configured routes.
-type routeTable struct {
-	mux *http.ServeMux
-}
-
-type routeMatch struct {
-	resource, action, object string
-	ok                       bool
-}
-
-type matchKey struct{}
-
-var wildcard = regexp.MustCompile(`\{([^{}]+)\}`)
-
-func newRouteTable(routes []Route) *routeTable {
-	mux := http.NewServeMux()
-	for _, r := range routes {
-		mux.HandleFunc(r.Match, func(_ http.ResponseWriter, req *http.Request) {
-			m := req.Context().Value(matchKey{}).(*routeMatch)
-			*m = routeMatch{resource: r.Resource, action: r.Action, ok: true,
-				object: wildcard.ReplaceAllStringFunc(r.Object, func(w string) string {
-					return req.PathValue(strings.TrimSuffix(w[1:len(w)-1], "..."))
-				})}
-		})
+func newForwardAuth(svc *service.Service, o Options) forwardAuth {
+	f := forwardAuth{headers: o.ForwardAuthHeaders}
+	switch f.headers {
+	case "":
+		f.headers = HeadersOriginal
+	case HeadersOriginal, HeadersForwarded, HeadersEnvoy:
+	default:
+		f.err = fmt.Errorf("forward auth: headers %q is not %q, %q or %q", f.headers, HeadersOriginal, HeadersForwarded, HeadersEnvoy)
+		return f
 	}
-	return &routeTable{mux: mux}
-}
-
-// match finds the route of an original request; ok is false when none
-// matches (the request is then refused).
-func (t *routeTable) match(r *http.Request, method string, u *url.URL) routeMatch {
-	var m routeMatch
-	req, err := http.NewRequestWithContext(contextWith(r, &m), method, u.String(), nil)
-	if err != nil {
-		return m
+	if svc != nil {
+		f.decider, f.err = svc.NewForwardAuth(o.ForwardAuth)
+		if f.err != nil {
+			f.err = fmt.Errorf("forward auth: %w", f.err)
+		}
 	}
-	req.Host = r.Header.Get("X-Forwarded-Host")
-	if _, pattern := t.mux.Handler(req); pattern == "" {
-		return m
-	}
-	t.mux.ServeHTTP(discard{}, req)
-	return m
+	return f
 }
 
 // verify is the forward-auth endpoint for nginx auth_request, Traefik
-// ForwardAuth and Envoy ext_authz: 200 with identity headers, 401 with a
-// challenge, or 403. Requests that match no route are refused.
+// ForwardAuth, Caddy forward_auth and Envoy ext_authz: exactly 200 with
+// identity headers, 401 with a challenge, or 403. It reads the original
+// request from the configured headers and renders the service's decision.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	method := firstHeader(r, "X-Original-Method", "X-Forwarded-Method")
-	uri := firstHeader(r, "X-Original-URI", "X-Forwarded-Uri")
-	if method == "" || uri == "" {
-		return gatehouse.Errorf(gatehouse.EINVALID, "forward auth needs X-Original-Method and X-Original-URI (or X-Forwarded-Method and X-Forwarded-Uri)")
+	if s.fwd.err != nil || s.fwd.decider == nil {
+		// Fail closed; cmd validates the configuration before it gets here.
+		return gatehouse.Internal(fmt.Errorf("forward auth is not configured: %v", s.fwd.err))
 	}
-	u, err := url.ParseRequestURI(uri)
+	method, uri, err := s.fwd.original(r)
 	if err != nil {
-		return gatehouse.Errorf(gatehouse.EINVALID, "X-Original-URI is not a request URI")
+		return err
 	}
-	m := s.fwd.match(r, method, u)
-	if !m.ok {
-		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "no forward-auth route matches %s %s", method, u.Path)
-	}
-	if err := s.svc.Authorize(p, m.resource, m.action, m.object); err != nil {
+	d, err := s.fwd.decider.Decide(p, method, uri)
+	if err != nil {
 		return err
 	}
 	h := w.Header()
-	h.Set("X-Auth-User", p.Subject())
-	h.Set("X-Auth-Groups", strings.Join(p.Groups(), ","))
-	h.Set("X-Auth-Token-Id", p.TokenID())
-	writeJSON(w, http.StatusOK, map[string]string{"user": p.Subject()})
+	h.Set("X-Auth-User", d.User)
+	h.Set("X-Auth-Groups", strings.Join(d.Groups, ","))
+	h.Set("X-Auth-Token-Id", d.TokenID)
+	writeJSON(w, http.StatusOK, map[string]string{"user": d.User})
 	return nil
 }
 
-func firstHeader(r *http.Request, names ...string) string {
-	for _, n := range names {
-		if v := r.Header.Get(n); v != "" {
-			return v
+// original returns the method and raw URI of the original request as the
+// configured proxy describes it.
+func (f *forwardAuth) original(r *http.Request) (method, uri string, err error) {
+	var want [2]string
+	var others []string
+	switch f.headers {
+	case HeadersForwarded:
+		want, others = forwardedHeaders, originalHeaders[:]
+	case HeadersEnvoy:
+		others = append(originalHeaders[:], forwardedHeaders[:]...)
+	default:
+		want, others = originalHeaders, forwardedHeaders[:]
+	}
+	for _, h := range others {
+		if len(r.Header.Values(h)) > 0 {
+			return "", "", gatehouse.Errorf(gatehouse.EFORBIDDEN,
+				"forward auth is configured for %s headers but the request also carries %s: another kind of proxy is in front than the one configured, or a client forged it",
+				f.headers, h)
 		}
 	}
-	return ""
+	if f.headers == HeadersEnvoy {
+		// Envoy appends the original :path (with its query) to the prefix;
+		// RequestURI is that target as received, before any decoding.
+		rest, ok := strings.CutPrefix(r.RequestURI, verifyPath)
+		if !ok || rest == "" {
+			return "", "", gatehouse.Errorf(gatehouse.EINVALID, "forward auth for Envoy needs the original path after %s (ext_authz path_prefix)", verifyPath)
+		}
+		return r.Method, rest, nil
+	}
+	method, merr := single(r, want[0])
+	uri, uerr := single(r, want[1])
+	if merr != nil || uerr != nil {
+		return "", "", gatehouse.Errorf(gatehouse.EINVALID, "forward auth needs exactly one %s and one %s header (forwardAuth.headers: %s)", want[0], want[1], f.headers)
+	}
+	return method, uri, nil
 }
 
-type discard struct{}
+// single returns the one value of header name; none, an empty one or
+// several (a proxy that appends instead of replacing) are errors.
+func single(r *http.Request, name string) (string, error) {
+	vs := r.Header.Values(name)
+	if len(vs) != 1 || vs[0] == "" {
+		return "", fmt.Errorf("want one %s", name)
+	}
+	return vs[0], nil
+}
 
-func (discard) Header() http.Header         { return http.Header{} }
-func (discard) Write(b []byte) (int, error) { return len(b), nil }
-func (discard) WriteHeader(int)             {}
+// envoyPrefix sends Envoy's ext_authz requests, verifyPath followed by
+// the original path, to the verify route unchanged: ServeMux would clean
+// (redirect) a path with dot segments or "//" and the middleware would ask
+// a POST for a JSON body. The handler reads the original path from the
+// untouched RequestURI. Only with forwardAuth.headers: envoy.
+func (s *Server) envoyPrefix(next http.Handler) http.Handler {
+	if s.fwd.headers != HeadersEnvoy {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.RequestURI, verifyPath+"/") {
+			u := *r.URL
+			u.Path, u.RawPath, u.RawQuery = verifyPath, "", ""
+			r2 := new(http.Request)
+			*r2 = *r
+			r2.URL = &u
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,11 +1,16 @@
 package server_test
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +23,44 @@ var fwdRoutes = []server.Route{
 	{Match: "GET /grafana/", Resource: "applications", Action: "get", Object: "monitoring/grafana"},
 	{Match: "POST /deploy/{project}/{app}", Resource: "applications", Action: "sync", Object: "{project}/{app}"},
 	{Match: "/repos/{project}/{rest...}", Resource: "projects", Action: "get", Object: "{project}"},
+	{Match: "GET /files/{project}/{path...}", Resource: "applications", Action: "get", Object: "{project}/{path}"},
+	{Match: "GET /public/", Resource: "applications", Action: "get", Object: "public/site"},
+	{Match: "GET /admin/", Resource: "settings", Action: "update", Object: "rbac"},
+}
+
+// fwdPolicy gives olga (group sre) grafana, the public site, team-a's
+// applications and project; never the admin pages.
+const fwdPolicy = "p, role:sre, applications, get, monitoring/*, allow\n" +
+	"p, role:sre, applications, get, public/*, allow\n" +
+	"p, role:sre, applications, sync, team-a/*, allow\n" +
+	"p, role:sre, applications, get, team-a/*, allow\n" +
+	"p, role:sre, projects, get, team-a, allow\n" +
+	"g, sre, role:sre"
+
+// refusal starts the message of a refused original request.
+const refusal = "forward auth refuses the original request: "
+
+// fwdEnv is a server with fwdRoutes, olga and her API token.
+func fwdEnv(t *testing.T) (*env, gatehouse.NewToken) {
+	t.Helper()
+	e := newEnv(t, withRoutes(fwdRoutes...))
+	e.createUser("olga", "sre")
+	e.setPolicy(fwdPolicy, "")
+	return e, e.mint(e.login("olga", "olga-password"), "olga", gatehouse.TokenRequest{Name: "proxy"})
+}
+
+// fwdServer is a second real server over e's service and store with its
+// own forward-auth routes and header mode.
+func fwdServer(t *testing.T, e *env, headers server.ForwardAuthHeaders, routes ...server.Route) *httptest.Server {
+	t.Helper()
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewServer(server.New(server.Options{Service: e.svc, Logger: log, ForwardAuth: routes, ForwardAuthHeaders: headers}))
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func TestForwardAuth(t *testing.T) {
-	e := newEnv(t, withRoutes(fwdRoutes...))
-	e.createUser("olga", "sre")
-	e.setPolicy("p, role:sre, applications, get, monitoring/*, allow\np, role:sre, applications, sync, team-a/*, allow\np, role:sre, projects, get, team-a, allow\ng, sre, role:sre", "")
-	olga := e.mint(e.login("olga", "olga-password"), "olga", gatehouse.TokenRequest{Name: "proxy"})
-
+	e, olga := fwdEnv(t)
 	cases := map[string]struct {
 		method, uri, token string
 		want               int
@@ -34,7 +69,8 @@ func TestForwardAuth(t *testing.T) {
 		"ok/sync own project":     {"POST", "/deploy/team-a/web", olga.Token, 200},
 		"ok/wildcard rest":        {"GET", "/repos/team-a/x/y/z.git", olga.Token, 200},
 		"fail/sync other project": {"POST", "/deploy/team-b/web", olga.Token, 403},
-		"fail/no route":           {"GET", "/admin/", olga.Token, 403},
+		"fail/no route":           {"GET", "/elsewhere/", olga.Token, 403},
+		"fail/not allowed":        {"GET", "/admin/", olga.Token, 403},
 		"fail/method not routed":  {"DELETE", "/grafana/", olga.Token, 403},
 		"fail/no credential":      {"GET", "/grafana/", "", 401},
 		"fail/bad credential":     {"GET", "/grafana/", "gatehouse:nope", 401},
@@ -65,8 +101,14 @@ func TestForwardAuth(t *testing.T) {
 			}
 		})
 	}
-	// Traefik's header names, and Basic credentials (git, curl -u).
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/auth/verify", nil)
+	// Missing original request headers is a clear 400.
+	if s := e.status("GET", "/api/v1/auth/verify", olga.Token, nil); s != 400 {
+		t.Fatalf("no X-Original-*: %d, want 400", s)
+	}
+	// Traefik's header names and Basic credentials (git, curl -u), with
+	// headers: forwarded.
+	srv := fwdServer(t, e, server.HeadersForwarded, fwdRoutes...)
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/auth/verify", nil)
 	req.Header.Set("X-Forwarded-Method", "POST")
 	req.Header.Set("X-Forwarded-Uri", "/deploy/team-a/api")
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -74,90 +116,352 @@ func TestForwardAuth(t *testing.T) {
 	if s, b := e.send(req); s != 200 {
 		t.Fatalf("Traefik-style request: %d %s", s, b)
 	}
-	// Missing original request headers is a clear 400.
-	if s := e.status("GET", "/api/v1/auth/verify", olga.Token, nil); s != 400 {
-		t.Fatalf("no X-Original-*: %d, want 400", s)
+}
+
+// TestForwardAuthCanonical sends original URIs byte for byte (as nginx's
+// $request_uri carries them) and checks which are refused, which are
+// decided, and on which path.
+func TestForwardAuthCanonical(t *testing.T) {
+	e, olga := fwdEnv(t)
+	c := newRawClient(t, e.srv.Listener.Addr().String())
+	type want int
+	const (
+		allow   want = 200
+		deny    want = 403 // decided: no route, or the policy says no
+		refuse  want = -403
+		badHTTP want = 400 // the HTTP server itself refuses the header
+	)
+	cases := []struct {
+		method, uri string
+		want        want
+	}{
+		// Canonical: decoded once, then matched.
+		{"GET", "/grafana/", allow},
+		{"GET", "/grafana/d/abc?orgId=1&x=%2F..%2f", allow},
+		{"GET", "/%67rafana/d", allow},
+		{"GET", "/grafana/%C3%BCber", allow},
+		{"GET", "/grafana/a;b/x.y", allow},
+		{"HEAD", "/grafana/", allow},
+		{"POST", "/deploy/team-a/web", allow},
+		{"POST", "/deploy/te%61m-a/%77eb", allow},
+		{"POST", "/deploy/Team_A.v2/web", deny},
+		{"POST", "/deploy/team-b/web", deny},
+		{"GET", "/repos/team-a/x/y/z.git", allow},
+		{"GET", "/files/team-a/docs/a.txt", allow},
+		{"GET", "/files/team-b/docs/a.txt", deny},
+		{"GET", "/admin/", deny},
+		{"GET", "/grafana", deny}, // ServeMux would redirect to /grafana/: no route
+		{"GET", "/elsewhere", deny},
+		// Encoded separators, dot segments, empty segments: refused.
+		{"GET", "/public/%2e%2e/admin/", refuse},
+		{"GET", "/public/%2E%2E/admin/", refuse},
+		{"GET", "/public/.%2e/admin/", refuse},
+		{"GET", "/public/%2e./admin/", refuse},
+		{"GET", "/public/../admin/", refuse},
+		{"GET", "/public/./admin/", refuse},
+		{"GET", "/public/..%2fadmin/", refuse},
+		{"GET", "/public/..%2Fadmin/", refuse},
+		{"GET", "/public/%2Fadmin", refuse},
+		{"GET", "/public/%2fadmin", refuse},
+		{"GET", "/public/..%5cadmin/", refuse},
+		{"GET", "/public/..%5Cadmin/", refuse},
+		{"GET", `/public/..\admin/`, refuse},
+		{"GET", "/public/..;/admin/", refuse},
+		{"GET", "/public//admin/", refuse},
+		{"GET", "//admin/", refuse},
+		{"GET", "/public/%252e%252e/admin/", refuse},
+		{"GET", "/public/%EF%BC%8E%EF%BC%8E/admin/", refuse},
+		// Objects from wildcards: never across a project boundary.
+		{"POST", "/deploy/team-a/..%2fteam-b", refuse},
+		{"GET", "/files/team-a/../team-b/x", refuse},
+		{"GET", "/files/team-a/%2e%2e/team-b/x", refuse},
+		{"GET", "/files/team-a/..%2Fteam-b/x", refuse},
+		{"GET", "/files/team-a/a..b/x", refuse},
+		{"GET", "/files/team-a/%C3%BC", refuse},
+		{"GET", "/files/team-a/a%20b", refuse},
+		{"GET", "/files/team-a/", refuse}, // empty {path...}
+		{"POST", "/deploy/team-a/a*", refuse},
+		// Bytes: control (raw or encoded), NUL, invalid UTF-8.
+		{"GET", "/grafana/%00", refuse},
+		{"GET", "/grafana/%0a", refuse},
+		{"GET", "/grafana/%7F", refuse},
+		{"GET", "/grafana/%C2%85", refuse},
+		{"GET", "/grafana/%ff", refuse},
+		{"GET", "/grafana/%c0%ae%c0%ae/", refuse},
+		{"GET", "/grafana/\xff", refuse},
+		{"GET", "/grafana/\tx", refuse},
+		{"GET", "/grafana/\x00", badHTTP},
+		{"GET", "/grafana/\x01", badHTTP},
+		// Not origin-form, malformed, odd methods.
+		{"GET", "grafana/", refuse},
+		{"GET", "http://gatehouse.example/grafana/", refuse},
+		{"GET", "*", refuse},
+		{"GET", "/grafana/%", refuse},
+		{"GET", "/grafana/%zz", refuse},
+		{"GET", "/grafana/a#b", refuse},
+		{"G(T", "/grafana/", refuse},
+		{"GET", "/grafana/" + strings.Repeat("a", 9000), refuse},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s %q", tc.method, tc.uri), func(t *testing.T) {
+			status, h, body := c.do("GET", "/api/v1/auth/verify",
+				"Authorization: Bearer "+olga.Token,
+				"X-Original-Method: "+tc.method,
+				"X-Original-URI: "+tc.uri)
+			switch tc.want {
+			case allow:
+				if status != 200 || h.Get("X-Auth-User") != "olga" {
+					t.Fatalf("status %d %s, want 200 for olga", status, body)
+				}
+			case deny, refuse:
+				if status != 403 {
+					t.Fatalf("status %d %s, want 403", status, body)
+				}
+				var eb struct{ Error, Message string }
+				if err := json.Unmarshal([]byte(body), &eb); err != nil || eb.Error != "permission_denied" {
+					t.Fatalf("body %s, want a permission_denied JSON error", body)
+				}
+				if got := strings.HasPrefix(eb.Message, refusal); got != (tc.want == refuse) {
+					t.Fatalf("message %q: refused = %v, want %v", eb.Message, got, tc.want == refuse)
+				}
+			case badHTTP:
+				if status != 400 {
+					t.Fatalf("status %d %s, want 400 from the HTTP server", status, body)
+				}
+			}
+		})
 	}
 }
 
-// TestNginxAuthRequest puts a real nginx with auth_request in front of a
-// protected upstream and checks that Gatehouse tokens and policies guard it.
+// TestForwardAuthHeaderFamilies: the configured family only; the other
+// family's headers (a client forging them, Caddy and Traefik copy client
+// headers) and repeated headers are refused.
+func TestForwardAuthHeaderFamilies(t *testing.T) {
+	e, olga := fwdEnv(t)
+	original := e.srv
+	forwarded := fwdServer(t, e, server.HeadersForwarded, fwdRoutes...)
+	cases := map[string]struct {
+		srv     *httptest.Server
+		headers []string
+		want    int
+		say     string
+	}{
+		"ok/original":  {original, []string{"X-Original-Method: GET", "X-Original-URI: /public/"}, 200, ""},
+		"ok/forwarded": {forwarded, []string{"X-Forwarded-Method: GET", "X-Forwarded-Uri: /public/"}, 200, ""},
+		// Traefik copies the client's X-Original-URI and sets X-Forwarded-Uri.
+		"fail/traefik with client X-Original-URI": {forwarded, []string{
+			"X-Original-URI: /public/", "X-Original-Method: GET", "X-Forwarded-Method: GET", "X-Forwarded-Uri: /admin/"}, 403, "X-Original-"},
+		"fail/forwarded with client X-Original-URI only": {forwarded, []string{
+			"X-Original-URI: /public/", "X-Forwarded-Method: GET", "X-Forwarded-Uri: /public/"}, 403, "X-Original-URI"},
+		"fail/forwarded with empty X-Original-URI": {forwarded, []string{
+			"X-Original-URI:", "X-Forwarded-Method: GET", "X-Forwarded-Uri: /public/"}, 403, "X-Original-URI"},
+		"fail/nginx with client X-Forwarded-Uri": {original, []string{
+			"X-Original-Method: GET", "X-Original-URI: /admin/", "X-Forwarded-Uri: /public/"}, 403, "X-Forwarded-Uri"},
+		"fail/nginx with client X-Forwarded-Method": {original, []string{
+			"X-Original-Method: GET", "X-Original-URI: /public/", "X-Forwarded-Method: POST"}, 403, "X-Forwarded-Method"},
+		"fail/original sees only forwarded": {original, []string{"X-Forwarded-Method: GET", "X-Forwarded-Uri: /public/"}, 403, "another kind of proxy"},
+		"fail/forwarded sees only original": {forwarded, []string{"X-Original-Method: GET", "X-Original-URI: /public/"}, 403, "another kind of proxy"},
+		"fail/two URIs": {original, []string{
+			"X-Original-Method: GET", "X-Original-URI: /public/", "X-Original-URI: /admin/"}, 400, "exactly one"},
+		"fail/two methods": {forwarded, []string{
+			"X-Forwarded-Method: GET", "X-Forwarded-Method: POST", "X-Forwarded-Uri: /public/"}, 400, "exactly one"},
+		"fail/no method": {original, []string{"X-Original-URI: /public/"}, 400, "X-Original-Method"},
+		"fail/empty URI": {forwarded, []string{"X-Forwarded-Method: GET", "X-Forwarded-Uri:"}, 400, "X-Forwarded-Uri"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := newRawClient(t, tc.srv.Listener.Addr().String())
+			status, _, body := c.do("GET", "/api/v1/auth/verify", append([]string{"Authorization: Bearer " + olga.Token}, tc.headers...)...)
+			if status != tc.want {
+				t.Fatalf("status %d %s, want %d", status, body, tc.want)
+			}
+			if !strings.Contains(body, tc.say) {
+				t.Fatalf("body %s does not say %q", body, tc.say)
+			}
+		})
+	}
+}
+
+// TestForwardAuthEnvoy models Envoy's ext_authz HTTP service exactly:
+// the original method, path_prefix + the original :path (query
+// included), the original Host and the allowed headers, no body
+// (Content-Length: 0), and allow only on exactly 200.
+func TestForwardAuthEnvoy(t *testing.T) {
+	e, olga := fwdEnv(t)
+	srv := fwdServer(t, e, server.HeadersEnvoy, fwdRoutes...)
+	c := newRawClient(t, srv.Listener.Addr().String())
+	envoy := func(method, path string, extra ...string) (int, http.Header, string) {
+		return c.do(method, "/api/v1/auth/verify"+path, append([]string{
+			"Host: grafana.example.com",
+			"Authorization: Bearer " + olga.Token,
+			"Content-Length: 0",
+			"X-Forwarded-Proto: https",
+			"X-Request-Id: 6a1c3e0b-6f1e-4a43-9d58-6d1a2c3b4d5e",
+			"X-Envoy-Expected-Rq-Timeout-Ms: 200",
+			"Sec-Fetch-Site: cross-site",
+			"Origin: https://evil.example",
+		}, extra...)...)
+	}
+	cases := []struct {
+		method, path string
+		extra        []string
+		want         int
+		refused      bool
+	}{
+		{"GET", "/grafana/d/abc?orgId=1", nil, 200, false},
+		{"HEAD", "/grafana/", nil, 200, false},
+		{"POST", "/deploy/team-a/web", nil, 200, false}, // no Content-Type: not the API's JSON rule
+		{"POST", "/deploy/team-b/web", nil, 403, false},
+		{"GET", "/admin/", nil, 403, false},
+		{"GET", "/", nil, 403, false},
+		{"GET", "/public/../admin/", nil, 403, true}, // not a 301 to a cleaned path
+		{"GET", "/public/%2e%2e/admin/", nil, 403, true},
+		{"GET", "/public/..%2Fadmin/", nil, 403, true},
+		{"GET", "/public/%2Fadmin", nil, 403, true},
+		{"GET", "//admin/", nil, 403, true},
+		{"GET", "/public//admin/", nil, 403, true},
+		{"POST", "/deploy/team-a/..%2fteam-b", nil, 403, true},
+		{"GET", "/public/", []string{"X-Original-URI: /public/"}, 403, false},
+		{"GET", "/admin/", []string{"X-Forwarded-Uri: /public/"}, 403, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			status, h, body := envoy(tc.method, tc.path, tc.extra...)
+			if status != tc.want {
+				t.Fatalf("status %d %s, want %d", status, body, tc.want)
+			}
+			if status == 200 && (h.Get("X-Auth-User") != "olga" || h.Get("X-Auth-Token-Id") != olga.ID) {
+				t.Fatalf("identity headers %v", h)
+			}
+			if tc.method != "HEAD" && tc.want == 403 && strings.Contains(body, refusal) != tc.refused {
+				t.Fatalf("body %s: refused = %v, want %v", body, !tc.refused, tc.refused)
+			}
+		})
+	}
+	if status, _, body := envoy("GET", ""); status != 400 {
+		t.Fatalf("no original path: %d %s, want 400", status, body)
+	}
+	// Without headers: envoy, the prefix is not a route (a JSON 404).
+	if s := e.status("GET", "/api/v1/auth/verify/grafana/", olga.Token, nil); s != 404 {
+		t.Fatalf("prefix without envoy mode: %d, want 404", s)
+	}
+}
+
+// TestForwardAuthBadRoutes: a table that does not compile never panics
+// the server and never allows anything.
+func TestForwardAuthBadRoutes(t *testing.T) {
+	e, olga := fwdEnv(t)
+	for name, routes := range map[string][]server.Route{
+		"duplicate": {fwdRoutes[0], fwdRoutes[0]},
+		"bad":       {{Match: "GET /a/{", Resource: "r", Action: "a", Object: "o"}},
+		"conflict":  {{Match: "/a/{x}/b", Resource: "r", Action: "a", Object: "{x}"}, {Match: "/a/c/{y}", Resource: "r", Action: "a", Object: "{y}"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := fwdServer(t, e, server.HeadersOriginal, routes...)
+			req, _ := http.NewRequest("GET", srv.URL+"/api/v1/auth/verify", nil)
+			req.Header.Set("Authorization", "Bearer "+olga.Token)
+			req.Header.Set("X-Original-Method", "GET")
+			req.Header.Set("X-Original-URI", "/grafana/")
+			if s, b := e.send(req); s != 500 {
+				t.Fatalf("status %d %s, want 500 (fail closed)", s, b)
+			}
+		})
+	}
+	srv := fwdServer(t, e, "traefik", fwdRoutes...)
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/auth/verify", nil)
+	req.Header.Set("Authorization", "Bearer "+olga.Token)
+	req.Header.Set("X-Forwarded-Method", "GET")
+	req.Header.Set("X-Forwarded-Uri", "/grafana/")
+	if s, b := e.send(req); s != 500 {
+		t.Fatalf("unknown header mode: status %d %s, want 500", s, b)
+	}
+}
+
+// rawClient speaks HTTP/1.1 over a kept-alive connection and sends the
+// request line and header lines byte for byte (net/http's client refuses
+// or rewrites some of the ones these tests need).
+type rawClient struct {
+	t    *testing.T
+	addr string
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func newRawClient(t *testing.T, addr string) *rawClient {
+	c := &rawClient{t: t, addr: addr}
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *rawClient) close() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
+
+// do sends one request; headers are "Name: value" lines. A Host line is
+// added unless one is given.
+func (c *rawClient) do(method, target string, headers ...string) (int, http.Header, string) {
+	c.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", method, target)
+	host := false
+	for _, h := range headers {
+		host = host || strings.HasPrefix(strings.ToLower(h), "host:")
+		b.WriteString(h + "\r\n")
+	}
+	if !host {
+		b.WriteString("Host: " + c.addr + "\r\n")
+	}
+	b.WriteString("\r\n")
+	for attempt := 0; ; attempt++ {
+		status, h, body, err := c.roundTrip(method, b.String())
+		if err == nil {
+			return status, h, body
+		}
+		c.close()
+		if attempt == 1 {
+			c.t.Fatalf("%s %q: %v", method, target, err)
+		}
+	}
+}
+
+func (c *rawClient) roundTrip(method, req string) (int, http.Header, string, error) {
+	if c.conn == nil {
+		conn, err := net.DialTimeout("tcp", c.addr, 5*time.Second)
+		if err != nil {
+			return 0, nil, "", err
+		}
+		c.conn, c.br = conn, bufio.NewReader(conn)
+	}
+	c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c.conn, req); err != nil {
+		return 0, nil, "", err
+	}
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err != nil {
+		return 0, nil, "", err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, nil, "", err
+	}
+	if resp.Close {
+		c.close()
+	}
+	return resp.StatusCode, resp.Header, string(body), nil
+}
+
+// TestNginxAuthRequest puts a real nginx with auth_request, configured as
+// the README says, in front of a protected upstream and checks that
+// Gatehouse tokens and policies guard it.
 func TestNginxAuthRequest(t *testing.T) {
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, e2 := os.Stat("/usr/sbin/nginx"); e2 == nil {
-			nginx = "/usr/sbin/nginx"
-		} else if os.Getenv("GATEHOUSE_TEST_REQUIRE_NGINX") == "1" {
-			t.Fatal("nginx is required (GATEHOUSE_TEST_REQUIRE_NGINX=1) but not installed")
-		} else {
-			t.Skip("nginx not installed; set GATEHOUSE_TEST_REQUIRE_NGINX=1 to require it")
-		}
-	}
-	e := newEnv(t, withRoutes(fwdRoutes...))
-	e.createUser("olga", "sre")
-	e.setPolicy("p, role:sre, applications, get, monitoring/*, allow\ng, sre, role:sre", "")
-	olga := e.mint(e.login("olga", "olga-password"), "olga", gatehouse.TokenRequest{Name: "nginx"})
-
+	nginx := needBinary(t, "nginx", "GATEHOUSE_TEST_REQUIRE_NGINX", "/usr/sbin/nginx")
+	e, olga := fwdEnv(t)
 	upstream := newUpstream(t)
-	dir, err := os.MkdirTemp("", "ngx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	port := freePort(t)
-	conf := fmt.Sprintf(`
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log stderr;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fastcgi;
-  uwsgi_temp_path %[1]s/uwsgi;
-  scgi_temp_path %[1]s/scgi;
-  server {
-    listen 127.0.0.1:%[2]d;
-    location / {
-      auth_request /_gatehouse;
-      auth_request_set $user $upstream_http_x_auth_user;
-      proxy_set_header X-User $user;
-      proxy_pass %[3]s;
-    }
-    location = /_gatehouse {
-      internal;
-      proxy_pass %[4]s/api/v1/auth/verify;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Original-Method $request_method;
-    }
-  }
-}
-`, dir, port, upstream, e.srv.URL)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr", "-g", "daemon off; user root;")
-	var logs strings.Builder
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, base, &logs)
+	base := startNginx(t, nginx, upstream, e.srv.URL)
 
 	get := func(path string, auth func(*http.Request)) (int, string) {
 		req, _ := http.NewRequest("GET", base+path, nil)
@@ -169,11 +473,8 @@ http {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var b strings.Builder
-		buf := make([]byte, 1024)
-		n, _ := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		return resp.StatusCode, b.String()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return resp.StatusCode, string(b)
 	}
 	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+olga.Token) }
 	basic := func(r *http.Request) { r.SetBasicAuth("x", olga.Token) }
@@ -207,7 +508,27 @@ func newUpstream(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-func waitFor(t *testing.T, url string, logs *strings.Builder) {
+// needBinary finds a program a test needs, or skips, or fails when the
+// environment variable require is "1" (CI).
+func needBinary(t *testing.T, name, require string, fallbacks ...string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, p := range fallbacks {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv(require) == "1" {
+		t.Fatalf("%s is required (%s=1) but not installed", name, require)
+	}
+	t.Skipf("%s not installed; set %s=1 to require it", name, require)
+	return ""
+}
+
+// waitFor waits until something answers HTTP at url.
+func waitFor(t *testing.T, url string, what string, logs *lockedBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -218,5 +539,5 @@ func waitFor(t *testing.T, url string, logs *strings.Builder) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("nginx did not start:\n%s", logs.String())
+	t.Fatalf("%s did not start:\n%s", what, logs.Bytes())
 }

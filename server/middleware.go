@@ -4,9 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // middleware wraps every request: request id, panic recovery, limits,
@@ -38,13 +41,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		rec := &statusRecorder{ResponseWriter: w}
-		if needsJSON(r) {
-			if err := requireJSON(r); err != nil {
-				s.writeError(rec, r, err)
-				s.metrics.Requests.WithLabelValues("unmatched", "415").Inc()
-				return
-			}
-		}
+		// Every answer, refusals below included, is counted, logged and
+		// covered by the panic recovery.
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -76,8 +74,40 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				slog.String("remote", clientIP(r)),
 			)
 		}()
+		if err := refuseAPIRequest(r); err != nil {
+			s.writeError(rec, r, err)
+			return
+		}
 		inner.ServeHTTP(rec, r)
 	})
+}
+
+// refuseAPIRequest refuses, before routing, an API request that no
+// handler should see: a non-GET without a JSON body (415), and a path
+// with dot or empty segments, raw or percent-encoded (400). The mux would
+// answer the latter with a redirect to the cleaned path, which a client
+// that follows redirects would then send its DELETE to.
+func refuseAPIRequest(r *http.Request) error {
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		return nil
+	}
+	if !cleanPath(r.URL.Path) {
+		return gatehouse.Errorf(gatehouse.EINVALID, "request path must not contain \".\", \"..\" or empty segments")
+	}
+	if needsJSON(r) {
+		return requireJSON(r)
+	}
+	return nil
+}
+
+// cleanPath reports whether p (decoded) is what path.Clean makes of it,
+// keeping a trailing slash: no ".", ".." or empty segment.
+func cleanPath(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // needsJSON: every non-GET request to the API must declare a JSON body

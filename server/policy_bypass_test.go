@@ -317,3 +317,18 @@ func TestApplicationExistenceDoesNotLeak(t *testing.T) {
 		t.Errorf("admin getting a missing application: %d, want 404", s)
 	}
 }
+
+// Two Authorization headers are refused whatever they hold: behind a proxy
+// that copies client headers next to its own, neither may pick which one
+// counts.
+func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
+	e := newEnv(t)
+	for _, second := range []string{"Bearer garbage", "Bearer " + e.admin} {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/session/userinfo", nil)
+		req.Header.Add("Authorization", "Bearer "+e.admin)
+		req.Header.Add("Authorization", second)
+		if s, b := e.send(req); s != 401 {
+			t.Errorf("two Authorization headers: %d %s, want 401", s, b)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/service"
@@ -28,8 +30,13 @@ type Options struct {
 	MetricsHandler http.Handler
 	// TLS tells the server that it is served over HTTPS (Secure cookies).
 	TLS bool
-	// ForwardAuth is the route table of /api/v1/auth/verify.
+	// ForwardAuth is the route table of /api/v1/auth/verify. A table that
+	// does not compile (see service.CheckRoutes, which configuration
+	// validation runs) makes the endpoint fail closed.
 	ForwardAuth []Route
+	// ForwardAuthHeaders says where the proxy in front describes the
+	// original request; default HeadersOriginal.
+	ForwardAuthHeaders ForwardAuthHeaders
 }
 
 // Server is Gatehouse's HTTP handler.
@@ -39,23 +46,26 @@ type Server struct {
 	metrics *service.Metrics
 	promh   http.Handler
 	tls     bool
-	fwd     *routeTable
+	fwd     forwardAuth
 	handler http.Handler
 }
 
 // New builds the server and its route table.
 func New(o Options) *Server {
 	s := &Server{svc: o.Service, log: o.Logger, metrics: o.Metrics, promh: o.MetricsHandler, tls: o.TLS,
-		fwd: newRouteTable(o.ForwardAuth)}
+		fwd: newForwardAuth(o.Service, o)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.fwd.err != nil {
+		s.log.Error("forward auth refuses every request", "err", s.fwd.err)
 	}
 	if s.metrics == nil {
 		s.metrics = service.NewMetrics(nil)
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	s.handler = s.middleware(mux)
+	s.handler = s.envoyPrefix(s.middleware(mux))
 	return s
 }
 
@@ -133,27 +143,96 @@ func (s *Server) authenticateInto(r *http.Request, p *service.Principal) (presen
 }
 
 // decode reads a JSON body strictly: application/json only, at most
-// 1 MiB, no unknown fields, one value.
+// 1 MiB, valid UTF-8, one JSON object (not null), no unknown fields.
+// encoding/json would replace invalid UTF-8 (raw, or a lone surrogate
+// escape) with U+FFFD and take null as "change nothing", so the raw body
+// is checked first.
 func decode(r *http.Request, v any) error {
 	if err := requireJSON(r); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(r.Body)
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return gatehouse.Errorf(gatehouse.ETOOLARGE, "request body exceeds 1 MiB")
+		}
+		return gatehouse.Errorf(gatehouse.EINVALID, "reading the request body failed")
+	}
+	body := bytes.TrimLeft(b, " \t\r\n")
+	switch {
+	case len(body) == 0:
+		return gatehouse.Errorf(gatehouse.EINVALID, "request body is empty; send a JSON object")
+	case !utf8.Valid(b) || !validEscapes(b):
+		return gatehouse.Errorf(gatehouse.EINVALID, "invalid JSON body: not valid UTF-8")
+	case body[0] != '{':
+		return gatehouse.Errorf(gatehouse.EINVALID, "invalid JSON body: send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			return gatehouse.Errorf(gatehouse.ETOOLARGE, "request body exceeds 1 MiB")
-		case errors.Is(err, io.EOF):
-			return gatehouse.Errorf(gatehouse.EINVALID, "request body is empty; send a JSON object")
-		}
 		return gatehouse.Errorf(gatehouse.EINVALID, "invalid JSON body: %s", jsonProblem(err))
 	}
 	if dec.More() {
 		return gatehouse.Errorf(gatehouse.EINVALID, "invalid JSON body: more than one value")
 	}
 	return nil
+}
+
+// validEscapes reports whether every \u escape of a JSON text stands for a
+// character: a surrogate must come as a high-low pair. Backslashes appear
+// only inside strings, so the text need not be parsed; a malformed text is
+// left to the decoder.
+func validEscapes(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i++ // a one-letter escape, \\ included
+			continue
+		}
+		r, ok := hex4(b, i+2)
+		if !ok {
+			return true // the decoder reports the syntax error
+		}
+		i += 5
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return false // a low surrogate alone
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+2 >= len(b) || b[i+1] != '\\' || b[i+2] != 'u' {
+				return false
+			}
+			lo, ok := hex4(b, i+3)
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
+}
+
+// hex4 reads four hex digits at b[i:].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // jsonProblem describes a decoding error without echoing the body (which
@@ -241,7 +320,3 @@ func (w *statusRecorder) status() int {
 }
 
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func contextWith(r *http.Request, m *routeMatch) context.Context {
-	return context.WithValue(r.Context(), matchKey{}, m)
-}

@@ -228,6 +228,36 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 	return publicAccount(a, nil), nil
 }
 
+// AccountRights is what a caller may do with an account, for a page that
+// offers the actions. The rules are those of the actions themselves.
+type AccountRights struct {
+	Self         bool     // the account is the caller's own
+	MintTokens   bool     // CreateToken would be allowed (body aside)
+	RevokeTokens bool     // DeleteToken and RevokeAll would be allowed
+	Update       bool     // UpdateAccount would be allowed
+	Roles        []string // the roles the account holds now
+}
+
+// RightsOn answers AccountRights for a. It is a question, not a request:
+// it leaves p's recorded decision alone.
+func (s *Service) RightsOn(ctx context.Context, p *Principal, a gatehouse.Account) AccountRights {
+	if p == nil {
+		return AccountRights{}
+	}
+	saved := p.decision
+	defer func() { p.decision = saved }()
+	r := AccountRights{
+		Self:         a.Name == p.account && p.kind != gatehouse.KindProject,
+		MintTokens:   s.MayMint(ctx, p, MintOwner{Account: a.Name}),
+		RevokeTokens: s.authorizeTokens(p, a.Name, "update") == nil,
+		Update:       a.Name != gatehouse.AdminAccount && s.Can(p, "accounts", "update", a.Name),
+	}
+	if e := s.engine.Load(); e != nil {
+		r.Roles = e.Roles(a.Name, a.Groups)
+	}
+	return r
+}
+
 // authorizeGrant: setting an account's groups hands it whatever the
 // policy binds to those groups, so it is an RBAC change and needs
 // settings, update, rbac on top of the account permission. The rule in

@@ -51,32 +51,31 @@ func (s *Service) appFor(ctx context.Context, p *Principal, name, action string)
 	return a, err
 }
 
-// appTx loads an application inside tx and checks action on it, without
-// telling a caller who may not act on it whether it exists or in which
-// project: a missing application is 404 only for a caller that may act on
-// an application of that name in any project (applications, action,
-// */<name>); anyone else gets the same 403 for a missing application as
-// for an existing one, with a message that names no project. The audit
-// record of such a refusal names the object */<name> for the same reason
-// (callers read their own audit events).
+// appTx loads an application inside tx and checks action on it. An
+// existing application is authorized on its real object, <project>/<name>,
+// and nothing else. What a refusal says is chosen so that a caller who may
+// not act on an application learns neither whether it exists nor its
+// project: the same 403 for a missing one as for an existing one, with a
+// message that names no project. Only a caller who may act on an
+// application of that name in any project (applications, action,
+// */<name>) is told 404 for a missing one. The audit record of a refusal
+// names the object */<name> for the same reason (callers read their own
+// audit events).
 func (s *Service) appTx(ctx context.Context, tx gatehouse.Tx, p *Principal, name, action string) (gatehouse.Application, error) {
 	a, err := tx.GetApplication(ctx, name)
-	if err != nil && !gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
-		return a, err
-	}
-	anywhere := "*/" + name
-	if err == nil && s.Can(p, "applications", action, a.RBACObject()) {
-		p.noteDecision(Decision{"applications", action, a.RBACObject(), true})
-		return a, nil
-	}
-	if s.Can(p, "applications", action, anywhere) {
-		p.noteDecision(Decision{"applications", action, anywhere, true})
-		if err != nil {
-			return a, gatehouse.Errorf(gatehouse.ENOTFOUND, "application %q not found", name)
+	switch {
+	case err == nil:
+		if s.Can(p, "applications", action, a.RBACObject()) {
+			p.noteDecision(Decision{"applications", action, a.RBACObject(), true})
+			return a, nil
 		}
-		return a, nil // may act on it in any project
+	case !gatehouse.IsCode(err, gatehouse.ENOTFOUND):
+		return a, err
+	case s.Can(p, "applications", action, "*/"+name):
+		p.noteDecision(Decision{"applications", action, "*/" + name, true})
+		return a, gatehouse.Errorf(gatehouse.ENOTFOUND, "application %q not found", name)
 	}
-	p.noteDecision(Decision{"applications", action, anywhere, false})
+	p.noteDecision(Decision{"applications", action, "*/" + name, false})
 	return gatehouse.Application{}, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: applications, %s, application %q", action, name)
 }
 

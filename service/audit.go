@@ -276,12 +276,14 @@ func (s *Service) Flush(ctx context.Context) {
 }
 
 // Run runs the background work until ctx ends: the audit writer, the
-// lastUsedAt writer and the reaper. On the way out it flushes what is
-// queued, so nothing acknowledged is lost on a clean shutdown.
+// lastUsedAt writer, the reaper and the store monitor behind Ready. On the
+// way out it flushes what is queued, so nothing acknowledged is lost on a
+// clean shutdown.
 func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 	if reaperInterval <= 0 {
 		reaperInterval = time.Minute
 	}
+	defer s.monitorStore(ctx)() // waits for the monitor's last probe
 	reap := time.NewTicker(reaperInterval)
 	usage := time.NewTicker(time.Second)
 	defer reap.Stop()

@@ -253,9 +253,21 @@ func (s *Service) revokeTx(ctx context.Context, tx gatehouse.Tx, c *change, p *P
 // they contribute: each role's own lines, the implicit
 // "p, proj:<p>:<r>, projects, get, <p>" and a g line per bound group.
 func projectLines(pr gatehouse.Project) ([]policy.Line, error) {
+	if len(pr.Description) > maxDescription {
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "description is at most %d bytes", maxDescription)
+	}
+	if len(pr.Roles) > 100 {
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "a project has at most 100 roles")
+	}
 	var out []policy.Line
 	seen := map[string]bool{}
 	for _, r := range pr.Roles {
+		if len(r.Description) > maxDescription {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "role %q: description is at most %d bytes", clipName(r.Name), maxDescription)
+		}
+		if len(r.Policies) > 1000 || len(r.Groups) > 1000 {
+			return nil, gatehouse.Errorf(gatehouse.EINVALID, "role %q: at most 1000 policies and 1000 groups", clipName(r.Name))
+		}
 		if !roleName.MatchString(r.Name) {
 			return nil, gatehouse.Errorf(gatehouse.EINVALID, "role name %q: letters, digits, '-' and '_', starting and ending with a letter or digit", r.Name)
 		}
@@ -283,6 +295,17 @@ func projectLines(pr gatehouse.Project) ([]policy.Line, error) {
 		}
 	}
 	return out, nil
+}
+
+// maxDescription bounds free-text descriptions.
+const maxDescription = 4096
+
+// clipName shortens a name that failed validation for an error message.
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 func checkRoleLine(project, subject string, l policy.Line) error {

@@ -37,6 +37,12 @@ func (s *Service) PutRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC) (
 	default:
 		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "matchMode must be glob or regex")
 	}
+	if len(r.PolicyDefault) > 253 {
+		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "policyDefault names a role: at most 253 bytes")
+	}
+	if len(r.Scopes) > 1024 {
+		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "scopes is at most 1024 bytes")
+	}
 	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.PutRBAC(ctx, r); err != nil {
 			return err

@@ -77,6 +77,7 @@ type Service struct {
 	dummy     []byte
 	usage     *usageTracker
 	audit     *auditQueue
+	ready     readiness // the store monitor's verdict (ready.go)
 }
 
 // New builds a Service and loads its caches from the store.
@@ -262,14 +263,6 @@ func (s *Service) MaxLifetime() time.Duration { return s.maxLifetime }
 
 // DefaultLifetime returns the life of a token minted without expiresIn.
 func (s *Service) DefaultLifetime() time.Duration { return s.defaultLifetime }
-
-// Ready reports whether the store answers.
-func (s *Service) Ready(ctx context.Context) error {
-	if err := s.store.Ping(ctx); err != nil {
-		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "store unreachable")
-	}
-	return nil
-}
 
 func or(s, def string) string {
 	if s == "" {

@@ -16,22 +16,14 @@ import (
 // account needs accounts, update, <account>. Scopes may only narrow: each
 // must be held by the owner (and by the minter) now.
 func (s *Service) CreateToken(ctx context.Context, p *Principal, account string, req gatehouse.TokenRequest) (gatehouse.NewToken, error) {
-	if err := s.authorizeTokens(p, account, "update"); err != nil {
-		return gatehouse.NewToken{}, err
-	}
-	name, err := tokenName(req)
+	sub, err := s.authorizeMint(ctx, p, MintOwner{Account: account})
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
-	owner := s.accounts.get(account)
-	if owner == nil {
-		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.ENOTFOUND, "account %q not found", account)
-	}
-	if !owner.Enabled {
-		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EPRECONDITION, "account %q is disabled", account)
-	}
-	if !owner.Has(gatehouse.CapAPIKey) {
-		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EPRECONDITION, "account %q does not have the apiKey capability", account)
+	owner := sub.owner
+	name, err := tokenName(req)
+	if err != nil {
+		return gatehouse.NewToken{}, err
 	}
 	now := s.now()
 	exp, err := s.expiry(now, req.ExpiresIn)
@@ -237,6 +229,14 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.Bu
 	}
 	if req.Role != "" && req.Project == "" {
 		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "role needs project")
+	}
+	switch {
+	case req.Account != "" && !accountName.MatchString(req.Account):
+		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "account is not a valid account name")
+	case req.Project != "" && !dnsLabel.MatchString(req.Project):
+		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "project is not a valid project name")
+	case req.Role != "" && !roleName.MatchString(req.Role):
+		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "role is not a valid role name")
 	}
 	switch req.Kind {
 	case "", gatehouse.KindAPI, gatehouse.KindSession, gatehouse.KindProject:

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,7 +63,15 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+	unlock, ranHere, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := checkDataDir(cfg.DataDir, ranHere); err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
 	if err != nil {
 		return err
 	}
@@ -91,6 +104,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 
 	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	opts := server.Options{Service: svc, Logger: log, Metrics: metrics, TLS: cfg.TLS.Cert != ""}
+	opts.ForwardAuthHeaders = server.ForwardAuthHeaders(cfg.ForwardAuth.Headers)
 	for _, r := range cfg.ForwardAuth.Routes {
 		opts.ForwardAuth = append(opts.ForwardAuth, server.Route(r))
 	}
@@ -165,6 +179,91 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// The data directory's own files.
+const (
+	dbFile   = "gatehouse.db"
+	lockFile = "gatehouse.lock"
+)
+
+// lockDataDir takes an exclusive flock on the data directory's lock file
+// and writes this process's PID into it, for as long as the server runs.
+// Two servers on one database would each trust their own caches: a token
+// revoked on one would stay valid on the other. So a second one fails at
+// once, naming the first.
+//
+// The PID stays in the file after exit: a lock file that holds one shows
+// that a server has run here before (ranHere), which checkDataDir needs.
+// unlock releases the lock; the file is never removed, since removing it
+// while another server waits to open it would give the two different locks.
+func lockDataDir(dir string) (unlock func(), ranHere bool, err error) {
+	path := filepath.Join(dir, lockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, fmt.Errorf("data dir lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			holder := "its PID is not recorded yet"
+			if b, _ := os.ReadFile(path); len(bytes.TrimSpace(b)) > 0 {
+				holder = "PID " + string(bytes.TrimSpace(b))
+			}
+			return nil, false, fmt.Errorf("data directory %s is in use by another gatehouse server (%s, lock file %s): stop it first, or give this server its own --data-dir; two servers on one database would disagree about which tokens are revoked", dir, holder, path)
+		}
+		return nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
+	}
+	// Read the previous holder's PID before writing ours over it.
+	prev, err := io.ReadAll(f)
+	if err == nil {
+		err = f.Truncate(0)
+	}
+	if err == nil {
+		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, len(bytes.TrimSpace(prev)) > 0, nil
+}
+
+// checkDataDir refuses to start over with a new, empty database in a data
+// directory that has been used: a database missing there was deleted or
+// moved, and a fresh one would silently drop every account, token and
+// revocation that was acknowledged. Only an empty or new directory (a
+// volume's lost+found aside) gets a fresh database. ranHere says the lock
+// file shows an earlier server; the lock file this server just created
+// does not count.
+func checkDataDir(dir string, ranHere bool) error {
+	db := filepath.Join(dir, dbFile)
+	if _, err := os.Lstat(db); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	var found []string
+	for _, e := range entries {
+		switch name := e.Name(); {
+		case name == "lost+found":
+		case name == lockFile:
+			if ranHere {
+				found = append(found, name)
+			}
+		default:
+			found = append(found, name)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("data directory %s has no database (%s) but is not empty (it holds %s): the database of the server that ran here was deleted or moved. Gatehouse creates a new, empty database only in an empty or new data directory, so that acknowledged accounts, tokens and revocations are never dropped silently. Restore %s from a backup, or, to start fresh, move the directory away (mv %s %s.old) and start again",
+		dir, dbFile, strings.Join(found, ", "), db, dir, dir)
 }
 
 // bootstrapAdmin creates the admin account on first start and, when its

@@ -13,6 +13,16 @@
 // over without the busy handler's sleeps; busy_timeout is then only for
 // other processes on the same file.
 //
+// SQLite goes on committing into its open files when their names are
+// deleted or replaced, and those commits are lost. So the store records
+// which files (device and inode) the database and its WAL were at Open,
+// holds one connection for its whole life so that SQLite keeps that WAL,
+// and checks them just before every commit and again after it: a write
+// that could not be read back is rolled back or reported failed, never
+// acknowledged. That, a full disk and other I/O failures are EUNAVAILABLE
+// ("store unavailable", the cause kept for the log). Ping commits a write to a table of its own
+// (probe) rather than pinging: only a commit shows a full disk.
+//
 // Times are stored as INTEGER Unix nanoseconds in UTC, 0 being the zero
 // time. That covers the years 1678 to 2262; later or earlier instants are
 // clamped to the nearest representable one. Lists (scopes, capabilities,

@@ -38,13 +38,37 @@ type Store struct {
 	// polls with sleeps of up to 100ms (measured: p99 10-20ms, max 150ms
 	// for a 100µs transaction). busy_timeout still covers other processes.
 	writer chan struct{}
+
+	// pin holds one connection open for the store's life. SQLite deletes
+	// the -wal file when the last connection closes and makes a new one
+	// on the next open; with the pool free to close connections, the WAL
+	// check in files would then see a replacement that is not one.
+	pin *sql.Conn
+
+	// files are the database file and its WAL as opened. SQLite keeps
+	// writing to the open files when their names are deleted or replaced,
+	// so a commit there succeeds and is lost: writes are acknowledged only
+	// while the paths still name these files.
+	files []openedFile
+}
+
+// openedFile is a path and the file (device and inode) it named at Open.
+type openedFile struct {
+	path string
+	info os.FileInfo
 }
 
 var _ gatehouse.Store = (*Store)(nil)
 
 // Open opens the database file at path, creating it with mode 0600 if it
 // does not exist, and brings its schema up to date. The directory must exist.
+// A missing database file whose -wal or -shm file is still there is refused:
+// the database was deleted or moved, and SQLite would replay that WAL into a
+// new, empty file.
 func Open(ctx context.Context, path string) (*Store, error) {
+	if err := checkOrphans(path); err != nil {
+		return nil, err
+	}
 	// Create the file ourselves: SQLite would create it with 0644 under the
 	// usual umask, and the file holds password and token hashes. SQLite
 	// gives the -wal and -shm files the database file's mode.
@@ -68,7 +92,71 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
-	return &Store{db: db, writer: make(chan struct{}, 1)}, nil
+	pin, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
+	s := &Store{db: db, writer: make(chan struct{}, 1), pin: pin}
+	if s.files, err = identify(path); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return s, nil
+}
+
+// checkOrphans refuses a missing database file that left its -wal or -shm
+// file behind.
+func checkOrphans(path string) error {
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or an error that opening will report
+	}
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if _, err := os.Lstat(path + suffix); err == nil {
+			return fmt.Errorf("sqlite: %s is missing but %s is there: the database was deleted or moved; restore it, or remove both to start with an empty one", path, path+suffix)
+		}
+	}
+	return nil
+}
+
+// identify records the files that path and its WAL name now. Open calls it
+// once the schema is migrated and pin is held, so the WAL exists (a
+// connection in WAL mode opens it) and stays the same file until Close. A
+// database not in WAL mode has no WAL to watch.
+func identify(path string) ([]openedFile, error) {
+	var files []openedFile
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) && p != path {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, openedFile{path: p, info: fi})
+	}
+	return files, nil
+}
+
+// errUnavailable is the error of a store that cannot take writes; the
+// client sees only the message, the cause goes to the log.
+func errUnavailable(cause error) error {
+	return &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "store unavailable", Err: cause}
+}
+
+// checkFiles reports EUNAVAILABLE unless every path still names the file
+// that it named at Open.
+func (s *Store) checkFiles() error {
+	for _, f := range s.files {
+		fi, err := os.Stat(f.path)
+		if err != nil {
+			return errUnavailable(fmt.Errorf("database file lost: %w", err))
+		}
+		if !os.SameFile(fi, f.info) {
+			return errUnavailable(fmt.Errorf("database file lost: %s was replaced by another file", f.path))
+		}
+	}
+	return nil
 }
 
 // dsn builds the driver's connection string. Pragmas go in the DSN, not in
@@ -140,7 +228,9 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 }
 
 // withTx runs fn in one write transaction once this process's earlier
-// writers are done, or fails when ctx ends first.
+// writers are done, or fails when ctx ends first. It commits only while
+// the database files are the ones opened, and reports a commit that raced
+// with their loss as failed: it went to a file no one will open again.
 func (s *Store) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	select {
 	case s.writer <- struct{}{}:
@@ -148,7 +238,16 @@ func (s *Store) withTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return gatehouse.Internal(ctx.Err())
 	}
 	defer func() { <-s.writer }()
-	return runTx(ctx, s.db, fn)
+	err := runTx(ctx, s.db, func(t *sql.Tx) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		return s.checkFiles()
+	})
+	if err != nil {
+		return err
+	}
+	return s.checkFiles()
 }
 
 // runTx runs fn in one transaction (IMMEDIATE, from the DSN) and commits
@@ -180,11 +279,22 @@ func (s *Store) Tx(ctx context.Context, fn func(gatehouse.Tx) error) error {
 	return s.withTx(ctx, func(t *sql.Tx) error { return fn(&tx{tx: t}) })
 }
 
-// Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error { return wrap(s.db.PingContext(ctx)) }
+// Ping commits a write to the probe table. It queues with the other
+// writers, so it also shows a writer that is stuck.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.withTx(ctx, func(t *sql.Tx) error {
+		_, err := t.ExecContext(ctx, `INSERT INTO probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = probe.n + 1`)
+		return wrap(err)
+	})
+}
+
+// Check reports whether the database files are still the ones opened.
+func (s *Store) Check(ctx context.Context) error { return s.checkFiles() }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	return errors.Join(s.pin.Close(), s.db.Close())
+}
 
 // ForEachToken streams every token in one read; in WAL mode that read sees
 // one snapshot and does not block writers. fn may use the store.
@@ -236,8 +346,11 @@ func (s *Store) TouchTokens(ctx context.Context, uses []gatehouse.TokenUse) erro
 	})
 }
 
-// wrap turns a driver error into an internal *gatehouse.Error (the cause is
-// kept for the log, never shown) and passes *gatehouse.Error through.
+// wrap turns a driver error into a *gatehouse.Error (the cause is kept for
+// the log, never shown) and passes *gatehouse.Error through. A failure of
+// the disk or the file is EUNAVAILABLE: the request was fine and the store
+// could not take it, which a client should retry later, not report as a
+// bug.
 func wrap(err error) error {
 	if err == nil {
 		return nil
@@ -246,7 +359,27 @@ func wrap(err error) error {
 	if errors.As(err, &ge) {
 		return err
 	}
+	if storageFailure(err) {
+		return errUnavailable(err)
+	}
 	return gatehouse.Internal(err)
+}
+
+// storageFailure reports whether err is a SQLite failure of the storage
+// rather than of the statement: the disk is full, an I/O call failed, the
+// file became read-only or cannot be opened, or another process held the
+// write lock for all of busyTimeout.
+func storageFailure(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary code of an extended one
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY,
+		sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY:
+		return true
+	}
+	return false
 }
 
 // isConstraint reports whether err is a SQLite constraint violation of one

@@ -17,6 +17,22 @@
 // times come back as the same instant, to the nanosecond, in UTC;
 // TouchTokens only moves lastUsedAt forward; event ids are never reused,
 // even after a prune; creating an operation for an unknown application is
-// ENOTFOUND; and DeleteAccount does not delete the account's tokens (the
-// service does that in the same transaction, auditing each one).
+// ENOTFOUND; DeleteAccount does not delete the account's tokens (the
+// service does that in the same transaction, auditing each one); and
+// Ping's probe write changes no domain data and queues with other writers.
+//
+// Time precision is the same on every backend: nanoseconds, stored as int64
+// Unix nanoseconds in UTC (PostgreSQL's timestamptz would keep only
+// microseconds, so the PostgreSQL backend does not use it), with instants
+// outside 1677-2262 clamped. Also fixed here: ENOTFOUND and ECONFLICT leave
+// the transaction usable; concurrent read-modify-write transactions lose no
+// update; and audit text that is not valid UTF-8 or holds NUL bytes is
+// stored, never failing the write.
+//
+// Run runs every case twice, the second time through TxTwice, which runs
+// each transaction function in a rolled-back transaction before the real
+// one: the Store contract lets a backend run fn more than once (PostgreSQL
+// retries serialization failures), and the suite proves that is harmless.
+// Package pgtest starts the throwaway PostgreSQL server that the
+// PostgreSQL backend's tests run the suite on.
 package storetest

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,43 +16,85 @@ import (
 // Run runs the conformance suite. open must return a new, empty store for
 // each call and close it in t.Cleanup. The sub-tests run in parallel, each
 // on its own stores, so open must be safe to call from several goroutines.
+//
+// The suite runs twice: on the stores as opened ("direct"), and on the same
+// stores wrapped by TxTwice ("tx-twice"), which runs every transaction
+// function once in a transaction that is rolled back before running it for
+// real. Every case must pass both ways: a rolled-back attempt leaves no
+// trace, which is what lets a backend retry a transaction.
 func Run(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 	t.Helper()
-	tests := []struct {
+	modes := []struct {
 		name string
-		fn   func(t *testing.T, open func(t *testing.T) gatehouse.Store)
+		open func(t *testing.T) gatehouse.Store
 	}{
-		{"Ping", testPing},
-		{"Accounts", testAccounts},
-		{"AccountListSortedByName", testAccountList},
-		{"AccountDeleteKeepsTokens", testAccountDeleteKeepsTokens},
-		{"Tokens", testTokens},
-		{"TokenFilterList", testTokenFilterList},
-		{"TokenFilterDelete", testTokenFilterDelete},
-		{"SetTokenExpiry", testSetTokenExpiry},
-		{"ForEachToken", testForEachToken},
-		{"ForEachTokenStopsOnError", testForEachTokenStops},
-		{"TouchTokens", testTouchTokens},
-		{"Projects", testProjects},
-		{"Applications", testApplications},
-		{"ApplicationNamesUniqueAcrossProjects", testApplicationNamesUnique},
-		{"Operations", testOperations},
-		{"DeleteApplicationDeletesOperations", testDeleteApplicationDeletesOperations},
-		{"RBAC", testRBAC},
-		{"EventIDsIncrease", testEventIDs},
-		{"EventFilter", testEventFilter},
-		{"EventPaging", testEventPaging},
-		{"PruneEvents", testPruneEvents},
-		{"TxRollback", testTxRollback},
-		{"TxReadsOwnWrites", testTxReadsOwnWrites},
-		{"ErrorCodes", testErrorCodes},
-		{"TimesRoundTrip", testTimes},
-		{"EmptySlicesNotNil", testEmptySlices},
-		{"ConcurrentWriters", testConcurrentWriters},
+		{"direct", open},
+		{"tx-twice", func(t *testing.T) gatehouse.Store { return TxTwice(open(t)) }},
 	}
-	for _, tc := range tests {
+	var c counts
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { runCases(t, m.open, &c) })
+	}
+	t.Logf("conformance: %d cases, each run directly and with every transaction run twice: %d runs, %d failed, %d skipped",
+		len(conformanceCases), c.runs.Load(), c.failed.Load(), c.skipped.Load())
+}
+
+// counts are the outcomes of the cases, for Run's summary.
+type counts struct{ runs, failed, skipped atomic.Int64 }
+
+// conformanceCases is the suite, one entry per storage behaviour.
+var conformanceCases = []struct {
+	name string
+	fn   func(t *testing.T, open func(t *testing.T) gatehouse.Store)
+}{
+	{"Ping", testPing},
+	{"PingBesideWriters", testPingBesideWriters},
+	{"Accounts", testAccounts},
+	{"AccountListSortedByName", testAccountList},
+	{"AccountDeleteKeepsTokens", testAccountDeleteKeepsTokens},
+	{"Tokens", testTokens},
+	{"TokenFilterList", testTokenFilterList},
+	{"TokenFilterDelete", testTokenFilterDelete},
+	{"SetTokenExpiry", testSetTokenExpiry},
+	{"ForEachToken", testForEachToken},
+	{"ForEachTokenStopsOnError", testForEachTokenStops},
+	{"TouchTokens", testTouchTokens},
+	{"Projects", testProjects},
+	{"Applications", testApplications},
+	{"ApplicationNamesUniqueAcrossProjects", testApplicationNamesUnique},
+	{"Operations", testOperations},
+	{"DeleteApplicationDeletesOperations", testDeleteApplicationDeletesOperations},
+	{"RBAC", testRBAC},
+	{"EventIDsIncrease", testEventIDs},
+	{"EventFilter", testEventFilter},
+	{"EventPaging", testEventPaging},
+	{"PruneEvents", testPruneEvents},
+	{"TxRollback", testTxRollback},
+	{"TxReadsOwnWrites", testTxReadsOwnWrites},
+	{"ErrorCodes", testErrorCodes},
+	{"TimesRoundTrip", testTimes},
+	{"EmptySlicesNotNil", testEmptySlices},
+	{"ConcurrentWriters", testConcurrentWriters},
+	{"ConcurrentReadModifyWrite", testConcurrentReadModifyWrite},
+	{"TxUsableAfterContractErrors", testTxUsableAfterContractErrors},
+	{"TimesOutOfRangeClamp", testTimesClamp},
+	{"TextThatIsNotUTF8", testTextNotUTF8},
+}
+
+// runCases runs every case in parallel and counts the runs and failures.
+func runCases(t *testing.T, open func(t *testing.T) gatehouse.Store, c *counts) {
+	for _, tc := range conformanceCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			c.runs.Add(1)
+			t.Cleanup(func() {
+				switch {
+				case t.Failed():
+					c.failed.Add(1)
+				case t.Skipped():
+					c.skipped.Add(1)
+				}
+			})
 			tc.fn(t, open)
 		})
 	}
@@ -215,8 +259,47 @@ func ids(ts []gatehouse.Token) []string {
 	return out
 }
 
+// testPing: on a healthy store Ping (a write probe) and Check succeed,
+// again and again, and the probe's write is its own: no domain data or
+// audit event changes.
 func testPing(t *testing.T, open func(t *testing.T) gatehouse.Store) {
-	if err := open(t).Ping(t.Context()); err != nil {
-		t.Errorf("Ping: got %v, want nil", err)
+	s := open(t)
+	seed(t, s)
+	before := snap(t, s)
+	for i := range 3 {
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping %d: got %v, want nil", i+1, err)
+		}
+		if err := s.Check(t.Context()); err != nil {
+			t.Fatalf("Check %d: got %v, want nil", i+1, err)
+		}
+	}
+	equal(t, "store after Ping", snap(t, s), before)
+}
+
+// testPingBesideWriters: Ping queues with concurrent writers rather than
+// failing with a lock conflict, and they with it.
+func testPingBesideWriters(t *testing.T, open func(t *testing.T) gatehouse.Store) {
+	s := open(t)
+	const n = 8
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs <- s.Ping(t.Context()) })
+		wg.Go(func() {
+			errs <- s.Tx(t.Context(), func(tx gatehouse.Tx) error {
+				return tx.CreateAccount(t.Context(), account(fmt.Sprintf("user%d", i)))
+			})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Ping or Tx beside each other: %v", err)
+		}
+	}
+	if got := len(read(t, s, func(tx gatehouse.Tx) ([]gatehouse.Account, error) { return tx.ListAccounts(t.Context()) })); got != n {
+		t.Errorf("accounts: got %d, want %d", got, n)
 	}
 }

@@ -213,8 +213,10 @@ func testErrorCodes(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := s.Tx(t.Context(), func(tx gatehouse.Tx) error { return tc.fn(t.Context(), tx) })
 			wantCode(t, tc.name, err, tc.code)
-			if err != nil && strings.Contains(gatehouse.ErrorMessage(err), "sqlite") {
-				t.Errorf("client message %q leaks the backend", gatehouse.ErrorMessage(err))
+			for _, backend := range []string{"sqlite", "postgres", "pgx", "SQLSTATE"} {
+				if err != nil && strings.Contains(gatehouse.ErrorMessage(err), backend) {
+					t.Errorf("client message %q leaks the backend", gatehouse.ErrorMessage(err))
+				}
 			}
 		})
 	}

@@ -1,0 +1,45 @@
+// Package postgres is Gatehouse's storage backend for several replicas: one
+// PostgreSQL database shared by every replica, reached through a pgx
+// connection pool (github.com/jackc/pgx/v5/pgxpool). It passes the same
+// conformance suite (store/storetest) as the embedded SQLite backend.
+//
+// It owns the schema: ordered migrations embedded from migrations/*.sql,
+// recorded in schema_migrations and applied in one transaction under a
+// transaction-scoped advisory lock, so replicas that start together apply
+// each migration once and the others wait for it. A database written by a
+// newer binary is refused rather than guessed at. A later migration adds
+// tables the way 0001 does (the change feed, for one); nothing in the
+// schema assumes it is the last.
+//
+// Every Tx runs at SERIALIZABLE (Store.Tx says why not REPEATABLE
+// READ). Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are
+// retried in one place, withTx, a bounded number of times with jittered
+// exponential backoff; that is why the Store contract lets fn run more than
+// once. Writes outside Tx (AppendEvents, TouchTokens, Ping) read nothing
+// they depend on and run at READ COMMITTED through the same path.
+//
+// Errors: a taken key is ECONFLICT and a missing row ENOTFOUND, without
+// failing a statement, so the transaction stays usable as it does on
+// SQLite. A refused or lost connection, a timeout, a read-only server and
+// the server's resource, shutdown and I/O errors are EUNAVAILABLE ("store
+// unavailable", the cause kept for the log); other SQL errors are internal.
+// Ping commits a write to a table of its own (probe), so a server that
+// answers but cannot commit fails it. Check reads the database's identity
+// (a UUID made by the first migration) and compares it with the one read
+// at Open, so a URL that now leads to another database is caught.
+//
+// Times are BIGINT Unix nanoseconds in UTC, 0 being the zero time, exactly
+// as in SQLite: PostgreSQL's timestamptz keeps only microseconds, and the
+// two backends, the in-memory caches and the replicas must agree on every
+// instant to the nanosecond (a token issued at t is "issued before t+1ns"
+// on both). The range is the years 1677 to 2262; instants outside it are
+// clamped. To read one in psql: to_timestamp(issued_at / 1e9).
+//
+// Text is PostgreSQL text, which holds only valid UTF-8 without NUL bytes;
+// the store writes each NUL and each run of invalid bytes as U+FFFD rather
+// than fail the statement (request paths and user agents in audit events
+// are whatever a client sent). Keys that lists sort by are COLLATE "C", so
+// the order is byte order, as in SQLite, whatever the database's locale.
+// Lists (capabilities, groups, scopes, roles) and the application's spec
+// and status are JSON text, as in SQLite.
+package postgres

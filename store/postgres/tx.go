@@ -1,0 +1,681 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// tx implements gatehouse.Tx over one PostgreSQL transaction.
+//
+// The errors the contract defines (ECONFLICT, ENOTFOUND) leave the
+// transaction usable, as they do on SQLite: a failed statement would abort
+// a PostgreSQL transaction, so inserts use ON CONFLICT DO NOTHING and
+// report zero rows, and lookups report zero rows, instead of failing.
+type tx struct {
+	tx pgx.Tx
+	// retry is the first serialization failure or deadlock a statement hit.
+	// PostgreSQL has aborted the transaction then, whatever fn does with
+	// the error; withTx runs fn again.
+	retry error
+}
+
+var _ gatehouse.Tx = (*tx)(nil)
+
+// scanner is what pgx.Row and pgx.Rows have in common.
+type scanner interface{ Scan(...any) error }
+
+// fail records a retryable error and returns err as a *gatehouse.Error.
+func (t *tx) fail(err error) error {
+	if err != nil && t.retry == nil && retryable(err) {
+		t.retry = err
+	}
+	return wrap(err)
+}
+
+// args makes the string arguments storable. PostgreSQL text holds valid
+// UTF-8 without NUL bytes and refuses anything else, which would fail the
+// whole statement (an audit batch, say, because one request path had a
+// %00 or a user agent a stray byte). SQLite stores any bytes; here each NUL
+// and each run of invalid bytes becomes U+FFFD, the same for a value
+// written and a value looked up, so a write never fails for its text.
+func (t *tx) args(args ...any) []any {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = storable(s)
+		}
+	}
+	return args
+}
+
+func storable(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := t.tx.Exec(ctx, q, t.args(args...)...)
+	return tag, t.fail(err)
+}
+
+// execOne runs a statement that must change one row; none is ENOTFOUND.
+func (t *tx) execOne(ctx context.Context, what, q string, args ...any) error {
+	tag, err := t.exec(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, "%s not found", what)
+	}
+	return nil
+}
+
+// insert runs an INSERT that skips a row whose key is taken and reports
+// that as ECONFLICT with msg, which must be safe to show to a client.
+func (t *tx) insert(ctx context.Context, msg, q string, args ...any) error {
+	tag, err := t.exec(ctx, q+` ON CONFLICT DO NOTHING`, args...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return gatehouse.Errorf(gatehouse.ECONFLICT, "%s", msg)
+	}
+	return nil
+}
+
+// batch sends b in one round trip and reads every result.
+func (t *tx) batch(ctx context.Context, b *pgx.Batch) error {
+	br := t.tx.SendBatch(ctx, b)
+	for range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return t.fail(err)
+		}
+	}
+	return t.fail(br.Close())
+}
+
+// list runs a query and scans every row with scan. It never returns a nil
+// slice, so an empty list encodes as [] in JSON.
+func list[T any](ctx context.Context, t *tx, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := t.tx.Query(ctx, q, t.args(args...)...)
+	if err != nil {
+		return nil, t.fail(err)
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, scanFailed(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.fail(err)
+	}
+	return out, nil
+}
+
+// get runs a query for one row; no row is ENOTFOUND ("<what> not found").
+func get[T any](ctx context.Context, t *tx, what string, scan func(scanner) (T, error), q string, args ...any) (T, error) {
+	vs, err := list(ctx, t, scan, q, args...)
+	var zero T
+	switch {
+	case err != nil:
+		return zero, err
+	case len(vs) == 0:
+		return zero, gatehouse.Errorf(gatehouse.ENOTFOUND, "%s not found", what)
+	}
+	return vs[0], nil
+}
+
+// where collects the conditions of a filter with $N placeholders.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends cond, in which every ? stands for v.
+func (w *where) add(cond string, v any) {
+	w.args = append(w.args, v)
+	w.conds = append(w.conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(w.args))))
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// ---- accounts
+
+const accountCols = `name, enabled, capabilities, groups_json, created_at, password_hash`
+
+func (t *tx) CreateAccount(ctx context.Context, a gatehouse.Account) error {
+	var e encoder
+	caps, groups := e.list(a.Capabilities), e.list(a.Groups)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.insert(ctx, "account "+strconv.Quote(a.Name)+" already exists",
+		`INSERT INTO accounts (`+accountCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		a.Name, a.Enabled, caps, groups, nanos(a.CreatedAt), nonNil(a.PasswordHash))
+}
+
+func scanAccount(sc scanner) (gatehouse.Account, error) {
+	var (
+		a            gatehouse.Account
+		caps, groups string
+		created      int64
+	)
+	if err := sc.Scan(&a.Name, &a.Enabled, &caps, &groups, &created, &a.PasswordHash); err != nil {
+		return a, err
+	}
+	a.CreatedAt = fromNanos(created)
+	a.Capabilities = []gatehouse.Capability{}
+	a.Groups = []string{}
+	if err := fromJSON(caps, &a.Capabilities); err != nil {
+		return a, err
+	}
+	return a, fromJSON(groups, &a.Groups)
+}
+
+func (t *tx) GetAccount(ctx context.Context, name string) (gatehouse.Account, error) {
+	return get(ctx, t, "account", scanAccount, `SELECT `+accountCols+` FROM accounts WHERE name = $1`, name)
+}
+
+// ListAccounts returns every account, sorted by name.
+func (t *tx) ListAccounts(ctx context.Context) ([]gatehouse.Account, error) {
+	return list(ctx, t, scanAccount, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
+}
+
+// UpdateAccount replaces everything but the name and the creation time.
+func (t *tx) UpdateAccount(ctx context.Context, a gatehouse.Account) error {
+	var e encoder
+	caps, groups := e.list(a.Capabilities), e.list(a.Groups)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.execOne(ctx, "account",
+		`UPDATE accounts SET enabled = $2, capabilities = $3, groups_json = $4, password_hash = $5 WHERE name = $1`,
+		a.Name, a.Enabled, caps, groups, nonNil(a.PasswordHash))
+}
+
+// DeleteAccount deletes the account only: the service deletes its tokens in
+// the same transaction, auditing each one.
+func (t *tx) DeleteAccount(ctx context.Context, name string) error {
+	return t.execOne(ctx, "account", `DELETE FROM accounts WHERE name = $1`, name)
+}
+
+// ---- tokens
+
+const tokenCols = `id, name, kind, account, project, role, scopes, issued_at, expires_at, last_used_at, last_used_from, created_by, hash`
+
+func (t *tx) CreateToken(ctx context.Context, k gatehouse.Token) error {
+	var e encoder
+	scopes := e.list(k.Scopes)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.insert(ctx, "token "+strconv.Quote(k.ID)+" already exists",
+		`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		k.ID, k.Name, string(k.Kind), k.Account, k.Project, k.Role, scopes,
+		nanos(k.IssuedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), k.LastUsedFrom, k.CreatedBy, nonNil(k.Hash))
+}
+
+func scanToken(sc scanner) (gatehouse.Token, error) {
+	var (
+		k                      gatehouse.Token
+		kind, scopes           string
+		issued, expires, usedA int64
+	)
+	err := sc.Scan(&k.ID, &k.Name, &kind, &k.Account, &k.Project, &k.Role, &scopes,
+		&issued, &expires, &usedA, &k.LastUsedFrom, &k.CreatedBy, &k.Hash)
+	if err != nil {
+		return k, err
+	}
+	k.Kind = gatehouse.TokenKind(kind)
+	k.IssuedAt, k.ExpiresAt, k.LastUsedAt = fromNanos(issued), fromNanos(expires), fromNanos(usedA)
+	k.Scopes = []gatehouse.Scope{}
+	return k, fromJSON(scopes, &k.Scopes)
+}
+
+func (t *tx) GetToken(ctx context.Context, id string) (gatehouse.Token, error) {
+	return get(ctx, t, "token", scanToken, `SELECT `+tokenCols+` FROM tokens WHERE id = $1`, id)
+}
+
+// tokenWhere translates a filter; zero fields do not filter.
+func tokenWhere(f gatehouse.TokenFilter) *where {
+	w := &where{}
+	if f.ID != "" {
+		w.add("id = ?", f.ID)
+	}
+	if f.Account != "" {
+		w.add("account = ?", f.Account)
+	}
+	if f.Project != "" {
+		w.add("project = ?", f.Project)
+	}
+	if f.Role != "" {
+		w.add("role = ?", f.Role)
+	}
+	if f.Kind != "" {
+		w.add("kind = ?", string(f.Kind))
+	}
+	if !f.IssuedBefore.IsZero() {
+		w.add("issued_at < ?", nanos(f.IssuedBefore))
+	}
+	if !f.ExpiredBefore.IsZero() {
+		// expires_at 0 is "never expires", not "expired in 1970".
+		w.add("(expires_at <> 0 AND expires_at <= ?)", nanos(f.ExpiredBefore))
+	}
+	if f.ExceptID != "" {
+		w.add("id <> ?", f.ExceptID)
+	}
+	return w
+}
+
+// ListTokens returns the matching tokens, newest first.
+func (t *tx) ListTokens(ctx context.Context, f gatehouse.TokenFilter) ([]gatehouse.Token, error) {
+	w := tokenWhere(f)
+	return list(ctx, t, scanToken, `SELECT `+tokenCols+` FROM tokens`+w.String()+` ORDER BY issued_at DESC, id`, w.args...)
+}
+
+// DeleteTokens deletes the matching tokens and returns them, newest first,
+// in one statement: what it returns is exactly what it deleted.
+func (t *tx) DeleteTokens(ctx context.Context, f gatehouse.TokenFilter) ([]gatehouse.Token, error) {
+	w := tokenWhere(f)
+	return list(ctx, t, scanToken, `WITH gone AS (DELETE FROM tokens`+w.String()+` RETURNING `+tokenCols+`)
+		SELECT `+tokenCols+` FROM gone ORDER BY issued_at DESC, id`, w.args...)
+}
+
+func (t *tx) SetTokenExpiry(ctx context.Context, id string, expiresAt time.Time) error {
+	return t.execOne(ctx, "token", `UPDATE tokens SET expires_at = $2 WHERE id = $1`, id, nanos(expiresAt))
+}
+
+// ---- projects
+
+const projectCols = `name, description, roles, created_at`
+
+func (t *tx) CreateProject(ctx context.Context, p gatehouse.Project) error {
+	var e encoder
+	roles := e.list(p.Roles)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.insert(ctx, "project "+strconv.Quote(p.Name)+" already exists",
+		`INSERT INTO projects (`+projectCols+`) VALUES ($1, $2, $3, $4)`,
+		p.Name, p.Description, roles, nanos(p.CreatedAt))
+}
+
+func scanProject(sc scanner) (gatehouse.Project, error) {
+	var (
+		p       gatehouse.Project
+		roles   string
+		created int64
+	)
+	if err := sc.Scan(&p.Name, &p.Description, &roles, &created); err != nil {
+		return p, err
+	}
+	p.CreatedAt = fromNanos(created)
+	p.Roles = []gatehouse.ProjectRole{}
+	if err := fromJSON(roles, &p.Roles); err != nil {
+		return p, err
+	}
+	for i := range p.Roles {
+		if p.Roles[i].Policies == nil {
+			p.Roles[i].Policies = []string{}
+		}
+		if p.Roles[i].Groups == nil {
+			p.Roles[i].Groups = []string{}
+		}
+	}
+	return p, nil
+}
+
+func (t *tx) GetProject(ctx context.Context, name string) (gatehouse.Project, error) {
+	return get(ctx, t, "project", scanProject, `SELECT `+projectCols+` FROM projects WHERE name = $1`, name)
+}
+
+// ListProjects returns every project, sorted by name.
+func (t *tx) ListProjects(ctx context.Context) ([]gatehouse.Project, error) {
+	return list(ctx, t, scanProject, `SELECT `+projectCols+` FROM projects ORDER BY name`)
+}
+
+// UpdateProject replaces the description and the roles.
+func (t *tx) UpdateProject(ctx context.Context, p gatehouse.Project) error {
+	var e encoder
+	roles := e.list(p.Roles)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.execOne(ctx, "project", `UPDATE projects SET description = $2, roles = $3 WHERE name = $1`,
+		p.Name, p.Description, roles)
+}
+
+func (t *tx) DeleteProject(ctx context.Context, name string) error {
+	return t.execOne(ctx, "project", `DELETE FROM projects WHERE name = $1`, name)
+}
+
+// ---- applications
+
+const appCols = `name, project, spec, status, created_at`
+
+func (t *tx) CreateApplication(ctx context.Context, a gatehouse.Application) error {
+	var e encoder
+	spec, status := e.json(a.Spec), e.json(a.Status)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.insert(ctx, "application "+strconv.Quote(a.Name)+" already exists",
+		`INSERT INTO applications (`+appCols+`) VALUES ($1, $2, $3, $4, $5)`,
+		a.Name, a.Project, spec, status, nanos(a.CreatedAt))
+}
+
+func scanApp(sc scanner) (gatehouse.Application, error) {
+	var (
+		a            gatehouse.Application
+		spec, status string
+		created      int64
+	)
+	if err := sc.Scan(&a.Name, &a.Project, &spec, &status, &created); err != nil {
+		return a, err
+	}
+	a.CreatedAt = fromNanos(created)
+	if err := fromJSON(spec, &a.Spec); err != nil {
+		return a, err
+	}
+	if err := fromJSON(status, &a.Status); err != nil {
+		return a, err
+	}
+	// JSON keeps the instant but not the location; give it back in UTC
+	// like every other time.
+	if !a.Status.ReportedAt.IsZero() {
+		a.Status.ReportedAt = a.Status.ReportedAt.UTC()
+	}
+	return a, nil
+}
+
+func (t *tx) GetApplication(ctx context.Context, name string) (gatehouse.Application, error) {
+	return get(ctx, t, "application", scanApp, `SELECT `+appCols+` FROM applications WHERE name = $1`, name)
+}
+
+// ListApplications lists all applications, or one project's, sorted by name.
+func (t *tx) ListApplications(ctx context.Context, project string) ([]gatehouse.Application, error) {
+	w := &where{}
+	if project != "" {
+		w.add("project = ?", project)
+	}
+	return list(ctx, t, scanApp, `SELECT `+appCols+` FROM applications`+w.String()+` ORDER BY name`, w.args...)
+}
+
+// UpdateApplication replaces the project, spec and status.
+func (t *tx) UpdateApplication(ctx context.Context, a gatehouse.Application) error {
+	var e encoder
+	spec, status := e.json(a.Spec), e.json(a.Status)
+	if err := e.check(); err != nil {
+		return err
+	}
+	return t.execOne(ctx, "application", `UPDATE applications SET project = $2, spec = $3, status = $4 WHERE name = $1`,
+		a.Name, a.Project, spec, status)
+}
+
+// DeleteApplication deletes the application; its operations go with it
+// (ON DELETE CASCADE).
+func (t *tx) DeleteApplication(ctx context.Context, name string) error {
+	return t.execOne(ctx, "application", `DELETE FROM applications WHERE name = $1`, name)
+}
+
+// ---- operations
+
+const opCols = `id, application, state, revision, prune, dry_run, requested_by, created_at, updated_at, message`
+
+// CreateOperation returns ENOTFOUND when the application does not exist.
+// The insert checks for it rather than letting the foreign key fail, which
+// would abort the transaction.
+func (t *tx) CreateOperation(ctx context.Context, op gatehouse.Operation) error {
+	err := t.insert(ctx, "operation "+strconv.Quote(op.ID)+" already exists",
+		`INSERT INTO operations (`+opCols+`)
+		SELECT $1::text, $2::text, $3::text, $4::text, $5::boolean, $6::boolean, $7::text, $8::bigint, $9::bigint, $10::text
+		WHERE EXISTS (SELECT 1 FROM applications WHERE name = $2)`,
+		op.ID, op.Application, op.State, op.Revision, op.Prune, op.DryRun, op.RequestedBy,
+		nanos(op.CreatedAt), nanos(op.UpdatedAt), op.Message)
+	if !gatehouse.IsCode(err, gatehouse.ECONFLICT) {
+		return err
+	}
+	// Nothing inserted: a taken id, or no such application.
+	if _, err := t.GetApplication(ctx, op.Application); err != nil {
+		return err
+	}
+	return err
+}
+
+func scanOp(sc scanner) (gatehouse.Operation, error) {
+	var (
+		op               gatehouse.Operation
+		created, updated int64
+	)
+	err := sc.Scan(&op.ID, &op.Application, &op.State, &op.Revision, &op.Prune, &op.DryRun,
+		&op.RequestedBy, &created, &updated, &op.Message)
+	op.CreatedAt, op.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return op, err
+}
+
+func (t *tx) GetOperation(ctx context.Context, app, id string) (gatehouse.Operation, error) {
+	return get(ctx, t, "operation", scanOp, `SELECT `+opCols+` FROM operations WHERE application = $1 AND id = $2`, app, id)
+}
+
+// ListOperations returns an application's operations, newest first,
+// optionally only those in one state.
+func (t *tx) ListOperations(ctx context.Context, app, state string) ([]gatehouse.Operation, error) {
+	w := &where{}
+	w.add("application = ?", app)
+	if state != "" {
+		w.add("state = ?", state)
+	}
+	return list(ctx, t, scanOp, `SELECT `+opCols+` FROM operations`+w.String()+` ORDER BY created_at DESC, id DESC`, w.args...)
+}
+
+// UpdateOperation replaces what an agent may change: state, revision,
+// flags, message and update time. Who asked and when stay as created.
+func (t *tx) UpdateOperation(ctx context.Context, op gatehouse.Operation) error {
+	return t.execOne(ctx, "operation",
+		`UPDATE operations SET state = $3, revision = $4, prune = $5, dry_run = $6, message = $7, updated_at = $8
+		WHERE application = $1 AND id = $2`,
+		op.Application, op.ID, op.State, op.Revision, op.Prune, op.DryRun, op.Message, nanos(op.UpdatedAt))
+}
+
+// ---- RBAC
+
+func (t *tx) GetRBAC(ctx context.Context) (gatehouse.RBAC, error) {
+	return get(ctx, t, "RBAC settings", func(sc scanner) (gatehouse.RBAC, error) {
+		var r gatehouse.RBAC
+		return r, sc.Scan(&r.PolicyCSV, &r.PolicyDefault, &r.Scopes, &r.MatchMode)
+	}, `SELECT policy_csv, policy_default, scopes, match_mode FROM rbac WHERE id = 1`)
+}
+
+func (t *tx) PutRBAC(ctx context.Context, r gatehouse.RBAC) error {
+	_, err := t.exec(ctx, `INSERT INTO rbac (id, policy_csv, policy_default, scopes, match_mode) VALUES (1, $1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET policy_csv = excluded.policy_csv, policy_default = excluded.policy_default,
+		scopes = excluded.scopes, match_mode = excluded.match_mode`,
+		r.PolicyCSV, r.PolicyDefault, r.Scopes, r.MatchMode)
+	return err
+}
+
+// ---- events
+
+const eventCols = `time, type, actor, token_id, token_kind, method, path, resource, action, object, decision, status, remote_addr, user_agent, detail`
+
+func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
+	return t.appendEvents(ctx, events)
+}
+
+// appendEvents inserts a batch in one round trip. The statements run in
+// order, so the ids (from the identity sequence) increase in the order of
+// events.
+func (t *tx) appendEvents(ctx context.Context, events []gatehouse.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, e := range events {
+		b.Queue(`INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			t.args(nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
+				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail)...)
+	}
+	return t.batch(ctx, b)
+}
+
+func scanEvent(sc scanner) (gatehouse.Event, error) {
+	var (
+		e    gatehouse.Event
+		tm   int64
+		kind string
+	)
+	err := sc.Scan(&e.ID, &tm, &e.Type, &e.Actor, &e.TokenID, &kind, &e.Method, &e.Path, &e.Resource,
+		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail)
+	e.Time, e.TokenKind = fromNanos(tm), gatehouse.TokenKind(kind)
+	return e, err
+}
+
+// ListEvents returns the matching events, newest (highest id) first.
+func (t *tx) ListEvents(ctx context.Context, f gatehouse.EventFilter) ([]gatehouse.Event, error) {
+	w := &where{}
+	if f.Actor != "" {
+		w.add("actor = ?", f.Actor)
+	}
+	if f.TokenID != "" {
+		w.add("token_id = ?", f.TokenID)
+	}
+	if f.Type != "" {
+		w.add("type = ?", f.Type)
+	}
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+	}
+	if f.Decision != "" {
+		w.add("decision = ?", f.Decision)
+	}
+	if !f.Since.IsZero() {
+		w.add("time >= ?", nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("time < ?", nanos(f.Until))
+	}
+	if f.BeforeID > 0 {
+		w.add("id < ?", f.BeforeID)
+	}
+	q := `SELECT id, ` + eventCols + ` FROM events` + w.String() + ` ORDER BY id DESC`
+	args := w.args
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		q += " LIMIT $" + strconv.Itoa(len(args))
+	}
+	return list(ctx, t, scanEvent, q, args...)
+}
+
+// PruneEvents deletes the events that come before (in id order) the first
+// event at or after before, and returns how many. Ids follow time (events
+// are appended as they happen), so that walks only the old events and needs
+// no index on time, which would tax every insert.
+func (t *tx) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	tag, err := t.exec(ctx, `DELETE FROM events WHERE id < COALESCE(
+		(SELECT id FROM events WHERE time >= $1 ORDER BY id LIMIT 1),
+		(SELECT COALESCE(MAX(id), 0) + 1 FROM events))`, nanos(before))
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// ---- encoding
+
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// nanos is the stored form of t: Unix nanoseconds, 0 for the zero time,
+// clamped to the range an int64 of nanoseconds can hold. It is SQLite's
+// encoding too, so both backends keep the same instants.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of nanos, in UTC.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// nonNil binds b as a non-NULL bytea: pgx sends a nil slice as NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// encoder encodes values for JSON columns and keeps the first error, so a
+// statement's arguments can be built inline and checked once.
+type encoder struct{ err error }
+
+func (e *encoder) json(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return string(b)
+}
+
+// list encodes a slice; nil is stored as [] like an empty one.
+func (e *encoder) list(v any) string {
+	if s := e.json(v); s != "null" {
+		return s
+	}
+	return "[]"
+}
+
+func (e *encoder) check() error {
+	if e.err != nil {
+		return gatehouse.Internal(e.err)
+	}
+	return nil
+}
+
+// fromJSON decodes a JSON column into v. A column that does not decode
+// means the row was damaged or written by something else: internal.
+// Callers set list targets to an empty slice first, so "[]" skips the
+// decoder.
+func fromJSON(s string, v any) error {
+	if s == "" || s == "[]" {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		return gatehouse.Internal(err)
+	}
+	return nil
+}
