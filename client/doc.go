@@ -1,4 +1,4 @@
-// Package client is the typed Go client of Gatehouse's HTTP API (API.md).
+// Package client is the typed Go client of Gatehouse's HTTP API.
 // The CLI is built on it and end-to-end tests drive the server through it.
 //
 // Every method takes a context first and speaks in the domain types of

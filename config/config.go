@@ -82,7 +82,8 @@ type TLS struct {
 // Enabled reports whether HTTPS is configured.
 func (t TLS) Enabled() bool { return t.Cert != "" && t.Key != "" }
 
-// Tokens are the token lifetime rules of DESIGN.md §1.
+// Tokens are the token lifetime rules: default and maximum life, and
+// whether tokens that never expire may be minted.
 type Tokens struct {
 	// DefaultLifetime applies when a mint request gives no expiresIn.
 	DefaultLifetime Duration `yaml:"defaultLifetime"`
@@ -130,7 +131,8 @@ const (
 )
 
 // Default returns the built-in defaults: a loopback listener, no TLS, the
-// embedded store under ./gatehouse-data and DESIGN.md's token rules.
+// embedded store under ./gatehouse-data, 12-hour tokens and a 720-hour
+// maximum.
 func Default() Config {
 	return Config{
 		InstanceName:   "gatehouse",

@@ -1,4 +1,4 @@
-// Package policy decides every permission in Gatehouse (DESIGN.md §2). It
+// Package policy decides every permission in Gatehouse (docs/security.md). It
 // answers one question — may this subject, with these groups, do this action
 // on this resource and object? — and knows nothing of HTTP or storage.
 //

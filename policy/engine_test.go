@@ -292,7 +292,7 @@ func TestDecisions(t *testing.T) {
 		},
 		{
 			name: "groups named like roles grant nothing",
-			cfg: Config{CSV: "p, role:x, applications, get, *\ng, ops, role:x\ng, proj:a:r, role:x"},
+			cfg:  Config{CSV: "p, role:x, applications, get, *\ng, ops, role:x\ng, proj:a:r, role:x"},
 			reqs: []request{
 				{"carol", []string{"role:admin"}, "settings", "update", "rbac", false, RuleNoMatch},
 				{"carol", []string{"role:readonly"}, "applications", "get", "a/b", false, RuleNoMatch},

@@ -44,7 +44,6 @@ var publicAPI = map[string]bool{"POST /api/v1/session": true}
 // formAPI are the API routes whose body is a form, not JSON (RFC 7662).
 var formAPI = map[string]bool{"POST /api/v1/introspect": true}
 
-
 // badFixtures are the objects the matrix aims at: each exists, so that a
 // request that got through would change something.
 type badFixtures struct {
@@ -284,7 +283,7 @@ func TestBadInputMatrix(t *testing.T) {
 			if dashboardOnly[c.name] && r.api {
 				continue
 			}
-			// API.md: userinfo without any credential says loggedIn false.
+			// userinfo without any credential answers 200 {"loggedIn": false}.
 			loggedOut := c.name == "no credential" && r.pattern == "GET /api/v1/session/userinfo"
 			cases = append(cases, badCase{
 				what: "credential: " + c.name, route: r, method: method, path: path, body: body, ctype: ctype, set: c.set,

@@ -37,7 +37,8 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-// writeError answers with the JSON error body of API.md. Internal causes
+// writeError answers with the JSON error body {"error": code, "message":
+// text}, the status from the one code map above. Internal causes
 // are logged once, with the request id; the client sees "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := gatehouse.ErrorCode(err)

@@ -84,7 +84,6 @@ type escVariant struct {
 	getOnly            bool // narrower than the semantics: of resource projects, P may only get P
 }
 
-
 // escSet is the set of acceptable can-i answers.
 type escSet uint8
 

@@ -72,7 +72,7 @@ func New(o Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// maxBody is the largest request body accepted (API.md: 1 MiB).
+// maxBody is the largest request body accepted: 1 MiB (413 beyond).
 const maxBody = 1 << 20
 
 // authed is a handler for an authenticated caller.

@@ -18,7 +18,7 @@ import (
 // refuse, and computes the grid with the policy engine in force.
 //
 // A token's permission is its owner's permission now, intersected with its
-// scopes (DESIGN.md §2), so each cell asks the engine about the owner and
+// scopes, so each cell asks the engine about the owner and
 // then the scopes. A cell reads "all" when the token may act on every
 // object (the owner's patterns cover the object "*", the way scopes are
 // checked at minting), or lists the object patterns it may act on.

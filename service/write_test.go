@@ -97,9 +97,12 @@ func TestAFailedWriteChangesNothing(t *testing.T) {
 	off := false
 	fs.failCommit.Store(true)
 	for name, write := range map[string]func() error{
-		"revoke":         func() error { return svc.DeleteToken(ctx, admin, "ci", tok.ID) },
-		"revoke-all":     func() error { _, err := svc.RevokeAll(ctx, admin, "ci", time.Time{}); return err },
-		"disable":        func() error { _, err := svc.UpdateAccount(ctx, admin, "ci", gatehouse.AccountPatch{Enabled: &off}); return err },
+		"revoke":     func() error { return svc.DeleteToken(ctx, admin, "ci", tok.ID) },
+		"revoke-all": func() error { _, err := svc.RevokeAll(ctx, admin, "ci", time.Time{}); return err },
+		"disable": func() error {
+			_, err := svc.UpdateAccount(ctx, admin, "ci", gatehouse.AccountPatch{Enabled: &off})
+			return err
+		},
 		"delete account": func() error { return svc.DeleteAccount(ctx, admin, "ci") },
 		"break-glass": func() error {
 			_, err := svc.BulkRevoke(ctx, admin, gatehouse.BulkRevoke{Account: "ci"})

@@ -1,4 +1,4 @@
-// Package token owns the wire format of Gatehouse tokens (DESIGN.md §1):
+// Package token owns the wire format of Gatehouse tokens:
 // minting, parsing, the CRC-32 checksum that catches typos without a lookup,
 // hashing the secret and comparing it in constant time.
 //

@@ -52,7 +52,7 @@ func TestGoldenVector(t *testing.T) {
 		t.Errorf("ID = %s, want %s", got, want)
 	}
 
-	// Build the 53 bytes by hand from DESIGN.md §1 and compare field by field.
+	// Build the 53 bytes by hand from the format in doc.go and compare field by field.
 	var want [53]byte
 	want[0] = 0x01
 	for i := range 48 { // id then secret, as read from the reader
