@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/fulldisk"
 )
 
 // Store-loss tests: the server must fail closed when its database is
@@ -261,13 +263,13 @@ func TestStuckStoreIsNotReady(t *testing.T) {
 // 503 (it used to be 500 with /readyz 200), and once there is room again
 // the server is ready and writes work, without a restart.
 func TestFullDiskFailsClosedAndRecovers(t *testing.T) {
-	dir := mountTmpfs(t, "2m")
+	dir := fulldisk.Mount(t, "2m")
 	s := startIn(t, dir, "GATEHOUSE_ADMIN_PASSWORD="+lossPassword)
 	w := writes{t: t, url: s.url, bearer: login(t, s.url, "admin", lossPassword)}
 	victim, victimSecret := w.mintOK("victim")
 	waitReadyz(t, s.url, http.StatusOK, 5*time.Second)
 
-	filler := fill(t, dir)
+	filler := fulldisk.Fill(t, dir)
 	waitReadyz(t, s.url, http.StatusServiceUnavailable, 5*time.Second)
 	wantUnavailable(t, map[string]answer{
 		"mint":   w.mint("no-room"),
@@ -366,55 +368,4 @@ func TestEmptyDataDirGetsADatabase(t *testing.T) {
 	}
 	s := startIn(t, dir, "GATEHOUSE_ADMIN_PASSWORD="+lossPassword)
 	login(t, s.url, "admin", lossPassword)
-}
-
-// mountTmpfs mounts a tmpfs of the given size on a new directory and
-// unmounts it when the test ends. It needs root: without it the test is
-// skipped, unless GATEHOUSE_TEST_REQUIRE_ROOT=1 (CI) makes that a failure.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	skip := t.Skipf
-	if os.Getenv("GATEHOUSE_TEST_REQUIRE_ROOT") == "1" {
-		skip = t.Fatalf
-	}
-	if os.Geteuid() != 0 {
-		skip("mounting a small tmpfs to fill needs root (GATEHOUSE_TEST_REQUIRE_ROOT=1 makes this a failure)")
-	}
-	dir, err := os.MkdirTemp("", "gatehouse-full")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		os.Remove(dir)
-		skip("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			return
-		}
-		os.Remove(dir)
-	})
-	return dir
-}
-
-// fill writes a file in dir until the file system is full and returns its
-// path.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling %s: %v", dir, err)
-			}
-			return path
-		}
-	}
 }

@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"modernc.org/sqlite"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/fulldisk"
 )
 
 // wantUnavailable fails the test unless err is EUNAVAILABLE with the safe
@@ -270,7 +269,7 @@ func TestStorageFailuresAreUnavailable(t *testing.T) {
 // reads, which is what a ping used to check; Ping commits, so it fails,
 // and succeeds again once there is room.
 func TestPingFailsOnAFullDisk(t *testing.T) {
-	dir := mountTmpfs(t, "1m")
+	dir := fulldisk.Mount(t, "1m")
 	path := filepath.Join(dir, "gatehouse.db")
 	s, err := Open(t.Context(), path)
 	if err != nil {
@@ -280,7 +279,7 @@ func TestPingFailsOnAFullDisk(t *testing.T) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping with room: %v", err)
 	}
-	filler := fill(t, dir)
+	filler := fulldisk.Fill(t, dir)
 	if err := s.db.PingContext(t.Context()); err != nil {
 		t.Fatalf("a read-only ping fails too (%v): the test does not show the difference", err)
 	}
@@ -290,56 +289,5 @@ func TestPingFailsOnAFullDisk(t *testing.T) {
 	}
 	if err := s.Ping(t.Context()); err != nil {
 		t.Errorf("Ping after freeing space: %v", err)
-	}
-}
-
-// mountTmpfs mounts a tmpfs of the given size on a new directory and
-// unmounts it when the test ends. It needs root: without it the test is
-// skipped, unless GATEHOUSE_TEST_REQUIRE_ROOT=1 (CI) makes that a failure.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	skip := t.Skipf
-	if os.Getenv("GATEHOUSE_TEST_REQUIRE_ROOT") == "1" {
-		skip = t.Fatalf
-	}
-	if os.Geteuid() != 0 {
-		skip("mounting a small tmpfs to fill needs root (GATEHOUSE_TEST_REQUIRE_ROOT=1 makes this a failure)")
-	}
-	dir, err := os.MkdirTemp("", "gatehouse-full")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
-		os.Remove(dir)
-		skip("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			return
-		}
-		os.Remove(dir)
-	})
-	return dir
-}
-
-// fill writes a file in dir until the file system is full and returns its
-// path.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling %s: %v", dir, err)
-			}
-			return path
-		}
 	}
 }
