@@ -64,11 +64,17 @@ func (s *safeBuffer) String() string {
 	return s.b.String()
 }
 
-// start runs `gatehouse server` on a free loopback port and waits until it
-// answers /healthz.
+// start runs `gatehouse server` on a free loopback port with a fresh data
+// directory and waits until it listens.
 func start(t *testing.T, env ...string) *proc {
 	t.Helper()
-	dataDir := t.TempDir()
+	return startIn(t, t.TempDir(), env...)
+}
+
+// startIn runs `gatehouse server` on a free loopback port with dataDir
+// and waits until it listens.
+func startIn(t *testing.T, dataDir string, env ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(binary, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
 	cmd.Env = append(os.Environ(), env...)
 	logs := &safeBuffer{}
@@ -88,9 +94,7 @@ func start(t *testing.T, env ...string) *proc {
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			var line struct {
-				Msg, URL string
-			}
+			var line struct{ Msg, URL string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "gatehouse listening" {
 				addr <- line.URL
 			}

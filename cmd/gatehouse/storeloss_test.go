@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,43 +23,6 @@ import (
 // gone or cannot commit, and never start over with an empty one.
 
 const lossPassword = "store-loss-admin-password"
-
-// startIn is start on a given data directory.
-func startIn(t *testing.T, dataDir string, env ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(binary, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Env = append(os.Environ(), env...)
-	logs := &safeBuffer{}
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(logs, pw)
-	cmd.Stdout = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var line struct{ Msg, URL string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "gatehouse listening" {
-				addr <- line.URL
-			}
-		}
-	}()
-	select {
-	case u := <-addr:
-		return &proc{cmd: cmd, url: u, dataDir: dataDir, logs: logs}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("server did not start; logs:\n%s", logs.String())
-	}
-	return nil
-}
 
 // runToExit runs a server on dataDir that is expected to refuse to start,
 // and returns its output and exit code. It fails the test if the server is
