@@ -85,11 +85,21 @@ func (e *Engine) decide(subject string, groups []string, resource, action, objec
 	}
 	for _, g := range groups {
 		n := e.nodes[g]
-		if n == nil || !n.member || ReservedGroup(g) {
+		if n == nil || ReservedGroup(g) || !(n.member || n.viaProject) {
 			continue
 		}
 		mark = t.mark()
-		allow, deny := n.eval(resource, action, object, t)
+		var allow, deny bool
+		if n.member {
+			allow, deny = n.eval(resource, action, object, t)
+		} else {
+			// Bound only by project roles' groups: those roles and
+			// nothing of the group's own.
+			for _, p := range n.parents {
+				a, d := p.eval(resource, action, object, t)
+				allow, deny = allow || a, deny || d
+			}
+		}
 		if allow && !deny {
 			t.decided(RuleGroup, mark)
 			return true
@@ -350,7 +360,7 @@ func (e *Engine) Roles(subject string, groups []string) []string {
 		walk(n)
 	}
 	for _, g := range groups {
-		if n := e.nodes[g]; n != nil && n.member && !ReservedGroup(g) {
+		if n := e.nodes[g]; n != nil && (n.member || n.viaProject) && !ReservedGroup(g) {
 			walk(n)
 		}
 	}
@@ -369,6 +379,17 @@ func (e *Engine) Roles(subject string, groups []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Binds reports whether the policy gives name anything of its own: p lines
+// with name as their subject, or g lines naming it first. An account of that
+// name would hold it the moment it exists.
+func (e *Engine) Binds(name string) bool {
+	if e == nil {
+		return false
+	}
+	n := e.nodes[name]
+	return n != nil && (len(n.rules) > 0 || len(n.parents) > 0)
 }
 
 // Warnings returns what loads but is probably a mistake, such as a role

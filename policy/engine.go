@@ -15,7 +15,7 @@ type Config struct {
 	DefaultRole    string // policy.default: a role every subject also has; "" for none
 	MatchMode      string // "glob" ("" means glob) or "regex"
 	DisableBuiltin bool   // leave out role:readonly, role:admin and "g, admin, role:admin"
-	Extra          []Line // already-parsed lines from other sources (project roles), appended
+	Extra          []Line // already-parsed lines of project roles, appended (see node.viaProject for their g lines)
 
 	// CacheSize bounds the decision cache: 0 means DefaultCacheSize, a
 	// negative size turns the cache off.
@@ -87,7 +87,12 @@ type node struct {
 	id      int
 	rules   []rule  // its own p lines, in policy order
 	parents []*node // the roles it joins through g lines
-	member  bool    // named first in some g line: only such groups are consulted
+	member  bool    // named first in some g line of the policy: only such groups are consulted
+	// viaProject: named first only in g lines of Config.Extra (a project
+	// role's groups). Such a group is consulted for the project roles it
+	// is bound to and nothing else: binding a group to a project role must
+	// not switch on the group's own lines elsewhere in the policy.
+	viaProject bool
 	clone   bool    // a copy of a role confined to a project (confineProjectRoles)
 	// reach is the node itself and every role it reaches through g lines,
 	// transitively, keeping only those with p lines. Nodes may share it.
@@ -213,7 +218,11 @@ func New(cfg Config) (*Engine, error) {
 			n.rules = append(n.rules, r)
 		case "g":
 			m, role := get(l.Subject), get(l.Role)
-			m.member = true
+			if i >= firstExtra {
+				m.viaProject = true
+			} else {
+				m.member = true
+			}
 			if !slices.Contains(m.parents, role) {
 				m.parents = append(m.parents, role)
 			}

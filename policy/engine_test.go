@@ -291,6 +291,20 @@ func TestDecisions(t *testing.T) {
 			},
 		},
 		{
+			// A project role's groups (Extra g lines) bind the group to the
+			// role only: they do not make the group's own lines count.
+			name: "a group bound only by a project role gets only that role",
+			cfg: Config{CSV: "p, sre, applications, *, */*, allow", Extra: []Line{
+				{Type: "p", Subject: "proj:team-a:r", Resource: "applications", Action: "get", Object: "team-a/*"},
+				{Type: "g", Subject: "sre", Role: "proj:team-a:r"},
+			}},
+			reqs: []request{
+				{"carol", []string{"sre"}, "applications", "get", "team-a/web", true, RuleGroup},
+				{"carol", []string{"sre"}, "applications", "sync", "team-b/secret", false, RuleNoMatch},
+				{"carol", []string{"sre"}, "applications", "sync", "team-a/web", false, RuleNoMatch},
+			},
+		},
+		{
 			name: "groups named like roles grant nothing",
 			cfg:  Config{CSV: "p, role:x, applications, get, *\ng, ops, role:x\ng, proj:a:r, role:x"},
 			reqs: []request{

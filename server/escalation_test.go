@@ -66,7 +66,9 @@ type escRef struct {
 	def     string
 	rules   map[string][]escRule // by subject
 	parents map[string][]string  // g lines: member -> roles
-	member  map[string]bool      // named first in some g line
+	member  map[string]bool      // named first in some g line of the policy
+	// viaProject: named first only as a project role's group
+	viaProject map[string]bool
 	// open: the world has lines where the readings below differ (deny
 	// lines of proj: subjects, or proj: subjects that join other roles).
 	open bool
@@ -135,7 +137,7 @@ func (s escSet) or(o escSet) escSet {
 }
 
 func newEscRef(regex bool, def string) *escRef {
-	r := &escRef{regex: regex, def: def, rules: map[string][]escRule{}, parents: map[string][]string{}, member: map[string]bool{}}
+	r := &escRef{regex: regex, def: def, rules: map[string][]escRule{}, parents: map[string][]string{}, member: map[string]bool{}, viaProject: map[string]bool{}}
 	all := "*"
 	if regex {
 		all = ".*"
@@ -151,6 +153,15 @@ func (r *escRef) addP(sub, res, act, obj string, deny bool) {
 	r.rules[sub] = append(r.rules[sub], escRule{res, act, obj, deny})
 	if _, ok := escProjOf(sub); ok && deny {
 		r.open = true
+	}
+}
+
+// addProjectG binds a group to a project role through the role's groups:
+// the group then counts for that role only, not for lines of its own.
+func (r *escRef) addProjectG(m, role string) {
+	r.viaProject[m] = true
+	if !slices.Contains(r.parents[m], role) {
+		r.parents[m] = append(r.parents[m], role)
 	}
 }
 
@@ -324,11 +335,20 @@ func (r *escRef) decide(v escVariant, subject string, groups []string, res, act,
 		return true
 	}
 	for _, g := range groups {
-		if !r.member[g] {
-			continue
-		}
-		if a, d := r.eval(g, v, res, act, obj); a && !d {
-			return true
+		switch {
+		case r.member[g]:
+			if a, d := r.eval(g, v, res, act, obj); a && !d {
+				return true
+			}
+		case r.viaProject[g]:
+			var allow, deny bool
+			for _, role := range r.parents[g] {
+				a, d := r.eval(role, v, res, act, obj)
+				allow, deny = allow || a, deny || d
+			}
+			if allow && !deny {
+				return true
+			}
 		}
 	}
 	return false
@@ -444,7 +464,7 @@ func (w *escWorld) rebuild() {
 			}
 			r.addP(sub, "projects", "get", p, false)
 			for _, g := range role.Groups {
-				r.addG(g, sub)
+				r.addProjectG(g, sub)
 			}
 		}
 	}

@@ -332,3 +332,92 @@ func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// The outside review of issue 11's fixes found these side doors; each test
+// reproduces one.
+
+// Creating an account whose name the policy already binds is a grant:
+// with only accounts, create, a caller could create "ops" (g, ops,
+// role:admin) with a password of its choosing and log in as an admin.
+func TestCreatingABoundNameIsAGrant(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("um")
+	e.setPolicy("p, um, accounts, create, *, allow\n"+
+		"g, ops, role:admin\n"+
+		"p, sre, applications, *, */*, allow", "")
+	e.call("POST", "/api/v1/projects", e.admin, gatehouse.Project{Name: "team-a", Roles: []gatehouse.ProjectRole{{Name: "r", Groups: []string{"deployer"}}}}, 200, nil)
+	um := e.login("um", "um-password")
+	for _, name := range []string{"ops", "sre", "deployer"} {
+		s, b := e.do("POST", "/api/v1/account", um, gatehouse.AccountCreate{Name: name, Capabilities: []gatehouse.Capability{"login"}, Password: "chosen-by-um"})
+		if s != 403 || !contains(b, "settings, update, rbac") {
+			t.Errorf("um creating %q, a name the policy binds: %d %s, want 403", name, s, b)
+		}
+	}
+	// A name the policy does not mention is an ordinary account.
+	e.call("POST", "/api/v1/account", um, gatehouse.AccountCreate{Name: "fresh", Capabilities: []gatehouse.Capability{"apiKey"}}, 200, nil)
+	// An admin may create a bound name: that is the admin's grant.
+	e.call("POST", "/api/v1/account", e.admin, gatehouse.AccountCreate{Name: "ops", Capabilities: []gatehouse.Capability{"apiKey"}}, 200, nil)
+}
+
+// Binding a group to a project role grants that role, and nothing of the
+// group's own lines elsewhere in the policy.
+func TestProjectRoleGroupsDoNotSwitchOnAGroup(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"team-a", "team-b"} {
+		e.call("POST", "/api/v1/projects", e.admin, gatehouse.Project{Name: p}, 200, nil)
+	}
+	e.call("POST", "/api/v1/applications", e.admin, gatehouse.Application{Name: "secret", Project: "team-b",
+		Spec: gatehouse.AppSpec{RepoURL: "https://git.example/x.git", Destination: gatehouse.AppDestination{Namespace: "x"}}}, 200, nil)
+	e.createUser("carol", "sre")
+	e.createUser("pm")
+	e.setPolicy("p, sre, applications, *, */*, allow\n"+
+		"p, pm, projects, update, team-a, allow\np, pm, projects, get, team-a, allow", "")
+	carol := e.login("carol", "carol-password")
+	pm := e.login("pm", "pm-password")
+	can := func(q string) string {
+		var v gatehouse.CanI
+		e.call("GET", "/api/v1/account/can-i/"+q, carol, nil, 200, &v)
+		return v.Value
+	}
+	if got := can("applications/sync/team-b/secret"); got != "no" {
+		t.Fatalf("before: carol may sync team-b/secret: %s (group sre is bound by no g line)", got)
+	}
+	e.call("PUT", "/api/v1/projects/team-a", pm, gatehouse.Project{Name: "team-a", Roles: []gatehouse.ProjectRole{{
+		Name: "r", Policies: []string{"p, proj:team-a:r, applications, get, team-a/*, allow"}, Groups: []string{"sre"},
+	}}}, 200, nil)
+	if got := can("applications/sync/team-b/secret"); got != "no" {
+		t.Errorf("pm binding group sre to a team-a role switched on sre's global lines: can-i sync team-b/secret = %s", got)
+	}
+	if s := e.status("POST", "/api/v1/applications/secret/sync", carol, gatehouse.SyncRequest{}); s != 403 {
+		t.Errorf("carol syncing team-b/secret after the binding: %d, want 403", s)
+	}
+	if got := can("applications/get/team-a/web"); got != "yes" {
+		t.Errorf("the project role bound through group sre does not apply: %s", got)
+	}
+}
+
+// Taking a capability away revokes what it carried, like disabling: giving
+// it back does not revive old sessions or tokens. The admin account keeps
+// login.
+func TestRemovingACapabilityRevokes(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("carol")
+	session := e.login("carol", "carol-password")
+	api := e.mint(session, "carol", gatehouse.TokenRequest{})
+	none, both := []gatehouse.Capability{}, []gatehouse.Capability{"login", "apiKey"}
+	e.call("PATCH", "/api/v1/account/carol", e.admin, gatehouse.AccountPatch{Capabilities: &none}, 200, nil)
+	e.call("PATCH", "/api/v1/account/carol", e.admin, gatehouse.AccountPatch{Capabilities: &both}, 200, nil)
+	for name, tok := range map[string]string{"session": session, "API token": api.Token} {
+		if s := e.status("GET", "/api/v1/session/userinfo", tok, nil); s != 401 {
+			t.Errorf("carol's %s after her capabilities were removed and given back: %d, want 401", name, s)
+		}
+	}
+	for _, caps := range [][]gatehouse.Capability{{}, {"apiKey"}} {
+		if s, b := e.do("PATCH", "/api/v1/account/admin", e.admin, gatehouse.AccountPatch{Capabilities: &caps}); s != 412 {
+			t.Errorf("taking login from admin (%v): %d %s, want 412", caps, s, b)
+		}
+	}
+	if s := e.status("GET", "/api/v1/session/userinfo", e.admin, nil); s != 200 {
+		t.Errorf("admin's session after the refused changes: %d", s)
+	}
+}

@@ -130,7 +130,10 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 	if err != nil {
 		return gatehouse.Account{}, err
 	}
-	if len(groups) > 0 {
+	// An account is created into whatever the policy already binds to its
+	// name (p lines, g lines, project roles' groups): creating it is then a
+	// grant too.
+	if len(groups) > 0 || s.engine.Load().Binds(req.Name) {
 		if err := s.authorizeGrant(p); err != nil {
 			return gatehouse.Account{}, err
 		}
@@ -190,7 +193,7 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 		if a, err = tx.GetAccount(ctx, name); err != nil {
 			return err
 		}
-		wasEnabled := a.Enabled
+		before := a
 		if patch.Enabled != nil {
 			a.Enabled = *patch.Enabled
 		}
@@ -205,16 +208,19 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 			}
 			a.Groups = groups
 		}
-		if a.Name == gatehouse.AdminAccount && !a.Enabled {
-			return gatehouse.Errorf(gatehouse.EPRECONDITION, "the admin account cannot be disabled")
+		if a.Name == gatehouse.AdminAccount && (!a.Enabled || !a.Has(gatehouse.CapLogin)) {
+			return gatehouse.Errorf(gatehouse.EPRECONDITION, "the admin account cannot be disabled or lose the login capability")
 		}
 		if err := tx.UpdateAccount(ctx, a); err != nil {
 			return err
 		}
 		c.putAccount(a)
 		events := []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "update", a.Name, "")}
-		if wasEnabled && !a.Enabled {
-			gone, err := s.revokeTx(ctx, tx, c, p, gatehouse.TokenFilter{Account: name}, gatehouse.EventTokenRevoked, "account disabled")
+		// What is cut off stays cut off: tokens that stop working now are
+		// revoked, so that enabling the account or giving the capability
+		// back does not bring them back.
+		for _, cut := range cutOff(before, a) {
+			gone, err := s.revokeTx(ctx, tx, c, p, cut.filter, gatehouse.EventTokenRevoked, cut.why)
 			if err != nil {
 				return err
 			}
@@ -258,14 +264,40 @@ func (s *Service) RightsOn(ctx context.Context, p *Principal, a gatehouse.Accoun
 	return r
 }
 
+// revocation is a set of tokens an account change cuts off.
+type revocation struct {
+	filter gatehouse.TokenFilter
+	why    string
+}
+
+// cutOff lists the tokens that stop working when an account goes from
+// before to after: all of them when it is disabled, its sessions when it
+// loses login, its API tokens when it loses apiKey.
+func cutOff(before, after gatehouse.Account) []revocation {
+	name := after.Name
+	if before.Enabled && !after.Enabled {
+		return []revocation{{gatehouse.TokenFilter{Account: name}, "account disabled"}}
+	}
+	var out []revocation
+	if before.Has(gatehouse.CapLogin) && !after.Has(gatehouse.CapLogin) {
+		out = append(out, revocation{gatehouse.TokenFilter{Account: name, Kind: gatehouse.KindSession}, "login capability removed"})
+	}
+	if before.Has(gatehouse.CapAPIKey) && !after.Has(gatehouse.CapAPIKey) {
+		out = append(out, revocation{gatehouse.TokenFilter{Account: name, Kind: gatehouse.KindAPI}, "apiKey capability removed"})
+	}
+	return out
+}
+
 // authorizeGrant: setting an account's groups hands it whatever the
-// policy binds to those groups, so it is an RBAC change and needs
-// settings, update, rbac on top of the account permission. The rule in
+// policy binds to those groups, and creating an account whose name the
+// policy already names hands it what the policy gives that name, so both
+// are RBAC changes and need settings, update, rbac on top of the account
+// permission. The rule in
 // general: no request hands anyone a permission unless the caller may
 // change the policy that grants it.
 func (s *Service) authorizeGrant(p *Principal) error {
 	if err := s.authorize(p, "settings", "update", "rbac"); err != nil {
-		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: setting an account's groups changes what it may do, so it needs settings, update, rbac")
+		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: this grants permissions (the account's groups, or policy lines that already name it), so it needs settings, update, rbac")
 	}
 	return nil
 }
