@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/gatehouse/gatehouse"
 )
 
@@ -340,9 +342,17 @@ const maxOriginalURI = 8 << 10
 //   - invalid UTF-8 after decoding, a Unicode control, format (invisible)
 //     or line-separator character, or a character that compatibility
 //     normalization or Windows best-fit mapping turns into '/', '\' or '.';
-//   - an empty segment ("//"; a trailing '/' is fine), or a segment made
-//     only of dots and spaces ("." and ".." raw or encoded, "...", ".%2e"),
-//     also before a ';' parameter ("..;x", which Tomcat reads as "..").
+//   - a path that Unicode NFKC normalization changes (fullwidth letters);
+//   - an empty segment ("//"; a trailing '/' is fine), a segment made only
+//     of dots and spaces ("." and ".." raw or encoded, "...", ".%2e"), a
+//     segment with a ';' (a path parameter, which servlet containers drop:
+//     "/admin;x/" and "..;" are "/admin/" and ".." to them), or one that
+//     ends in '.' or a space (which Windows drops).
+//
+// Letter case is not normalized: routes are matched case-sensitively, so
+// an upstream that is not (IIS, a case-insensitive file system) needs
+// routes that do not rely on case, or a catch-all that is not weaker than
+// the specific routes.
 //
 // The path is decoded exactly once; the query is not looked at beyond the
 // raw-byte checks. An accepted path therefore has no dot segments and no
@@ -390,6 +400,11 @@ func CanonicalPath(rawURI string) (string, error) {
 			return "", refused("the decoded path holds a character that normalizes to '/', '\\' or '.'")
 		}
 	}
+	// An upstream that normalizes Unicode (NFKC: fullwidth "ａｄｍｉｎ" is
+	// "admin") would serve another path than the one decided on.
+	if !norm.NFKC.IsNormalString(decoded) {
+		return "", refused("the decoded path changes under Unicode normalization (NFKC)")
+	}
 	segs := strings.Split(decoded[1:], "/")
 	for i, seg := range segs {
 		if seg == "" {
@@ -398,9 +413,17 @@ func CanonicalPath(rawURI string) (string, error) {
 			}
 			return "", refused("the path has an empty segment (//)")
 		}
-		name, _, _ := strings.Cut(seg, ";")
-		if strings.Trim(name, ". ") == "" {
-			return "", refused("the path has a dot segment (. or .., raw or encoded) or an empty one before ';'")
+		if strings.Trim(seg, ". ") == "" {
+			return "", refused("the path has a dot segment (. or .., raw or encoded)")
+		}
+		if strings.IndexByte(seg, ';') >= 0 {
+			// Servlet containers drop ";params" from a segment, so that
+			// "/admin;x/" is "/admin/" to them.
+			return "", refused("the path has a ';' in a segment (a path parameter)")
+		}
+		if last := seg[len(seg)-1]; last == '.' || last == ' ' {
+			// Windows drops trailing dots and spaces: "admin." is "admin".
+			return "", refused("a path segment ends in '.' or a space")
 		}
 	}
 	return decoded, nil
