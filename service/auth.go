@@ -84,6 +84,9 @@ func (p *Principal) LastDecision() Decision { return p.decision }
 
 // errBadToken is the one answer to every credential that does not verify,
 // so that no answer tells whether a token id exists.
+// errStoreLost answers every token while the store is lost.
+var errStoreLost = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "store unavailable: tokens cannot be checked against it; try again shortly")
+
 var errBadToken = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "invalid or unknown token")
 
 // Authenticate verifies a presented token (the whole "<instance>:<body>" or
@@ -107,6 +110,13 @@ const verifySample = 32
 // the hot path allocates nothing (the HTTP layer keeps it with its other
 // per-request state). On error p is left zero.
 func (s *Service) AuthenticateInto(ctx context.Context, raw string, p *Principal) error {
+	if s.ready.lost.Load() {
+		// The store cannot commit (or is not the one opened): revocations
+		// cannot be recorded, and another server may be writing what this
+		// one cannot see. Refuse rather than answer from memory.
+		*p = Principal{}
+		return errStoreLost
+	}
 	if s.verifyCount.Add(1)%verifySample != 0 {
 		return s.authenticate(raw, p)
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -30,6 +31,11 @@ const (
 // Options.Now, because what it bounds is how long the real store has not
 // answered.
 type readiness struct {
+	// lost is set while the latest verdict is a failure. The hot path reads
+	// it: a server that cannot commit cannot revoke, so it must not go on
+	// accepting tokens (see AuthenticateInto).
+	lost atomic.Bool
+
 	mu      sync.Mutex
 	err     error     // the latest probe's error; nil is ready
 	at      time.Time // when the latest probe finished; zero before the first
@@ -51,6 +57,7 @@ type probeRun struct {
 // it, so readiness requests never cause more than one probe at a time.
 func (s *Service) Ready(ctx context.Context) error {
 	if err := s.store.Check(ctx); err != nil {
+		s.ready.lost.Store(true)
 		return notReady(err)
 	}
 	r := &s.ready
@@ -100,7 +107,10 @@ func (s *Service) startProbe() *probeRun {
 	s.ready.running = run
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-		err := s.store.Ping(ctx)
+		err := s.store.Check(ctx)
+		if err == nil {
+			err = s.store.Ping(ctx)
+		}
 		cancel()
 		s.recordProbe(err)
 		close(run.done)
@@ -115,6 +125,7 @@ func (s *Service) recordProbe(err error) {
 	r.mu.Lock()
 	first, was := r.at.IsZero(), r.err
 	r.err, r.at, r.running = err, time.Now(), nil
+	r.lost.Store(err != nil)
 	r.mu.Unlock()
 	switch {
 	case err != nil && (first || was == nil):

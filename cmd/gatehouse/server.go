@@ -63,7 +63,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	unlock, ranHere, err := lockDataDir(cfg.DataDir)
+	unlock, held, ranHere, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -71,11 +71,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	if err := checkDataDir(cfg.DataDir, ranHere); err != nil {
 		return err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer db.Close()
+	st := lockedStore{Store: db, held: held}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -197,11 +198,11 @@ const (
 // that a server has run here before (ranHere), which checkDataDir needs.
 // unlock releases the lock; the file is never removed, since removing it
 // while another server waits to open it would give the two different locks.
-func lockDataDir(dir string) (unlock func(), ranHere bool, err error) {
+func lockDataDir(dir string) (unlock func(), held func() error, ranHere bool, err error) {
 	path := filepath.Join(dir, lockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, false, fmt.Errorf("data dir lock: %w", err)
+		return nil, nil, false, fmt.Errorf("data dir lock: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
@@ -210,9 +211,9 @@ func lockDataDir(dir string) (unlock func(), ranHere bool, err error) {
 			if b, _ := os.ReadFile(path); len(bytes.TrimSpace(b)) > 0 {
 				holder = "PID " + string(bytes.TrimSpace(b))
 			}
-			return nil, false, fmt.Errorf("data directory %s is in use by another gatehouse server (%s, lock file %s): stop it first, or give this server its own --data-dir; two servers on one database would disagree about which tokens are revoked", dir, holder, path)
+			return nil, nil, false, fmt.Errorf("data directory %s is in use by another gatehouse server (%s, lock file %s): stop it first, or give this server its own --data-dir; two servers on one database would disagree about which tokens are revoked", dir, holder, path)
 		}
-		return nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
+		return nil, nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
 	}
 	// Read the previous holder's PID before writing ours over it.
 	prev, err := io.ReadAll(f)
@@ -224,9 +225,50 @@ func lockDataDir(dir string) (unlock func(), ranHere bool, err error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
+		return nil, nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
 	}
-	return func() { f.Close() }, len(bytes.TrimSpace(prev)) > 0, nil
+	locked, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, heldLock(path, locked), len(bytes.TrimSpace(prev)) > 0, nil
+}
+
+// heldLock reports, as EUNAVAILABLE, when the lock file at path is no
+// longer the file this server locked: someone removed or replaced it, and
+// a second server may now hold a lock of its own on the same data.
+func heldLock(path string, locked os.FileInfo) func() error {
+	return func() error {
+		fi, err := os.Stat(path)
+		if err == nil && os.SameFile(fi, locked) {
+			return nil
+		}
+		return &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "store unavailable",
+			Err: fmt.Errorf("lock file %s was removed or replaced: another server may be using this data directory", path)}
+	}
+}
+
+// lockedStore is the store of a data directory this server has locked. It
+// takes the lock's loss as the store's: readiness fails and writes are
+// refused, as when the database file itself is lost.
+type lockedStore struct {
+	gatehouse.Store
+	held func() error
+}
+
+func (s lockedStore) Check(ctx context.Context) error {
+	if err := s.held(); err != nil {
+		return err
+	}
+	return s.Store.Check(ctx)
+}
+
+func (s lockedStore) Tx(ctx context.Context, fn func(gatehouse.Tx) error) error {
+	if err := s.held(); err != nil {
+		return err
+	}
+	return s.Store.Tx(ctx, fn)
 }
 
 // checkDataDir refuses to start over with a new, empty database in a data

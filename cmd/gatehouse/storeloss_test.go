@@ -177,10 +177,12 @@ func TestDeletedDatabaseFailsClosed(t *testing.T) {
 		"revoke": w.revoke(victim),
 		"login":  w.login(),
 	})
-	// The refused revoke changed nothing: the token is not half revoked.
-	if !works(t, s.url, victimSecret) {
-		t.Error("a revoke answered 503 took effect in memory")
-	}
+	// A server that cannot record a revocation does not go on accepting
+	// tokens from memory: every token is answered 503, not 200 and not 401.
+	wantUnavailable(t, map[string]answer{
+		"the victim's token":  call(t, "GET", s.url+"/api/v1/session/userinfo", victimSecret, ""),
+		"the admin's session": call(t, "GET", s.url+"/api/v1/session/userinfo", w.bearer, ""),
+	})
 	if _, err := os.Stat(filepath.Join(s.dataDir, "gatehouse.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a database file appeared again: %v", err)
 	}
@@ -237,14 +239,18 @@ func TestFullDiskFailsClosedAndRecovers(t *testing.T) {
 		"revoke": w.revoke(victim),
 		"login":  w.login(),
 	})
-	if !works(t, s.url, victimSecret) {
-		t.Error("a revoke answered 503 took effect in memory")
-	}
+	// A server that cannot record a revocation accepts no token meanwhile.
+	wantUnavailable(t, map[string]answer{"the victim's token": call(t, "GET", s.url+"/api/v1/session/userinfo", victimSecret, "")})
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	waitReadyz(t, s.url, http.StatusOK, 5*time.Second)
+	// The refused revoke changed nothing: the token works again, exactly
+	// as the store says.
+	if !works(t, s.url, victimSecret) {
+		t.Error("a revoke answered 503 took effect in memory")
+	}
 	w.mintOK("room-again")
 	if a := w.revoke(victim); a.status != http.StatusNoContent && a.status != http.StatusOK {
 		t.Fatalf("revoke after freeing space: %v", a)
@@ -277,6 +283,33 @@ func TestSecondServerOnTheDataDirExits(t *testing.T) {
 	// The first server is untouched.
 	waitReadyz(t, s.url, http.StatusOK, 5*time.Second)
 	login(t, s.url, "admin", lossPassword)
+}
+
+// TestRemovedLockFileFailsClosed: the lock is on a file, so removing the
+// file lets a second server lock a new one. The first then cannot prove it
+// is alone with its data: it stops answering tokens and writes (503) and
+// /readyz says so, rather than serve tokens the second one revokes.
+func TestRemovedLockFileFailsClosed(t *testing.T) {
+	a := start(t, "GATEHOUSE_ADMIN_PASSWORD="+lossPassword)
+	w := writes{t: t, url: a.url, bearer: login(t, a.url, "admin", lossPassword)}
+	victim, victimSecret := w.mintOK("victim")
+	if err := os.Remove(filepath.Join(a.dataDir, "gatehouse.lock")); err != nil {
+		t.Fatal(err)
+	}
+	b := startIn(t, a.dataDir)
+	waitReadyz(t, a.url, http.StatusServiceUnavailable, 5*time.Second)
+	wantUnavailable(t, map[string]answer{
+		"a token at the first server": call(t, "GET", a.url+"/api/v1/session/userinfo", victimSecret, ""),
+		"a mint at the first server":  w.mint("after"),
+	})
+	// The second server revokes; the first never accepts the token again.
+	wb := writes{t: t, url: b.url, bearer: login(t, b.url, "admin", lossPassword)}
+	if got := wb.revoke(victim); got.status != http.StatusOK {
+		t.Fatalf("revoke at the second server: %v", got)
+	}
+	if got := call(t, "GET", a.url+"/api/v1/session/userinfo", victimSecret, ""); got.status == http.StatusOK {
+		t.Error("the first server accepts a token the second one revoked")
+	}
 }
 
 // TestRestartAfterDeletionIsRefused: a data directory a server has used
