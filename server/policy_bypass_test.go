@@ -421,3 +421,66 @@ func TestRemovingACapabilityRevokes(t *testing.T) {
 		t.Errorf("admin's session after the refused changes: %d", s)
 	}
 }
+
+// A login that began before a password change must not mint a session
+// after it: bcrypt runs outside the transaction, so the mint re-checks
+// that the password it verified is still the account's.
+func TestLoginRacingAPasswordChange(t *testing.T) {
+	e := newEnv(t, func(o *envSettings) { o.LoginMaxConcurrent = 2 })
+	e.createUser("alice")
+	alice := e.login("alice", "alice-password")
+	const n = 24
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		tokens []string
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/session", strings.NewReader(`{"username":"alice","password":"alice-password"}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := e.srv.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			var out struct{ Token string }
+			if resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&out) == nil {
+				mu.Lock()
+				tokens = append(tokens, out.Token)
+				mu.Unlock()
+			}
+		}()
+	}
+	e.remember("alice-new-password")
+	e.call("PUT", "/api/v1/account/password", alice, gatehouse.PasswordChange{CurrentPassword: "alice-password", NewPassword: "alice-new-password"}, 200, nil)
+	wg.Wait()
+	e.remember(tokens...)
+	for _, tok := range tokens {
+		if s := e.status("GET", "/api/v1/session/userinfo", tok, nil); s != 401 {
+			t.Errorf("a session from the old password works after the change: %d", s)
+		}
+	}
+	t.Logf("%d of %d racing logins got a session, all refused after the change", len(tokens), n)
+}
+
+// A project administrator cannot hand his project role to everyone by
+// binding the default role (which every account holds) to it.
+func TestProjectRolesCannotBindTheDefaultRole(t *testing.T) {
+	e := newEnv(t)
+	e.createUser("pat")
+	e.setPolicy("p, pat, projects, update, shop, allow\np, pat, projects, get, shop, allow\ng, everyone, team", "everyone")
+	e.call("POST", "/api/v1/projects", e.admin, gatehouse.Project{Name: "shop"}, 200, nil)
+	pat := e.login("pat", "pat-password")
+	for _, g := range []string{"everyone", "team"} {
+		s, b := e.do("PUT", "/api/v1/projects/shop", pat, gatehouse.Project{Name: "shop", Roles: []gatehouse.ProjectRole{{
+			Name: "dev", Policies: []string{"p, proj:shop:dev, applications, *, shop/*, allow"}, Groups: []string{g},
+		}}})
+		if s != 400 || !contains(b, "default role") {
+			t.Errorf("binding %q (the default role or one it reaches) to a project role: %d %s, want 400", g, s, b)
+		}
+	}
+}

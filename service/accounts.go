@@ -150,6 +150,14 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.EINVALID, "an account with the login capability needs a password")
 	}
 	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		// Again under the write lock, which policy changes also take: a
+		// policy that began to name this account since the check above
+		// must not slip through.
+		if s.engine.Load().Binds(a.Name) {
+			if err := s.authorizeGrant(p); err != nil {
+				return err
+			}
+		}
 		if err := tx.CreateAccount(ctx, a); err != nil {
 			return err
 		}

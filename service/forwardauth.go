@@ -453,6 +453,10 @@ func decodeOnce(path string) (string, error) {
 			return "", refused(`the path has an encoded '\' (%5C)`)
 		case d == '%':
 			return "", refused("the path is encoded twice (%25)")
+		case d == '?' || d == '#':
+			// An upstream that decodes before it splits off the query or
+			// fragment would serve a shorter path.
+			return "", refused("the path has an encoded '?' or '#' (%3F, %23)")
 		case d < 0x20 || d == 0x7f:
 			return "", refused("the path has an encoded control byte")
 		}

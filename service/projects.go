@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"fmt"
 	"regexp"
 	"sort"
@@ -66,6 +67,9 @@ func (s *Service) CreateProject(ctx context.Context, p *Principal, pr gatehouse.
 	}
 	pr.CreatedAt = s.now().UTC()
 	err := s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
+		if err := s.refuseEveryoneGroups(pr); err != nil {
+			return err
+		}
 		if err := tx.CreateProject(ctx, pr); err != nil {
 			if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
 				return gatehouse.Errorf(gatehouse.ECONFLICT, "project %q already exists", pr.Name)
@@ -97,6 +101,9 @@ func (s *Service) UpdateProject(ctx context.Context, p *Principal, name string, 
 		return gatehouse.Project{}, err
 	}
 	err := s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
+		if err := s.refuseEveryoneGroups(pr); err != nil {
+			return err
+		}
 		old, err := tx.GetProject(ctx, name)
 		if err != nil {
 			return err
@@ -295,6 +302,23 @@ func projectLines(pr gatehouse.Project) ([]policy.Line, error) {
 		}
 	}
 	return out, nil
+}
+
+// refuseEveryoneGroups refuses a project role bound to the default role
+// or to a role the default role reaches: every account holds those, so the
+// binding would hand the project role to everyone, which is a grant for
+// the RBAC policy to make, not a project's. It runs under the write lock,
+// where the policy in force cannot change.
+func (s *Service) refuseEveryoneGroups(pr gatehouse.Project) error {
+	everyone := s.engine.Load().Roles("", nil)
+	for _, r := range pr.Roles {
+		for _, g := range r.Groups {
+			if slices.Contains(everyone, g) {
+				return gatehouse.Errorf(gatehouse.EINVALID, "role %q: group %q is the default role (or one it reaches), which every account holds; binding it would give this role to everyone", r.Name, g)
+			}
+		}
+	}
+	return nil
 }
 
 // maxDescription bounds free-text descriptions.

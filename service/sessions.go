@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"io"
 	"strconv"
@@ -58,12 +59,33 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		CreatedBy: a.Name,
 		ExpiresAt: now.Add(s.defaultLifetime),
 	}
-	nt, err := s.mint(ctx, nil, rec, ownerMayHold(ctx, a.Name, gatehouse.CapLogin), gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, RemoteAddr: remoteAddr})
+	nt, err := s.mint(ctx, nil, rec, passwordStillValid(ctx, a.Name, a.PasswordHash), gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, RemoteAddr: remoteAddr})
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
 	s.metrics.login("succeeded")
 	return nt, nil
+}
+
+// passwordStillValid is a login's in-transaction check: the account may
+// still log in, and its password is still the one just verified. bcrypt
+// runs outside any transaction, so without this a login that began before
+// a password change (or before the account was deleted and created anew
+// under the same name) would mint a session after it.
+func passwordStillValid(ctx context.Context, account string, verified []byte) func(gatehouse.Tx) error {
+	return func(tx gatehouse.Tx) error {
+		a, err := tx.GetAccount(ctx, account)
+		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+			return errBadLogin
+		}
+		if err != nil {
+			return err
+		}
+		if !a.Enabled || !a.Has(gatehouse.CapLogin) || subtle.ConstantTimeCompare(a.PasswordHash, verified) != 1 {
+			return errBadLogin
+		}
+		return nil
+	}
 }
 
 // Logout revokes the caller's session token.
