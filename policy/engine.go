@@ -93,7 +93,7 @@ type node struct {
 	// is bound to and nothing else: binding a group to a project role must
 	// not switch on the group's own lines elsewhere in the policy.
 	viaProject bool
-	clone   bool    // a copy of a role confined to a project (confineProjectRoles)
+	clone      bool // a copy of a role confined to a project (confineProjectRoles)
 	// reach is the node itself and every role it reaches through g lines,
 	// transitively, keeping only those with p lines. Nodes may share it.
 	reach []*node

@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"slices"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
