@@ -32,6 +32,18 @@ type Store interface {
 	// ids are ignored: the token may have been revoked meanwhile.
 	TouchTokens(ctx context.Context, uses []TokenUse) error
 
+	// ChangesSince returns committed changes with Seq > after, in Seq
+	// order, at most limit of them (limit > 0). Because Seq follows commit
+	// order (see Tx.RecordChanges), no change with a smaller Seq than one
+	// returned can commit later.
+	ChangesSince(ctx context.Context, after int64, limit int) ([]Change, error)
+
+	// ChangeHead returns the greatest committed Seq, 0 before the first.
+	ChangeHead(ctx context.Context) (int64, error)
+
+	// PruneChanges deletes changes with Seq <= upTo and returns how many.
+	PruneChanges(ctx context.Context, upTo int64) (int, error)
+
 	// Ping reports whether the store can commit: it commits a small write
 	// of its own (no domain data), because a full disk, a read-only or
 	// failing device and a deleted database file all still answer reads.
@@ -103,7 +115,45 @@ type Tx interface {
 	// written late.
 	AppendEvents(ctx context.Context, events []Event) error
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+
+	// RecordChanges appends changes to the change feed as part of this
+	// transaction, ignoring their Seq and At: the store assigns At (now)
+	// and each a Seq greater than that of every change committed before
+	// this transaction commits — Seq follows commit order, so a reader
+	// that has seen Seq n has seen every change committed before it. On a
+	// backend that notifies (Notifier), committing wakes the listeners.
+	RecordChanges(ctx context.Context, changes []Change) error
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
+}
+
+// Change is one entry of the change feed: a committed change to something
+// the request path reads from memory. It names what changed, not how; a
+// replica applies it by reading the current state of what it names.
+type Change struct {
+	Seq  int64      `json:"seq"`
+	Kind ChangeKind `json:"kind"`
+	Key  string     `json:"key"` // token id or account name; "" for policy
+	At   time.Time  `json:"at"`
+}
+
+// ChangeKind says what a Change names.
+type ChangeKind string
+
+const (
+	ChangeToken   ChangeKind = "token"   // created, revoked, expiry changed (Key: id)
+	ChangeAccount ChangeKind = "account" // created, changed, deleted (Key: name)
+	ChangePolicy  ChangeKind = "policy"  // RBAC settings or projects' roles changed
+)
+
+// Notifier is a Store that can tell other processes, at once, that changes
+// were committed. Listen calls listening once it is subscribed, then
+// notify(seq) for each commit that recorded changes (seq is that commit's
+// greatest Seq; notifications may be coalesced or lost, so a listener
+// reads the feed, not the notifications). It blocks until ctx ends or the
+// subscription fails, and returns the error; the caller listens again and
+// then catches up from the feed.
+type Notifier interface {
+	Listen(ctx context.Context, listening func(), notify func(seq int64)) error
 }
 
 // TokenFilter selects tokens. Zero fields do not filter; all set fields must

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"runtime"
 	"strconv"
@@ -30,6 +31,8 @@ type Config struct {
 	MetricsListen string `yaml:"metricsListen"`
 	// DataDir holds the embedded database and the initial admin password.
 	DataDir        string   `yaml:"dataDir"`
+	Database       Database `yaml:"database"`
+	Cluster        Cluster  `yaml:"cluster"`
 	TLS            TLS      `yaml:"tls"`
 	ReaperInterval Duration `yaml:"reaperInterval"`
 	Tokens         Tokens   `yaml:"tokens"`
@@ -70,6 +73,20 @@ type Route struct {
 	Resource string `yaml:"resource"`
 	Action   string `yaml:"action"`
 	Object   string `yaml:"object"`
+}
+
+// Database selects the store: empty URL for the embedded SQLite database
+// in DataDir, or a PostgreSQL URL (postgres://user@host:port/db?sslmode=...)
+// for several replicas sharing one database.
+type Database struct {
+	URL string `yaml:"url"`
+}
+
+// Cluster configures replicas on one database.
+type Cluster struct {
+	// StalenessBound is how long a replica may go without confirming that
+	// it has every committed change before it refuses tokens (503).
+	StalenessBound Duration `yaml:"stalenessBound"`
 }
 
 // TLS names the server's certificate and key files. Set both to serve
@@ -139,6 +156,7 @@ func Default() Config {
 		Listen:         "127.0.0.1:8080",
 		DataDir:        "./gatehouse-data",
 		ReaperInterval: Duration(time.Minute),
+		Cluster:        Cluster{StalenessBound: Duration(time.Second)},
 		Tokens: Tokens{
 			DefaultLifetime: Duration(12 * time.Hour),
 			MaxLifetime:     Duration(30 * Day),
@@ -199,6 +217,15 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		bad("dataDir", "must be set")
+	}
+	if u := c.Database.URL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "postgres" && pu.Scheme != "postgresql") {
+			// Never echo the URL: it may hold a password.
+			bad("database.url", "must be a postgres:// or postgresql:// URL")
+		}
+	}
+	if b := time.Duration(c.Cluster.StalenessBound); b < 100*time.Millisecond || b > time.Minute {
+		bad("cluster.stalenessBound", "%s: must be between 100ms and 1m", c.Cluster.StalenessBound)
 	}
 
 	switch {
@@ -302,6 +329,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("listen", c.Listen),
 		slog.String("metricsListen", c.MetricsListen),
 		slog.String("dataDir", c.DataDir),
+		slog.String("database", databaseKind(c.Database.URL)),
+		slog.String("cluster.stalenessBound", c.Cluster.StalenessBound.String()),
 		slog.Bool("tls", c.TLS.Enabled()),
 		slog.String("reaperInterval", c.ReaperInterval.String()),
 		slog.String("tokens.defaultLifetime", c.Tokens.DefaultLifetime.String()),
@@ -318,6 +347,15 @@ func (c Config) LogValue() slog.Value {
 		slog.String("forwardAuth.headers", c.ForwardAuth.Headers),
 		slog.Int("forwardAuth.routes", len(c.ForwardAuth.Routes)),
 	)
+}
+
+// databaseKind names the store for logs without the URL (which may hold a
+// password).
+func databaseKind(u string) string {
+	if u == "" {
+		return "sqlite"
+	}
+	return "postgres"
 }
 
 func countLines(s string) int {

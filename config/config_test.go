@@ -91,6 +91,10 @@ instanceName: prod-eu
 listen: 0.0.0.0:443
 metricsListen: 127.0.0.1:9090
 dataDir: /var/lib/gatehouse
+database:
+  url: postgres://gatehouse@db.internal:5432/gatehouse?sslmode=verify-full
+cluster:
+  stalenessBound: 500ms
 tls:
   cert: ` + cert + `
   key: ` + key + `
@@ -129,6 +133,8 @@ forwardAuth:
 		Listen:         "0.0.0.0:443",
 		MetricsListen:  "127.0.0.1:9090",
 		DataDir:        "/var/lib/gatehouse",
+		Database:       config.Database{URL: "postgres://gatehouse@db.internal:5432/gatehouse?sslmode=verify-full"},
+		Cluster:        config.Cluster{StalenessBound: config.Duration(500 * time.Millisecond)},
 		TLS:            config.TLS{Cert: cert, Key: key},
 		ReaperInterval: config.Duration(30 * time.Second),
 		Tokens: config.Tokens{
@@ -328,17 +334,22 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		RBAC:           config.RBAC{MatchMode: "fuzzy", PolicyDefault: "a,b"},
 		Audit:          config.Audit{Retention: -1},
 		Login:          config.Login{MaxFailures: 0, Window: 0, MaxConcurrent: -1},
+		Database:       config.Database{URL: "mysql://u:secret-pw@h/db"},
+		Cluster:        config.Cluster{StalenessBound: config.Duration(10 * time.Millisecond)},
 	}
 	err := c.Validate()
 	got := settingsOf(t, err)
 	want := []string{
-		"audit.retention", "dataDir", "instanceName", "listen",
+		"audit.retention", "cluster.stalenessBound", "dataDir", "database.url", "instanceName", "listen",
 		"login.maxConcurrent", "login.maxFailures", "login.window", "metricsListen",
 		"rbac.matchMode", "rbac.policyDefault", "reaperInterval",
 		"tls.cert", "tls.key", "tokens.defaultLifetime",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems in\n%v\nwant\n%v\nerror:\n%v", got, want, err)
+	}
+	if strings.Contains(err.Error(), "secret-pw") {
+		t.Errorf("error %q repeats the database URL's password", err)
 	}
 	if !strings.Contains(err.Error(), "missing.pem") || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("error %q does not say which TLS file is missing", err)

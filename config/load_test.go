@@ -256,6 +256,8 @@ func TestAddFlags(t *testing.T) {
 		"listen":             "127.0.0.1:8080",
 		"metrics-listen":     "",
 		"data-dir":           "./gatehouse-data",
+		"database-url":       "",
+		"staleness-bound":    "1s",
 		"instance-name":      "gatehouse",
 		"reaper-interval":    "1m0s",
 		"token-max-lifetime": "30d",

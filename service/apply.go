@@ -21,6 +21,28 @@ type change struct {
 	engine          *policy.Engine
 }
 
+// feed is the change as change-feed entries: what it names, not how it
+// changed (a replica reads the current state of each).
+func (c *change) feed() []gatehouse.Change {
+	var out []gatehouse.Change
+	for _, t := range c.tokens {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeToken, Key: t.ID})
+	}
+	for _, id := range c.revoked {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeToken, Key: id})
+	}
+	for _, a := range c.accounts {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeAccount, Key: a.Name})
+	}
+	for _, name := range c.deletedAccounts {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeAccount, Key: name})
+	}
+	if c.policy {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangePolicy})
+	}
+	return out
+}
+
 func (c *change) putToken(t gatehouse.Token)     { c.tokens = append(c.tokens, t) }
 func (c *change) revoke(ids ...string)           { c.revoked = append(c.revoked, ids...) }
 func (c *change) putAccount(a gatehouse.Account) { c.accounts = append(c.accounts, a) }
@@ -56,7 +78,8 @@ func (s *Service) write(ctx context.Context, fn func(tx gatehouse.Tx, c *change)
 			}
 			c.engine = e
 		}
-		return nil
+		// The change feed tells other replicas, in the same transaction.
+		return tx.RecordChanges(ctx, c.feed())
 	})
 	if err != nil {
 		return err
@@ -65,13 +88,22 @@ func (s *Service) write(ctx context.Context, fn func(tx gatehouse.Tx, c *change)
 }
 
 // apply is the one path by which committed changes reach memory. It runs
-// with writeMu held.
+// with writeMu held. Within one change, what can only take permissions
+// away (a new engine may also take some away, revocations, deletions,
+// account records that may disable) goes before what can only add them
+// (tokens), so no request in between sees more than either state allows.
 func (s *Service) apply(c change) error {
-	for _, a := range c.accounts {
-		s.accounts.put(a)
+	if c.engine != nil {
+		s.engine.Store(c.engine)
+	}
+	for _, id := range c.revoked {
+		s.uncacheToken(id)
 	}
 	for _, name := range c.deletedAccounts {
 		s.accounts.delete(name)
+	}
+	for _, a := range c.accounts {
+		s.accounts.put(a)
 	}
 	var bad error
 	for _, t := range c.tokens {
@@ -81,12 +113,6 @@ func (s *Service) apply(c change) error {
 			s.uncacheToken(t.ID)
 			bad = gatehouse.Internal(fmt.Errorf("cache token %s: %w", t.ID, err))
 		}
-	}
-	for _, id := range c.revoked {
-		s.uncacheToken(id)
-	}
-	if c.engine != nil {
-		s.engine.Store(c.engine)
 	}
 	return bad
 }

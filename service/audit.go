@@ -284,6 +284,9 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 		reaperInterval = time.Minute
 	}
 	defer s.monitorStore(ctx)() // waits for the monitor's last probe
+	if s.follow.active {
+		defer s.startFollowing(ctx)()
+	}
 	reap := time.NewTicker(reaperInterval)
 	usage := time.NewTicker(time.Second)
 	defer reap.Stop()

@@ -110,6 +110,10 @@ const verifySample = 32
 // the hot path allocates nothing (the HTTP layer keeps it with its other
 // per-request state). On error p is left zero.
 func (s *Service) AuthenticateInto(ctx context.Context, raw string, p *Principal) error {
+	if s.follow.stale.Load() {
+		*p = Principal{}
+		return errStale
+	}
 	if s.ready.lost.Load() {
 		// The store cannot commit (or is not the one opened): revocations
 		// cannot be recorded, and another server may be writing what this

@@ -56,6 +56,9 @@ type probeRun struct {
 // running) it starts one probe and waits for it; concurrent callers share
 // it, so readiness requests never cause more than one probe at a time.
 func (s *Service) Ready(ctx context.Context) error {
+	if s.follow.stale.Load() {
+		return errStale // first: a stale replica's store may not answer at all
+	}
 	if err := s.store.Check(ctx); err != nil {
 		s.ready.lost.Store(true)
 		return notReady(err)

@@ -43,6 +43,14 @@ type Options struct {
 	// AuditDisabled turns off request events (benchmarks); lifecycle
 	// events are always written.
 	AuditDisabled bool
+
+	// Follow makes this server a replica that follows the store's change
+	// feed (see follow.go). It is on whenever the store notifies
+	// (gatehouse.Notifier, PostgreSQL); tests turn it on for others.
+	Follow bool
+	// StalenessBound is how long a replica may go without confirming it
+	// is current before it refuses tokens; default 1s.
+	StalenessBound time.Duration
 }
 
 // Service implements Gatehouse's rules over a Store.
@@ -78,6 +86,7 @@ type Service struct {
 	usage     *usageTracker
 	audit     *auditQueue
 	ready     readiness // the store monitor's verdict (ready.go)
+	follow    follower  // this replica's place in the change feed (follow.go)
 }
 
 // New builds a Service and loads its caches from the store.
@@ -131,6 +140,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	s.usage = newUsageTracker()
 	s.audit = newAuditQueue(o.AuditQueue, o.AuditDisabled, s.metrics)
 	s.metrics.activeTokens(s.tokens.count)
+	_, notifies := o.Store.(gatehouse.Notifier)
+	s.follow.active = o.Follow || notifies
+	s.follow.bound = orDur(o.StalenessBound, time.Second)
 
 	if err := s.load(ctx, o.RBAC); err != nil {
 		return nil, err
@@ -146,7 +158,13 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 		projects []gatehouse.Project
 		rbac     gatehouse.RBAC
 	)
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	// The feed's head is read before the state: whatever commits while the
+	// state loads comes after it and is applied again from the feed.
+	head, err := s.store.ChangeHead(ctx)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		if accounts, err = tx.ListAccounts(ctx); err != nil {
 			return err
@@ -187,6 +205,8 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	if err != nil {
 		return fmt.Errorf("load tokens: %w", err)
 	}
+	s.follow.applied.Store(head)
+	s.follow.confirmed.Store(time.Now().UnixNano())
 	return nil
 }
 

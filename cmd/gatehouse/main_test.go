@@ -75,7 +75,13 @@ func start(t *testing.T, env ...string) *proc {
 // and waits until it listens.
 func startIn(t *testing.T, dataDir string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, "server", "--listen", "127.0.0.1:0", "--data-dir", dataDir)
+	return startWith(t, dataDir, nil, env...)
+}
+
+// startWith is startIn with more server flags.
+func startWith(t *testing.T, dataDir string, flags []string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, flags...)...)
 	cmd.Env = append(os.Environ(), env...)
 	logs := &safeBuffer{}
 	pr, pw := io.Pipe()

@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/service"
+	"github.com/gatehouse/gatehouse/store/postgres"
 	"github.com/gatehouse/gatehouse/store/sqlite"
 )
 
@@ -34,7 +35,10 @@ func newServerCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the Gatehouse server",
-		Long: `Run the Gatehouse server on the embedded SQLite store.
+		Long: `Run the Gatehouse server: on the embedded SQLite store in --data-dir, or
+with --database-url on PostgreSQL, where several replicas may share one
+database (each follows the database's change feed and refuses tokens when it
+cannot confirm, within --staleness-bound, that it is current).
 
 Settings come from defaults, then the YAML file given by --config, then
 GATEHOUSE_* environment variables, then flags. On first start the admin
@@ -63,20 +67,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	unlock, held, ranHere, err := lockDataDir(cfg.DataDir)
+	st, closeStore, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	if err := checkDataDir(cfg.DataDir, ranHere); err != nil {
-		return err
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	st := lockedStore{Store: db, held: held}
+	defer closeStore()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -95,6 +90,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		LoginWindow:        time.Duration(cfg.Login.Window),
 		LoginMaxConcurrent: cfg.Login.MaxConcurrent,
 		AuditRetention:     time.Duration(cfg.Audit.Retention),
+		StalenessBound:     time.Duration(cfg.Cluster.StalenessBound),
 	})
 	if err != nil {
 		return err
@@ -233,6 +229,34 @@ func lockDataDir(dir string) (unlock func(), held func() error, ranHere bool, er
 		return nil, nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
 	}
 	return func() { f.Close() }, heldLock(path, locked), len(bytes.TrimSpace(prev)) > 0, nil
+}
+
+// openStore opens the store the configuration names: PostgreSQL for a
+// database URL (several replicas may share it; each follows its change
+// feed), else the embedded SQLite database in the data directory, which
+// this server locks for itself.
+func openStore(ctx context.Context, cfg config.Config) (gatehouse.Store, func(), error) {
+	if cfg.Database.URL != "" {
+		db, err := postgres.Open(ctx, cfg.Database.URL)
+		if err != nil {
+			return nil, nil, err
+		}
+		return db, func() { db.Close() }, nil
+	}
+	unlock, held, ranHere, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkDataDir(cfg.DataDir, ranHere); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return lockedStore{Store: db, held: held}, func() { db.Close(); unlock() }, nil
 }
 
 // heldLock reports, as EUNAVAILABLE, when the lock file at path is no

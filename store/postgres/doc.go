@@ -15,8 +15,9 @@
 // READ). Serialization failures and deadlocks (SQLSTATE 40001, 40P01) are
 // retried in one place, withTx, a bounded number of times with jittered
 // exponential backoff; that is why the Store contract lets fn run more than
-// once. Writes outside Tx (AppendEvents, TouchTokens, Ping) read nothing
-// they depend on and run at READ COMMITTED through the same path.
+// once. Writes outside Tx (AppendEvents, TouchTokens, Ping, PruneChanges)
+// read nothing they depend on and run at READ COMMITTED through the same
+// path, as do the change feed's reads (ChangesSince, ChangeHead).
 //
 // Errors: a taken key is ECONFLICT and a missing row ENOTFOUND, without
 // failing a statement, so the transaction stays usable as it does on
@@ -27,6 +28,17 @@
 // answers but cannot commit fails it. Check reads the database's identity
 // (a UUID made by the first migration) and compares it with the one read
 // at Open, so a URL that now leads to another database is caught.
+//
+// The change feed (migration 0002) is a table of changes keyed by seq and a
+// one-row counter, change_head. RecordChanges advances the counter with
+// UPDATE ... RETURNING inside the caller's SERIALIZABLE transaction, so
+// recorders queue on that row and a greater seq always commits later; a
+// sequence would not do, since its values are taken before commit, in
+// any order. The same statement queues NOTIFY gatehouse_changes with the
+// greatest seq as payload, which PostgreSQL delivers at commit and drops
+// on rollback. Listen (gatehouse.Notifier) receives them on a connection
+// of its own, outside the pool, and returns when that connection fails;
+// the caller listens again and catches up with ChangesSince.
 //
 // Times are BIGINT Unix nanoseconds in UTC, 0 being the zero time, exactly
 // as in SQLite: PostgreSQL's timestamptz keeps only microseconds, and the

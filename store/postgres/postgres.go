@@ -315,6 +315,111 @@ func (s *Store) TouchTokens(ctx context.Context, uses []gatehouse.TokenUse) erro
 	})
 }
 
+// ---- change feed
+
+// ChangesSince returns up to limit changes with seq > after, in seq order,
+// from one statement (one snapshot), so no change between two returned is
+// missing.
+func (s *Store) ChangesSince(ctx context.Context, after int64, limit int) ([]gatehouse.Change, error) {
+	if limit <= 0 {
+		return nil, gatehouse.Internal(fmt.Errorf("ChangesSince: limit %d, want > 0", limit))
+	}
+	var out []gatehouse.Change
+	err := s.withTx(ctx, pgx.ReadCommitted, func(t *tx) (err error) {
+		out, err = list(ctx, t, scanChange,
+			`SELECT `+changeCols+` FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ChangeHead returns the greatest seq committed, which pruning keeps.
+func (s *Store) ChangeHead(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.withTx(ctx, pgx.ReadCommitted, func(t *tx) error {
+		err := t.tx.QueryRow(ctx, `SELECT seq FROM change_head`).Scan(&head)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return gatehouse.Internal(errors.New("change_head is empty"))
+		}
+		return t.fail(err)
+	})
+	return head, err
+}
+
+// PruneChanges deletes the changes with seq <= upTo and returns how many.
+func (s *Store) PruneChanges(ctx context.Context, upTo int64) (int, error) {
+	var n int64
+	err := s.withTx(ctx, pgx.ReadCommitted, func(t *tx) error {
+		tag, err := t.exec(ctx, `DELETE FROM changes WHERE seq <= $1`, upTo)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+var _ gatehouse.Notifier = (*Store)(nil)
+
+// Listen subscribes to the change feed's notifications on a connection of
+// its own, opened with the pool's settings but outside the pool, so it
+// never holds a connection the request path needs. It calls listening once
+// LISTEN has taken effect (a commit after that is notified), then
+// notify(seq) for each notification, in the order received, from this
+// goroutine; a payload that is not a seq is ignored. It returns ctx.Err()
+// when ctx ends and an EUNAVAILABLE error when the connection cannot be
+// opened or fails; it never reconnects by itself, and closes its
+// connection before returning.
+//
+// A server that stops answering without closing the connection leaves
+// Listen waiting (until TCP keepalive gives up): a caller must not take
+// silence for being current, and polls ChangeHead besides.
+func (s *Store) Listen(ctx context.Context, listening func(), notify func(seq int64)) error {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	if err != nil {
+		return s.listenErr(ctx, err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, `LISTEN `+changesChannel); err != nil {
+		return s.listenErr(ctx, err)
+	}
+	listening()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return s.listenErr(ctx, err)
+		}
+		if n.Channel != changesChannel {
+			continue
+		}
+		seq, err := strconv.ParseInt(n.Payload, 10, 64)
+		if err != nil {
+			continue
+		}
+		notify(seq)
+	}
+}
+
+// listenErr is ctx.Err() once ctx has ended, else err as EUNAVAILABLE: any
+// failure of the listening connection means notifications may be lost.
+func (s *Store) listenErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if e := wrap(err); gatehouse.IsCode(e, gatehouse.EUNAVAILABLE) {
+		return e
+	}
+	return errUnavailable(err)
+}
+
 // ---- errors
 
 // SQLSTATEs the store tells apart.

@@ -313,6 +313,14 @@ func TestUnavailable(t *testing.T) {
 		{"AppendEvents", func() error { return s.AppendEvents(ctx, []gatehouse.Event{{Type: gatehouse.EventRequest}}) }},
 		{"TouchTokens", func() error { return s.TouchTokens(ctx, []gatehouse.TokenUse{{ID: "x", At: time.Now()}}) }},
 		{"ForEachToken", func() error { return s.ForEachToken(ctx, func(gatehouse.Token) error { return nil }) }},
+		{"ChangesSince", func() error { _, err := s.ChangesSince(ctx, 0, 10); return err }},
+		{"ChangeHead", func() error { _, err := s.ChangeHead(ctx); return err }},
+		{"PruneChanges", func() error { _, err := s.PruneChanges(ctx, 10); return err }},
+		{"RecordChanges", func() error {
+			return s.Tx(ctx, func(tx gatehouse.Tx) error {
+				return tx.RecordChanges(ctx, []gatehouse.Change{{Kind: gatehouse.ChangePolicy}})
+			})
+		}},
 	}
 	for _, c := range calls {
 		// Twice: the first call may find a pooled connection the server
@@ -320,6 +328,11 @@ func TestUnavailable(t *testing.T) {
 		for i := range 2 {
 			wantUnavailable(t, fmt.Sprintf("%s (call %d)", c.name, i+1), c.fn())
 		}
+	}
+	listening := false
+	wantUnavailable(t, "Listen", s.Listen(ctx, func() { listening = true }, func(int64) {}))
+	if listening {
+		t.Error("Listen called listening without a connection")
 	}
 	pg.Exec(t, `ALTER DATABASE `+name+` WITH ALLOW_CONNECTIONS true`)
 	for _, c := range calls {
@@ -568,5 +581,181 @@ func TestOpenErrorsHidePasswords(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("Open error leaks the password: %v", err)
 		}
+	}
+}
+
+// listener runs s.Listen in the background until t ends, collecting the
+// seqs it is notified of.
+type listener struct {
+	seqs   chan int64
+	done   chan error // Listen's result
+	cancel context.CancelFunc
+}
+
+func listen(t *testing.T, s *Store) *listener {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	l := &listener{seqs: make(chan int64, 100), done: make(chan error, 1), cancel: cancel}
+	ready := make(chan struct{})
+	go func() {
+		l.done <- s.Listen(ctx, func() { close(ready) }, func(seq int64) { l.seqs <- seq })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-l.done:
+		case <-time.After(5 * time.Second):
+			t.Error("Listen did not return within 5s of its context ending")
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-l.done:
+		t.Fatalf("Listen before listening: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Listen did not call listening within 10s")
+	}
+	return l
+}
+
+// next returns the next notified seq, failing the test after a while.
+func (l *listener) next(t *testing.T) int64 {
+	t.Helper()
+	select {
+	case seq := <-l.seqs:
+		return seq
+	case err := <-l.done:
+		t.Fatalf("Listen returned %v, want a notification", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification within 5s")
+	}
+	return 0
+}
+
+// none fails the test if a notification comes within d.
+func (l *listener) none(t *testing.T, what string, d time.Duration) {
+	t.Helper()
+	select {
+	case seq := <-l.seqs:
+		t.Errorf("%s: notified of seq %d, want no notification", what, seq)
+	case <-time.After(d):
+	}
+}
+
+// TestListen: a commit that records changes, made through another store
+// (another replica's connections), is notified with its greatest seq, once
+// it has committed; a rolled-back one, one that records nothing and a
+// payload that is not a seq are not; and Listen holds no connection of the
+// pool and returns the context's error when it ends.
+func TestListen(t *testing.T) {
+	s, url, _ := openStore(t)
+	ctx := t.Context()
+	other, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	l := listen(t, s)
+	if n := s.pool.Stat().AcquiredConns(); n != 0 {
+		t.Errorf("pool connections in use while listening: %d, want 0 (a dedicated connection)", n)
+	}
+
+	release := make(chan struct{})
+	committed := make(chan error, 1)
+	go func() {
+		committed <- other.Tx(ctx, func(tx gatehouse.Tx) error {
+			err := tx.RecordChanges(ctx, []gatehouse.Change{
+				{Kind: gatehouse.ChangeToken, Key: "t1"}, {Kind: gatehouse.ChangeAccount, Key: "alice"}})
+			<-release
+			return err
+		})
+	}()
+	l.none(t, "changes recorded, not committed yet", 200*time.Millisecond)
+	close(release)
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	head, err := other.ChangeHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq := l.next(t); seq != head {
+		t.Errorf("notified seq: got %d, want the commit's greatest seq %d", seq, head)
+	}
+
+	boom := errors.New("boom")
+	if err := other.Tx(ctx, func(tx gatehouse.Tx) error {
+		if err := tx.RecordChanges(ctx, []gatehouse.Change{{Kind: gatehouse.ChangePolicy}}); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("rolled-back Tx: %v", err)
+	}
+	if err := other.Tx(ctx, func(tx gatehouse.Tx) error {
+		return errors.Join(tx.RecordChanges(ctx, nil), tx.CreateAccount(ctx, gatehouse.Account{Name: "bob"}))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := connect(t, url).Exec(ctx, `SELECT pg_notify('gatehouse_changes', 'not a seq')`); err != nil {
+		t.Fatal(err)
+	}
+	l.none(t, "after a rollback, an empty record and a bad payload", 300*time.Millisecond)
+
+	if err := other.Tx(ctx, func(tx gatehouse.Tx) error {
+		return tx.RecordChanges(ctx, []gatehouse.Change{{Kind: gatehouse.ChangePolicy}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seq := l.next(t); seq != head+1 {
+		t.Errorf("notified seq after the rollback: got %d, want %d", seq, head+1)
+	}
+
+	l.cancel()
+	select {
+	case err := <-l.done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Listen after cancel: got %v, want context.Canceled", err)
+		}
+		l.done <- err // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("Listen did not return within 5s of cancel")
+	}
+}
+
+// TestListenConnectionKilled: when the server terminates the listening
+// connection, Listen returns an EUNAVAILABLE error (not the context's), and
+// listening again works.
+func TestListenConnectionKilled(t *testing.T) {
+	s, url, name := openStore(t)
+	ctx := t.Context()
+	l := listen(t, s)
+	var killed int
+	if err := connect(t, url).QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query ILIKE 'LISTEN%' AND datname = $1) AS k`, name).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 1 {
+		t.Fatalf("listening connections terminated: %d, want 1", killed)
+	}
+	select {
+	case err := <-l.done:
+		if err == nil || errors.Is(err, context.Canceled) {
+			t.Fatalf("Listen after its connection was killed: got %v, want the connection's error", err)
+		}
+		wantUnavailable(t, "Listen after its connection was killed", err)
+		l.done <- err // for the cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("Listen did not return within 10s of its connection being killed")
+	}
+
+	again := listen(t, s)
+	if err := s.Tx(ctx, func(tx gatehouse.Tx) error {
+		return tx.RecordChanges(ctx, []gatehouse.Change{{Kind: gatehouse.ChangeToken, Key: "t1"}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if seq := again.next(t); seq != 1 {
+		t.Errorf("notified seq after listening again: got %d, want 1", seq)
 	}
 }

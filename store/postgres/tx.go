@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -599,6 +600,59 @@ func (t *tx) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// ---- change feed
+
+// changesChannel is the NOTIFY channel of the change feed; the payload is
+// the greatest seq of the commit, in decimal.
+const changesChannel = "gatehouse_changes"
+
+const changeCols = `seq, kind, key, at`
+
+// RecordChanges advances change_head by len(changes), appends the changes
+// with the seqs it hands out and queues a notification carrying the
+// greatest, all in one statement (data-modifying CTEs always run).
+//
+// The UPDATE locks change_head's row until the transaction ends, so a
+// concurrent recorder waits for this one and then, at SERIALIZABLE, fails
+// with a serialization failure and is retried on a snapshot that includes
+// this commit: a greater seq always commits later. PostgreSQL delivers the
+// notification at commit and drops it on rollback.
+func (t *tx) RecordChanges(ctx context.Context, changes []gatehouse.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	kinds := make([]string, len(changes))
+	keys := make([]string, len(changes))
+	for i, c := range changes {
+		kinds[i], keys[i] = storable(string(c.Kind)), storable(c.Key)
+	}
+	var head int64
+	err := t.tx.QueryRow(ctx, `WITH head AS (
+			UPDATE change_head SET seq = seq + $1 RETURNING seq
+		), added AS (
+			INSERT INTO changes (`+changeCols+`)
+			SELECT head.seq - $1 + c.n, c.kind, c.key, $4
+			FROM head, unnest($2::text[], $3::text[]) WITH ORDINALITY AS c (kind, key, n)
+		)
+		SELECT seq, pg_notify('`+changesChannel+`', seq::text) FROM head`,
+		int64(len(changes)), kinds, keys, nanos(time.Now())).Scan(&head, nil)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return gatehouse.Internal(errors.New("change_head is empty"))
+	}
+	return t.fail(err)
+}
+
+func scanChange(sc scanner) (gatehouse.Change, error) {
+	var (
+		c    gatehouse.Change
+		kind string
+		tm   int64
+	)
+	err := sc.Scan(&c.Seq, &kind, &c.Key, &tm)
+	c.Kind, c.At = gatehouse.ChangeKind(kind), fromNanos(tm)
+	return c, err
 }
 
 // ---- encoding

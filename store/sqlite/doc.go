@@ -23,6 +23,12 @@
 // ("store unavailable", the cause kept for the log). Ping commits a write to a table of its own
 // (probe) rather than pinging: only a commit shows a full disk.
 //
+// The change feed is a table of changes and a one-row counter,
+// change_head, that RecordChanges advances in the caller's transaction;
+// with one writer at a time, seqs follow commit order. SQLite has no way to
+// wake other processes, so the store is not a gatehouse.Notifier: a
+// follower polls ChangeHead.
+//
 // Times are stored as INTEGER Unix nanoseconds in UTC, 0 being the zero
 // time. That covers the years 1678 to 2262; later or earlier instants are
 // clamped to the nearest representable one. Lists (scopes, capabilities,

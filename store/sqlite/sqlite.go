@@ -346,6 +346,53 @@ func (s *Store) TouchTokens(ctx context.Context, uses []gatehouse.TokenUse) erro
 	})
 }
 
+// ChangesSince returns up to limit changes with seq > after, in seq
+// order. It reads without queueing for the write lock: in WAL mode a read
+// sees the last commit and blocks no writer.
+func (s *Store) ChangesSince(ctx context.Context, after int64, limit int) ([]gatehouse.Change, error) {
+	if limit <= 0 {
+		return nil, gatehouse.Internal(fmt.Errorf("ChangesSince: limit %d, want > 0", limit))
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+changeCols+` FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	out := []gatehouse.Change{}
+	for rows.Next() {
+		c, err := scanChange(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, c)
+	}
+	return out, wrap(rows.Err())
+}
+
+// ChangeHead returns the greatest seq committed, which pruning keeps.
+func (s *Store) ChangeHead(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.db.QueryRowContext(ctx, `SELECT seq FROM change_head WHERE id = 1`).Scan(&head)
+	return head, wrap(err)
+}
+
+// PruneChanges deletes the changes with seq <= upTo and returns how many.
+func (s *Store) PruneChanges(ctx context.Context, upTo int64) (int, error) {
+	var n int64
+	err := s.withTx(ctx, func(t *sql.Tx) error {
+		r, err := t.ExecContext(ctx, `DELETE FROM changes WHERE seq <= $1`, upTo)
+		if err != nil {
+			return wrap(err)
+		}
+		n, err = r.RowsAffected()
+		return wrap(err)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
 // wrap turns a driver error into a *gatehouse.Error (the cause is kept for
 // the log, never shown) and passes *gatehouse.Error through. A failure of
 // the disk or the file is EUNAVAILABLE: the request was fine and the store

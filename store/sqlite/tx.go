@@ -546,6 +546,48 @@ func (t *tx) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 	return int(n), wrap(err)
 }
 
+// ---- change feed
+
+const changeCols = `seq, kind, key, at`
+
+// RecordChanges advances change_head by len(changes) and appends the
+// changes with the seqs it hands out. SQLite has one writer at a time, so
+// seqs follow commit order.
+func (t *tx) RecordChanges(ctx context.Context, changes []gatehouse.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	var head int64
+	if err := t.tx.QueryRowContext(ctx, `UPDATE change_head SET seq = seq + $1 WHERE id = 1 RETURNING seq`,
+		len(changes)).Scan(&head); err != nil {
+		return wrap(err)
+	}
+	stmt, err := t.tx.PrepareContext(ctx, `INSERT INTO changes (`+changeCols+`) VALUES ($1, $2, $3, $4)`)
+	if err != nil {
+		return wrap(err)
+	}
+	defer stmt.Close()
+	now := nanos(time.Now())
+	first := head - int64(len(changes)) + 1
+	for i, c := range changes {
+		if _, err := stmt.ExecContext(ctx, first+int64(i), string(c.Kind), c.Key, now); err != nil {
+			return wrap(err)
+		}
+	}
+	return nil
+}
+
+func scanChange(sc scanner) (gatehouse.Change, error) {
+	var (
+		c    gatehouse.Change
+		kind string
+		tm   int64
+	)
+	err := sc.Scan(&c.Seq, &kind, &c.Key, &tm)
+	c.Kind, c.At = gatehouse.ChangeKind(kind), fromNanos(tm)
+	return c, err
+}
+
 // ---- encoding
 
 var (

@@ -29,6 +29,13 @@
 // update; and audit text that is not valid UTF-8 or holds NUL bytes is
 // stored, never failing the write.
 //
+// The change feed: seqs are positive and strictly increasing in commit
+// order (a follower that keeps asking for what comes after the last seq it
+// saw, while transactions commit concurrently, misses nothing); a
+// rolled-back transaction leaves no change and does not move ChangeHead;
+// recording nothing changes nothing; the store sets At; pruning never
+// moves ChangeHead back.
+//
 // Run runs every case twice, the second time through TxTwice, which runs
 // each transaction function in a rolled-back transaction before the real
 // one: the Store contract lets a backend run fn more than once (PostgreSQL

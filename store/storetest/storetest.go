@@ -79,6 +79,13 @@ var conformanceCases = []struct {
 	{"TxUsableAfterContractErrors", testTxUsableAfterContractErrors},
 	{"TimesOutOfRangeClamp", testTimesClamp},
 	{"TextThatIsNotUTF8", testTextNotUTF8},
+	{"ChangeSeqsFollowCommits", testChangeSeqsFollowCommits},
+	{"ChangesRolledBack", testChangesRolledBack},
+	{"ChangesSincePaging", testChangesSincePaging},
+	{"ChangeHead", testChangeHead},
+	{"PruneChanges", testPruneChanges},
+	{"RecordChangesEmpty", testRecordChangesEmpty},
+	{"ConcurrentChangeRecorders", testConcurrentChangeRecorders},
 }
 
 // runCases runs every case in parallel and counts the runs and failures.

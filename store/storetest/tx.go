@@ -40,12 +40,14 @@ type snapshot struct {
 	Operations []gatehouse.Operation
 	RBAC       gatehouse.RBAC
 	Events     []gatehouse.Event
+	ChangeHead int64
+	Changes    []gatehouse.Change
 }
 
 func snap(t *testing.T, s gatehouse.Store) snapshot {
 	t.Helper()
 	ctx := t.Context()
-	return read(t, s, func(tx gatehouse.Tx) (snap snapshot, err error) {
+	sn := read(t, s, func(tx gatehouse.Tx) (snap snapshot, err error) {
 		var errs [7]error
 		snap.Accounts, errs[0] = tx.ListAccounts(ctx)
 		snap.Tokens, errs[1] = tx.ListTokens(ctx, gatehouse.TokenFilter{})
@@ -56,6 +58,9 @@ func snap(t *testing.T, s gatehouse.Store) snapshot {
 		snap.Events, errs[6] = tx.ListEvents(ctx, gatehouse.EventFilter{})
 		return snap, errors.Join(errs[:]...)
 	})
+	sn.ChangeHead = changeHead(t, s)
+	sn.Changes = allChanges(t, s)
+	return sn
 }
 
 // testTxRollback: a transaction whose fn fails commits nothing, whichever
@@ -86,6 +91,7 @@ func testTxRollback(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 				tx.CreateOperation(ctx, operation("op-2", "shop", at(time.Hour), gatehouse.OpPending)),
 				tx.PutRBAC(ctx, gatehouse.RBAC{PolicyDefault: "role:admin"}),
 				tx.AppendEvents(ctx, []gatehouse.Event{event(2, "bob", "", "allow")}),
+				tx.RecordChanges(ctx, []gatehouse.Change{{Kind: gatehouse.ChangeAccount, Key: "bob"}, {Kind: gatehouse.ChangePolicy}}),
 			); err != nil {
 				return err
 			}

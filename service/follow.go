@@ -1,0 +1,218 @@
+package service
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Replicas. Several servers on one database each keep the request path's
+// state (tokens, accounts, the policy engine) in memory, so each must hear
+// of every committed change, including those made by the others. Every
+// write records what it changed in the store's change feed, in its own
+// transaction (see write); a replica follows the feed and applies each
+// entry through the same apply function as its own writes, by reading the
+// current state of what the entry names. A notification from the store
+// (gatehouse.Notifier) wakes it at once; it also reads the feed's head
+// every confirmInterval, whether or not notifications arrive.
+//
+// Bounded staleness: a replica that has not confirmed within the bound
+// that it has applied everything up to the feed's head (the store is
+// unreachable, frozen or too slow) cannot prove it is current, and a token
+// it accepts may have been revoked elsewhere. It then refuses every token
+// with 503 and /readyz says 503, until it has caught up again.
+const (
+	confirmInterval = 250 * time.Millisecond
+	staleCheck      = 50 * time.Millisecond
+	feedBatch       = 1000
+)
+
+// follower is a replica's position in the change feed.
+type follower struct {
+	active    bool
+	bound     time.Duration
+	applied   atomic.Int64 // greatest Seq applied
+	confirmed atomic.Int64 // wall-clock unix nanos when the latest confirmation began
+	stale     atomic.Bool  // read on every request
+}
+
+// errStale answers every token while this replica cannot confirm it is
+// current.
+var errStale = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "this server cannot confirm it has every change (revocations included) from the database; try again shortly")
+
+// startFollowing follows the change feed until ctx ends; the returned
+// function waits for it to stop.
+func (s *Service) startFollowing(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	wake := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	if n, ok := s.store.(gatehouse.Notifier); ok {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.listen(ctx, n, poke) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); s.followFeed(ctx, wake) }()
+	go func() { defer wg.Done(); s.watchStaleness(ctx) }()
+	return wg.Wait
+}
+
+// listen keeps a subscription to the store's notifications. Each
+// (re)subscription pokes the follower, which then catches up from the
+// feed: listen first, then read, so that nothing committed in between is
+// missed.
+func (s *Service) listen(ctx context.Context, n gatehouse.Notifier, poke func()) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		err := n.Listen(ctx, func() { backoff = 50 * time.Millisecond; poke() }, func(int64) { poke() })
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("change feed: notifications lost, reading the feed every 250ms until they are back", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// followFeed applies the feed when woken and at least every
+// confirmInterval, and records each confirmation.
+func (s *Service) followFeed(ctx context.Context, wake <-chan struct{}) {
+	tick := time.NewTicker(confirmInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-tick.C:
+		}
+		began := time.Now()
+		cctx, cancel := context.WithTimeout(ctx, s.follow.bound)
+		err := s.catchUp(cctx)
+		cancel()
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			s.log.Error("change feed: cannot read it", "err", err)
+			failing = true
+		case err == nil:
+			if failing {
+				s.log.Info("change feed: reading it again")
+				failing = false
+			}
+			s.follow.confirmed.Store(began.UnixNano())
+		}
+	}
+}
+
+// watchStaleness turns the stale flag on once the latest confirmation is
+// older than the bound, and off again after the next.
+func (s *Service) watchStaleness(ctx context.Context) {
+	tick := time.NewTicker(staleCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		age := time.Duration(time.Now().UnixNano() - s.follow.confirmed.Load())
+		stale := age > s.follow.bound
+		if s.follow.stale.Swap(stale) != stale {
+			if stale {
+				s.log.Error("not current: refusing tokens until the change feed is read again", "last_confirmed_ago", age.Round(time.Millisecond), "bound", s.follow.bound)
+			} else {
+				s.log.Info("current again: accepting tokens")
+			}
+		}
+	}
+}
+
+// catchUp applies every change up to the feed's head.
+func (s *Service) catchUp(ctx context.Context) error {
+	head, err := s.store.ChangeHead(ctx)
+	if err != nil {
+		return err
+	}
+	for s.follow.applied.Load() < head {
+		batch, err := s.store.ChangesSince(ctx, s.follow.applied.Load(), feedBatch)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		if err := s.applyFeed(ctx, batch); err != nil {
+			return err
+		}
+		s.follow.applied.Store(batch[len(batch)-1].Seq)
+	}
+	return nil
+}
+
+// applyFeed reads the current state of everything a batch of feed entries
+// names and applies it, under writeMu like a write of this replica's own.
+func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error {
+	tokens, accounts, policy := map[string]bool{}, map[string]bool{}, false
+	for _, ch := range batch {
+		switch ch.Kind {
+		case gatehouse.ChangeToken:
+			tokens[ch.Key] = true
+		case gatehouse.ChangeAccount:
+			accounts[ch.Key] = true
+		case gatehouse.ChangePolicy:
+			policy = true
+		}
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var c change
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		c = change{}
+		for name := range accounts {
+			a, err := tx.GetAccount(ctx, name)
+			switch {
+			case gatehouse.IsCode(err, gatehouse.ENOTFOUND):
+				c.deleteAccount(name)
+			case err != nil:
+				return err
+			default:
+				c.putAccount(a)
+			}
+		}
+		for id := range tokens {
+			t, err := tx.GetToken(ctx, id)
+			switch {
+			case gatehouse.IsCode(err, gatehouse.ENOTFOUND):
+				c.revoke(id)
+			case err != nil:
+				return err
+			default:
+				c.putToken(t)
+			}
+		}
+		if policy {
+			e, err := s.rebuildEngine(ctx, tx)
+			if err != nil {
+				return err
+			}
+			c.engine = e
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.apply(c)
+}

@@ -1,0 +1,133 @@
+package service_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/service"
+	"github.com/gatehouse/gatehouse/store/sqlite"
+)
+
+// freezable is a store whose feed reads can be made to hang, as a frozen
+// database's would.
+type freezable struct {
+	gatehouse.Store
+	frozen atomic.Bool
+}
+
+func (f *freezable) ChangeHead(ctx context.Context) (int64, error) {
+	if f.frozen.Load() {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return f.Store.ChangeHead(ctx)
+}
+
+// replica opens a service on the database file at path that follows the
+// change feed, and runs it until the test ends.
+func replica(t *testing.T, path string, bound time.Duration) (*service.Service, *freezable) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fz := &freezable{Store: st}
+	svc, err := service.New(ctx, service.Options{Store: fz, BcryptCost: 10, Follow: true, StalenessBound: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(run, time.Hour) }()
+	t.Cleanup(func() { stop(); <-done; st.Close() })
+	return svc, fz
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("not within %s: %s", within, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// Two replicas on one database: what one commits, the other applies from
+// the change feed; a replica whose feed reads hang refuses every token once
+// the staleness bound has passed, and accepts them again once it reads.
+func TestReplicaFollowsTheFeed(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	const bound = 300 * time.Millisecond
+	a, _ := replica(t, path, bound)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	b, frozen := replica(t, path, bound)
+
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := a.Authenticate(ctx, nt.Token)
+	works := func(s *service.Service, tok string) bool {
+		_, err := s.Authenticate(ctx, tok)
+		return err == nil
+	}
+	eventually(t, bound, "b accepts a session minted on a", func() bool { return works(b, nt.Token) })
+
+	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, bound, "b accepts a token minted on a", func() bool { return works(b, tok.Token) })
+	if err := a.DeleteToken(ctx, admin, "admin", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if works(a, tok.Token) {
+		t.Fatal("the revoking replica accepts the token")
+	}
+	eventually(t, bound, "b refuses a token revoked on a", func() bool { return !works(b, tok.Token) })
+
+	// A policy change made on a reaches b's engine.
+	if _, err := a.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "ci", Capabilities: []gatehouse.Capability{"apiKey"}}); err != nil {
+		t.Fatal(err)
+	}
+	ci, err := a.CreateToken(ctx, admin, "ci", gatehouse.TokenRequest{Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, ci, applications, get, */*, allow"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, bound, "b applies the policy", func() bool {
+		p, err := b.Authenticate(ctx, ci.Token)
+		return err == nil && b.Can(p, "applications", "get", "x/y")
+	})
+
+	// Frozen: refused with 503 once the bound has passed, not before.
+	frozen.frozen.Store(true)
+	took := eventually(t, bound+time.Second, "b refuses tokens while it cannot read the feed", func() bool {
+		_, err := b.Authenticate(ctx, nt.Token)
+		return gatehouse.IsCode(err, gatehouse.EUNAVAILABLE)
+	})
+	if took < bound/2 {
+		t.Errorf("b refused tokens %s after the freeze, well before the bound of %s", took, bound)
+	}
+	if err := b.Ready(ctx); !gatehouse.IsCode(err, gatehouse.EUNAVAILABLE) {
+		t.Errorf("Ready of a stale replica: %v", err)
+	}
+	if !works(a, nt.Token) {
+		t.Error("the replica that can read the feed refuses tokens too")
+	}
+	frozen.frozen.Store(false)
+	eventually(t, 2*time.Second, "b accepts tokens again", func() bool { return works(b, nt.Token) })
+}
