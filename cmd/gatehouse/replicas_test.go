@@ -6,9 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,7 +31,7 @@ func replicaPostgres(t *testing.T) (*pgtest.Server, string) {
 		t.Skipf("PostgreSQL: %v (GATEHOUSE_TEST_REQUIRE_POSTGRES=1 makes this a failure)", err)
 	}
 	t.Cleanup(func() {
-		resume(pg.PID()) // never leave it stopped, or Stop hangs
+		pg.Resume() // never leave it stopped, or Stop hangs
 		if err := pg.Stop(); err != nil {
 			t.Errorf("stop PostgreSQL: %v", err)
 		}
@@ -162,7 +160,9 @@ func TestReplicasFollowTheChangeFeed(t *testing.T) {
 	for _, o := range others {
 		waitStatus(t, o, live, http.StatusOK, replicaBound)
 	}
-	freeze(t, pg.PID())
+	if err := pg.Freeze(); err != nil {
+		t.Fatal(err)
+	}
 	frozeAt := time.Now()
 	for _, r := range rs {
 		waitStatus(t, r, live, http.StatusServiceUnavailable, replicaBound+2*time.Second)
@@ -174,7 +174,7 @@ func TestReplicasFollowTheChangeFeed(t *testing.T) {
 			t.Errorf("/healthz of a stale replica: %v", got)
 		}
 	}
-	resume(pg.PID())
+	pg.Resume()
 	thawedAt := time.Now()
 	for _, r := range rs {
 		waitStatus(t, r, live, http.StatusOK, 15*time.Second)
@@ -190,39 +190,4 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 			t.Fatalf("waited %s for %s", within, what)
 		}
 	}
-}
-
-// freeze stops the postmaster and every process under it: its backends
-// call setsid, so signalling its process group is not enough.
-func freeze(t *testing.T, pid int) {
-	t.Helper()
-	for _, p := range processTree(pid) {
-		if err := syscall.Kill(p, syscall.SIGSTOP); err != nil {
-			t.Fatalf("SIGSTOP %d: %v", p, err)
-		}
-	}
-}
-
-func resume(pid int) {
-	for _, p := range processTree(pid) {
-		syscall.Kill(p, syscall.SIGCONT)
-	}
-}
-
-// processTree is pid and its descendants, from /proc.
-func processTree(pid int) []int {
-	out := []int{pid}
-	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
-	for _, f := range tasks {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, c := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(c); err == nil {
-				out = append(out, processTree(n)...)
-			}
-		}
-	}
-	return out
 }
