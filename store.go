@@ -124,6 +124,45 @@ type Tx interface {
 	// backend that notifies (Notifier), committing wakes the listeners.
 	RecordChanges(ctx context.Context, changes []Change) error
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
+
+	// Login attempts: the login throttle's failure budget, kept here so
+	// that every process on the store shares it. An attempt is recorded
+	// under each of its keys (the service uses one for the username and
+	// one for the remote address, under 256 bytes each), pending until it
+	// is failed or deleted. The rule that uses them lives in the service.
+	//
+	// LoginAttempts tallies key's attempts made after the instant after:
+	// the times of its newest failures, at most limit of them, oldest
+	// first; and how many are pending, counting at most limit.
+	LoginAttempts(ctx context.Context, key string, after time.Time, limit int) (LoginTally, error)
+	// AddLoginAttempt records a pending attempt under each of its keys.
+	// ECONFLICT for a taken id.
+	AddLoginAttempt(ctx context.Context, a LoginAttempt) error
+	// FailLoginAttempt turns an attempt, under every key it still has,
+	// from pending into failed; DeleteLoginAttempt deletes it. Both ignore
+	// an unknown id: the attempt may have been pruned.
+	FailLoginAttempt(ctx context.Context, id string) error
+	DeleteLoginAttempt(ctx context.Context, id string) error
+	// ClearLoginFailures deletes key's failed attempts. Its pending ones
+	// stay, and so do the failed attempts' entries under other keys.
+	ClearLoginFailures(ctx context.Context, key string) error
+	// PruneLoginAttempts deletes every attempt made at or before before,
+	// pending or failed, and returns how many entries (one per key) went.
+	PruneLoginAttempts(ctx context.Context, before time.Time) (int, error)
+}
+
+// LoginAttempt is a password check that has been admitted: it holds a slot
+// in the failure budget of each of its keys from before the check runs.
+type LoginAttempt struct {
+	ID   string
+	Keys []string
+	At   time.Time
+}
+
+// LoginTally is what the throttle needs to know of one key's attempts.
+type LoginTally struct {
+	Failed  []time.Time // the newest failures, oldest first
+	Pending int         // attempts admitted and not yet settled
 }
 
 // Change is one entry of the change feed: a committed change to something

@@ -328,6 +328,9 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 			} else if n > 0 {
 				s.log.Info("reaper removed expired tokens", "count", n)
 			}
+			if _, err := s.pruneLoginAttempts(bg); err != nil {
+				s.log.Error("pruning login attempts", "err", err)
+			}
 		}
 	}
 }

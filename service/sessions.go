@@ -25,7 +25,17 @@ const loginWait = 5 * time.Second
 // passwords get the same answer after the same bcrypt work.
 func (s *Service) Login(ctx context.Context, username, password, remoteAddr string) (gatehouse.NewToken, error) {
 	now := s.now()
-	if wait := s.logins.reserve(username, remoteAddr, now); wait > 0 {
+	id, err := s.attemptID()
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	wait, err := s.logins.reserve(ctx, s.store, id, username, remoteAddr, now)
+	if err != nil {
+		// The budget cannot be read or taken: refuse rather than let a
+		// guess through uncounted.
+		return gatehouse.NewToken{}, err
+	}
+	if wait > 0 {
 		s.metrics.login("throttled")
 		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginThrottled, Actor: username, RemoteAddr: remoteAddr})
 		return gatehouse.NewToken{}, &gatehouse.Error{
@@ -34,7 +44,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		}
 	}
 	if !s.logins.acquire(ctx, loginWait) {
-		s.logins.done(username, remoteAddr, now, loginNotRun)
+		s.settleLogin(ctx, id, username, loginNotRun)
 		s.metrics.login("busy")
 		return gatehouse.NewToken{}, &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: time.Second, Message: "too many logins in progress; try again in 1 second"}
 	}
@@ -43,15 +53,15 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 	if a != nil && len(a.PasswordHash) > 0 {
 		hash = a.PasswordHash
 	}
-	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	err = bcrypt.CompareHashAndPassword(hash, []byte(password))
 	s.logins.release()
 	if err != nil || a == nil || !a.Enabled || !a.Has(gatehouse.CapLogin) || len(a.PasswordHash) == 0 {
-		s.logins.done(username, remoteAddr, now, loginFailed)
+		s.settleLogin(ctx, id, username, loginFailed)
 		s.metrics.login("failed")
 		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginFailed, Actor: username, RemoteAddr: remoteAddr})
 		return gatehouse.NewToken{}, errBadLogin
 	}
-	s.logins.done(username, remoteAddr, now, loginSucceeded)
+	s.settleLogin(ctx, id, username, loginSucceeded)
 	rec := gatehouse.Token{
 		Name:      "session",
 		Kind:      gatehouse.KindSession,
@@ -65,6 +75,24 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 	}
 	s.metrics.login("succeeded")
 	return nt, nil
+}
+
+// attemptID names a login attempt in the store's failure budget.
+func (s *Service) attemptID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return "", gatehouse.Internal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// settleLogin settles a reserved attempt. A failure to write leaves the
+// attempt pending, which counts against the budget until it leaves the
+// window: the answer to the caller stays what the password check said.
+func (s *Service) settleLogin(ctx context.Context, id, username string, outcome loginOutcome) {
+	if err := s.logins.done(ctx, s.store, id, username, outcome); err != nil {
+		s.log.ErrorContext(ctx, "settling a login attempt", "err", err)
+	}
 }
 
 // passwordStillValid is a login's in-transaction check: the account may

@@ -2,9 +2,12 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"runtime"
-	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // loginGuard throttles password logins: per username (after maxFailures
@@ -12,25 +15,33 @@ import (
 // them leaves the window), per remote address (a wider limit against
 // spraying many usernames), and by capping concurrent bcrypt checks so a
 // login flood cannot starve token traffic of CPU.
+//
+// The failure budget lives in the store (the one passed to reserve and
+// done), so that every replica on one database spends the same budget: N
+// replicas must not allow N times the guesses. An attempt reserves its slot there, in the transaction that
+// checks the budget, before its password check runs; attempts admitted
+// but not yet decided count like failures, so concurrent guesses on any
+// replicas cannot all pass the check before any is recorded. A
+// reservation whose process died is never settled and counts until it
+// leaves the window: the throttle fails closed.
+//
+// The cap on concurrent checks stays in memory: it protects this
+// process's CPU, not the budget.
 type loginGuard struct {
 	maxFailures int
 	maxPerAddr  int
 	window      time.Duration
 	sem         chan struct{}
-
-	mu     sync.Mutex
-	byUser map[string][]time.Time
-	byAddr map[string][]time.Time
-	// Attempts admitted but not yet decided (their bcrypt check is queued
-	// or running) count against the budget like failures, so concurrent
-	// guesses cannot all pass the check before any is recorded.
-	pendingUser map[string]int
-	pendingAddr map[string]int
 }
 
 // addrFactor is how many more failures an address may make than one
 // username before it is throttled.
 const addrFactor = 4
+
+// settleTimeout bounds the write that settles an attempt. It runs even
+// when the caller has gone away, or the slot would stay held for the
+// whole window.
+const settleTimeout = 10 * time.Second
 
 // DefaultLoginConcurrency is how many password checks run at once by
 // default: half the CPUs, at least one. bcrypt holds a CPU for its whole
@@ -52,46 +63,66 @@ func newLoginGuard(maxFailures int, window time.Duration, maxConcurrent int) *lo
 		maxPerAddr:  maxFailures * addrFactor,
 		window:      window,
 		sem:         make(chan struct{}, maxConcurrent),
-		byUser:      map[string][]time.Time{},
-		byAddr:      map[string][]time.Time{},
-		pendingUser: map[string]int{},
-		pendingAddr: map[string]int{},
 	}
 }
 
-// reserve admits a login attempt or says how long to wait. An admitted
+// loginKey is the store's key of one budget: kind ("user", "addr") and
+// the name. A long name is keyed by its hash, so keys stay short enough
+// to index (a username may be as long as a request body).
+func loginKey(kind, name string) string {
+	const maxName = 200
+	if len(name) > maxName {
+		sum := sha256.Sum256([]byte(name))
+		return kind + "#" + hex.EncodeToString(sum[:])
+	}
+	return kind + ":" + name
+}
+
+// reserve admits login attempt id or says how long to wait. An admitted
 // attempt holds a slot in the failure budget of its user and address
 // until done reports how it went: the budget is counted before the check
-// runs, not after.
-func (g *loginGuard) reserve(user, addr string, now time.Time) time.Duration {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	wait := g.blocked(g.byUser, user, g.pendingUser[user], g.maxFailures, now)
-	if w := g.blocked(g.byAddr, addr, g.pendingAddr[addr], g.maxPerAddr, now); w > wait {
-		wait = w
+// runs, not after. Counting both budgets and taking the slots is one
+// transaction, so that on PostgreSQL two replicas admitting attempts for
+// one user at once conflict and one of them runs again, seeing the other's
+// slot. A store that cannot answer refuses the login (the error).
+func (g *loginGuard) reserve(ctx context.Context, st gatehouse.Store, id, user, addr string, now time.Time) (time.Duration, error) {
+	var wait time.Duration
+	err := st.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		if wait, err = g.wait(ctx, tx, user, addr, now); err != nil || wait > 0 {
+			return err
+		}
+		return tx.AddLoginAttempt(ctx, gatehouse.LoginAttempt{
+			ID: id, Keys: []string{loginKey("user", user), loginKey("addr", addr)}, At: now,
+		})
+	})
+	if err != nil {
+		return 0, err
 	}
-	if wait > 0 {
-		return wait
-	}
-	g.pendingUser[user]++
-	g.pendingAddr[addr]++
-	return 0
+	return wait, nil
 }
 
-// done settles a reserved attempt: a failure stays in the budget, a
-// success clears the user's failures, and an attempt that never ran
-// (no password-check slot) counts for nothing.
-func (g *loginGuard) done(user, addr string, now time.Time, outcome loginOutcome) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	decr(g.pendingUser, user)
-	decr(g.pendingAddr, addr)
-	switch outcome {
-	case loginFailed:
-		g.failLocked(user, addr, now)
-	case loginSucceeded:
-		delete(g.byUser, user)
-	}
+// done settles reserved attempt id: a failure stays in the budget, a
+// success clears the user's failures, and an attempt that never ran (no
+// password-check slot) counts for nothing. It writes even when ctx has
+// ended. An attempt it cannot settle stays pending, and counts until it
+// leaves the window.
+func (g *loginGuard) done(ctx context.Context, st gatehouse.Store, id, user string, outcome loginOutcome) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	return st.Tx(ctx, func(tx gatehouse.Tx) error {
+		switch outcome {
+		case loginFailed:
+			return tx.FailLoginAttempt(ctx, id)
+		case loginSucceeded:
+			if err := tx.DeleteLoginAttempt(ctx, id); err != nil {
+				return err
+			}
+			return tx.ClearLoginFailures(ctx, loginKey("user", user))
+		default:
+			return tx.DeleteLoginAttempt(ctx, id)
+		}
+	})
 }
 
 type loginOutcome int
@@ -102,35 +133,29 @@ const (
 	loginNotRun
 )
 
-func decr(m map[string]int, key string) {
-	if m[key] <= 1 {
-		delete(m, key)
-		return
+// wait returns how long the caller must wait, or 0 if it may try now, as
+// tx sees the budgets of user and addr.
+func (g *loginGuard) wait(ctx context.Context, tx gatehouse.Tx, user, addr string, now time.Time) (time.Duration, error) {
+	var wait time.Duration
+	for _, b := range []struct {
+		key string
+		max int
+	}{{loginKey("user", user), g.maxFailures}, {loginKey("addr", addr), g.maxPerAddr}} {
+		tally, err := tx.LoginAttempts(ctx, b.key, now.Add(-g.window), b.max)
+		if err != nil {
+			return 0, err
+		}
+		wait = max(wait, g.blocked(tally, b.max, now))
 	}
-	m[key]--
+	return wait, nil
 }
 
-// retryAfter returns how long the caller must wait, or 0 if it may try now.
-func (g *loginGuard) retryAfter(user, addr string, now time.Time) time.Duration {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	wait := g.blocked(g.byUser, user, g.pendingUser[user], g.maxFailures, now)
-	if w := g.blocked(g.byAddr, addr, g.pendingAddr[addr], g.maxPerAddr, now); w > wait {
-		wait = w
-	}
-	return wait
-}
-
-// blocked says how long key must wait given its recorded failures and
-// its attempts still pending, against a budget of max.
-func (g *loginGuard) blocked(m map[string][]time.Time, key string, pending, max int, now time.Time) time.Duration {
-	fails := prune(m[key], now.Add(-g.window))
-	if len(fails) == 0 {
-		delete(m, key)
-	} else {
-		m[key] = fails
-	}
-	if len(fails)+pending < max {
+// blocked says how long a key must wait given its recorded failures and
+// its attempts still pending, against a budget of max. The tally holds at
+// most max of each, which is all the rule needs.
+func (g *loginGuard) blocked(tally gatehouse.LoginTally, max int, now time.Time) time.Duration {
+	fails := tally.Failed
+	if len(fails)+tally.Pending < max {
 		return 0
 	}
 	if len(fails) >= max {
@@ -140,28 +165,6 @@ func (g *loginGuard) blocked(m map[string][]time.Time, key string, pending, max 
 	// The budget is held by attempts still being checked; they settle
 	// within a password check or two.
 	return time.Second
-}
-
-func (g *loginGuard) fail(user, addr string, now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.failLocked(user, addr, now)
-}
-
-func (g *loginGuard) failLocked(user, addr string, now time.Time) {
-	cut := now.Add(-g.window)
-	g.byUser[user] = append(prune(g.byUser[user], cut), now)
-	g.byAddr[addr] = append(prune(g.byAddr[addr], cut), now)
-	// Bound memory against floods of distinct keys: drop whole maps
-	// rather than grow without limit (the failures are then forgotten,
-	// which only loosens throttling after an extreme flood).
-	const maxKeys = 100_000
-	if len(g.byUser) > maxKeys {
-		g.byUser = map[string][]time.Time{}
-	}
-	if len(g.byAddr) > maxKeys {
-		g.byAddr = map[string][]time.Time{}
-	}
 }
 
 // acquire takes a password-check slot, waiting at most maxWait.
@@ -180,10 +183,14 @@ func (g *loginGuard) acquire(ctx context.Context, maxWait time.Duration) bool {
 
 func (g *loginGuard) release() { <-g.sem }
 
-func prune(ts []time.Time, cut time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && !ts[i].After(cut) {
-		i++
-	}
-	return ts[i:]
+// pruneLoginAttempts deletes the attempts that have left the window,
+// settled or not: they no longer count.
+func (s *Service) pruneLoginAttempts(ctx context.Context) (int, error) {
+	var n int
+	before := s.now().Add(-s.logins.window)
+	err := s.store.Tx(ctx, func(tx gatehouse.Tx) (err error) {
+		n, err = tx.PruneLoginAttempts(ctx, before)
+		return err
+	})
+	return n, err
 }

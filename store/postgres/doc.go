@@ -40,6 +40,14 @@
 // of its own, outside the pool, and returns when that connection fails;
 // the caller listens again and catches up with ChangesSince.
 //
+// The login throttle's budget (migration 0003) is a table of login
+// attempts, one row per attempt and key. The service admits an attempt by
+// counting its keys' rows and inserting its own in one SERIALIZABLE
+// transaction; two replicas admitting attempts for one user at once read
+// and write the same index range, so one fails with a serialization
+// failure, is retried, and sees the other's attempt. Reads are bounded:
+// LoginAttempts reads at most limit rows per key.
+//
 // Times are BIGINT Unix nanoseconds in UTC, 0 being the zero time, exactly
 // as in SQLite: PostgreSQL's timestamptz keeps only microseconds, and the
 // two backends, the in-memory caches and the replicas must agree on every

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -653,6 +655,81 @@ func scanChange(sc scanner) (gatehouse.Change, error) {
 	err := sc.Scan(&c.Seq, &kind, &c.Key, &tm)
 	c.Kind, c.At = gatehouse.ChangeKind(kind), fromNanos(tm)
 	return c, err
+}
+
+// ---- login attempts
+
+// LoginAttempts reads at most limit of key's newest failures and counts
+// at most limit pending attempts, both from the (key, failed, at) index.
+// At SERIALIZABLE those index reads are what a concurrent AddLoginAttempt
+// under the same key conflicts with.
+func (t *tx) LoginAttempts(ctx context.Context, key string, after time.Time, limit int) (gatehouse.LoginTally, error) {
+	var tally gatehouse.LoginTally
+	if limit <= 0 {
+		return tally, gatehouse.Internal(fmt.Errorf("LoginAttempts: limit %d, want > 0", limit))
+	}
+	since := nanos(after)
+	failed, err := list(ctx, t, func(sc scanner) (time.Time, error) {
+		var n int64
+		err := sc.Scan(&n)
+		return fromNanos(n), err
+	}, `SELECT at FROM login_attempts WHERE key = $1 AND failed AND at > $2 ORDER BY at DESC LIMIT $3`, key, since, limit)
+	if err != nil {
+		return tally, err
+	}
+	slices.Reverse(failed)
+	tally.Failed = failed
+	err = t.tx.QueryRow(ctx, `SELECT COUNT(*) FROM (
+		SELECT 1 FROM login_attempts WHERE key = $1 AND NOT failed AND at > $2 LIMIT $3) AS p`,
+		t.args(key, since, limit)...).Scan(&tally.Pending)
+	return tally, t.fail(err)
+}
+
+// AddLoginAttempt inserts one pending row per key, in one statement that
+// inserts nothing when a row has the id already.
+func (t *tx) AddLoginAttempt(ctx context.Context, a gatehouse.LoginAttempt) error {
+	if len(a.Keys) == 0 {
+		return nil
+	}
+	keys := make([]string, len(a.Keys))
+	for i, k := range a.Keys {
+		keys[i] = storable(k)
+	}
+	tag, err := t.exec(ctx, `INSERT INTO login_attempts (id, key, at, failed)
+		SELECT $1, k, $3, false FROM unnest($2::text[]) AS k
+		WHERE NOT EXISTS (SELECT 1 FROM login_attempts WHERE id = $1)
+		ON CONFLICT DO NOTHING`,
+		a.ID, keys, nanos(a.At))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != int64(len(keys)) {
+		return gatehouse.Errorf(gatehouse.ECONFLICT, "login attempt %q already exists", a.ID)
+	}
+	return nil
+}
+
+func (t *tx) FailLoginAttempt(ctx context.Context, id string) error {
+	_, err := t.exec(ctx, `UPDATE login_attempts SET failed = true WHERE id = $1`, id)
+	return err
+}
+
+func (t *tx) DeleteLoginAttempt(ctx context.Context, id string) error {
+	_, err := t.exec(ctx, `DELETE FROM login_attempts WHERE id = $1`, id)
+	return err
+}
+
+func (t *tx) ClearLoginFailures(ctx context.Context, key string) error {
+	_, err := t.exec(ctx, `DELETE FROM login_attempts WHERE key = $1 AND failed`, key)
+	return err
+}
+
+func (t *tx) PruneLoginAttempts(ctx context.Context, before time.Time) (int, error) {
+	tag, err := t.exec(ctx, `DELETE FROM login_attempts WHERE at <= $1`, nanos(before))
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // ---- encoding

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -586,6 +588,75 @@ func scanChange(sc scanner) (gatehouse.Change, error) {
 	err := sc.Scan(&c.Seq, &kind, &c.Key, &tm)
 	c.Kind, c.At = gatehouse.ChangeKind(kind), fromNanos(tm)
 	return c, err
+}
+
+// ---- login attempts
+
+// LoginAttempts reads at most limit of key's newest failures and counts
+// at most limit pending attempts, both from the (key, failed, at) index.
+func (t *tx) LoginAttempts(ctx context.Context, key string, after time.Time, limit int) (gatehouse.LoginTally, error) {
+	var tally gatehouse.LoginTally
+	if limit <= 0 {
+		return tally, gatehouse.Internal(fmt.Errorf("LoginAttempts: limit %d, want > 0", limit))
+	}
+	since := nanos(after)
+	failed, err := list(ctx, t, func(sc scanner) (time.Time, error) {
+		var n int64
+		err := sc.Scan(&n)
+		return fromNanos(n), err
+	}, `SELECT at FROM login_attempts WHERE key = $1 AND failed = 1 AND at > $2 ORDER BY at DESC LIMIT $3`, key, since, limit)
+	if err != nil {
+		return tally, err
+	}
+	slices.Reverse(failed)
+	tally.Failed = failed
+	err = t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (
+		SELECT 1 FROM login_attempts WHERE key = $1 AND failed = 0 AND at > $2 LIMIT $3)`,
+		key, since, limit).Scan(&tally.Pending)
+	return tally, wrap(err)
+}
+
+// AddLoginAttempt inserts one pending row per key, once no row has the id.
+func (t *tx) AddLoginAttempt(ctx context.Context, a gatehouse.LoginAttempt) error {
+	msg := "login attempt " + strconv.Quote(a.ID) + " already exists"
+	var n int
+	if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM login_attempts WHERE id = $1 LIMIT 1)`, a.ID).Scan(&n); err != nil {
+		return wrap(err)
+	}
+	if n > 0 {
+		return gatehouse.Errorf(gatehouse.ECONFLICT, "%s", msg)
+	}
+	for _, k := range a.Keys {
+		if err := insert(ctx, t.tx, msg, `INSERT INTO login_attempts (id, key, at, failed) VALUES ($1, $2, $3, 0)`,
+			a.ID, k, nanos(a.At)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) FailLoginAttempt(ctx context.Context, id string) error {
+	_, err := t.tx.ExecContext(ctx, `UPDATE login_attempts SET failed = 1 WHERE id = $1`, id)
+	return wrap(err)
+}
+
+func (t *tx) DeleteLoginAttempt(ctx context.Context, id string) error {
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM login_attempts WHERE id = $1`, id)
+	return wrap(err)
+}
+
+func (t *tx) ClearLoginFailures(ctx context.Context, key string) error {
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM login_attempts WHERE key = $1 AND failed = 1`, key)
+	return wrap(err)
+}
+
+func (t *tx) PruneLoginAttempts(ctx context.Context, before time.Time) (int, error) {
+	r, err := t.tx.ExecContext(ctx, `DELETE FROM login_attempts WHERE at <= $1`, nanos(before))
+	if err != nil {
+		return 0, wrap(err)
+	}
+	n, err := r.RowsAffected()
+	return int(n), wrap(err)
 }
 
 // ---- encoding

@@ -86,6 +86,10 @@ var conformanceCases = []struct {
 	{"PruneChanges", testPruneChanges},
 	{"RecordChangesEmpty", testRecordChangesEmpty},
 	{"ConcurrentChangeRecorders", testConcurrentChangeRecorders},
+	{"LoginAttempts", testLoginAttempts},
+	{"ClearLoginFailures", testClearLoginFailures},
+	{"PruneLoginAttempts", testPruneLoginAttempts},
+	{"ConcurrentLoginReservations", testConcurrentLoginReservations},
 }
 
 // runCases runs every case in parallel and counts the runs and failures.
