@@ -35,10 +35,15 @@ type Config struct {
 	Cluster        Cluster  `yaml:"cluster"`
 	TLS            TLS      `yaml:"tls"`
 	ReaperInterval Duration `yaml:"reaperInterval"`
-	Tokens         Tokens   `yaml:"tokens"`
-	RBAC           RBAC     `yaml:"rbac"`
-	Audit          Audit    `yaml:"audit"`
-	Login          Login    `yaml:"login"`
+	// ShutdownDrain is how long the server keeps serving after SIGTERM or
+	// SIGINT with /readyz already answering 503, so that a load balancer
+	// stops sending to it before it closes; then in-flight requests
+	// finish and it exits. 0 shuts down at once.
+	ShutdownDrain Duration `yaml:"shutdownDrain"`
+	Tokens        Tokens   `yaml:"tokens"`
+	RBAC          RBAC     `yaml:"rbac"`
+	Audit         Audit    `yaml:"audit"`
+	Login         Login    `yaml:"login"`
 	// ForwardAuth maps requests of other services, seen through
 	// /api/v1/auth/verify (nginx auth_request, Traefik ForwardAuth, Caddy
 	// forward_auth, Envoy ext_authz), onto RBAC questions.
@@ -156,6 +161,7 @@ func Default() Config {
 		Listen:         "127.0.0.1:8080",
 		DataDir:        "./gatehouse-data",
 		ReaperInterval: Duration(time.Minute),
+		ShutdownDrain:  Duration(5 * time.Second),
 		Cluster:        Cluster{StalenessBound: Duration(time.Second)},
 		Tokens: Tokens{
 			DefaultLifetime: Duration(12 * time.Hour),
@@ -251,6 +257,9 @@ func (c Config) Validate() error {
 		}
 	}
 	positive("reaperInterval", c.ReaperInterval)
+	if d := c.ShutdownDrain; d < 0 || d.D() > 10*time.Minute {
+		bad("shutdownDrain", "%s: must be between 0 and 10m", d)
+	}
 	positive("tokens.maxLifetime", c.Tokens.MaxLifetime)
 	positive("tokens.defaultLifetime", c.Tokens.DefaultLifetime)
 	if c.Tokens.DefaultLifetime > c.Tokens.MaxLifetime && c.Tokens.MaxLifetime > 0 {
@@ -333,6 +342,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("cluster.stalenessBound", c.Cluster.StalenessBound.String()),
 		slog.Bool("tls", c.TLS.Enabled()),
 		slog.String("reaperInterval", c.ReaperInterval.String()),
+		slog.String("shutdownDrain", c.ShutdownDrain.String()),
 		slog.String("tokens.defaultLifetime", c.Tokens.DefaultLifetime.String()),
 		slog.String("tokens.maxLifetime", c.Tokens.MaxLifetime.String()),
 		slog.Bool("tokens.allowNonExpiring", c.Tokens.AllowNonExpiring),

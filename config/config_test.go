@@ -65,6 +65,7 @@ func TestDefault(t *testing.T) {
 		{"dataDir", c.DataDir, "./gatehouse-data"},
 		{"tls", c.TLS, config.TLS{}},
 		{"reaperInterval", c.ReaperInterval.D(), time.Minute},
+		{"shutdownDrain", c.ShutdownDrain.D(), 5 * time.Second},
 		{"tokens.defaultLifetime", c.Tokens.DefaultLifetime.D(), 12 * time.Hour},
 		{"tokens.maxLifetime", c.Tokens.MaxLifetime.D(), 720 * time.Hour},
 		{"tokens.allowNonExpiring", c.Tokens.AllowNonExpiring, false},
@@ -99,6 +100,7 @@ tls:
   cert: ` + cert + `
   key: ` + key + `
 reaperInterval: 30s
+shutdownDrain: 0s
 tokens:
   defaultLifetime: 1d
   maxLifetime: 7d
@@ -137,6 +139,7 @@ forwardAuth:
 		Cluster:        config.Cluster{StalenessBound: config.Duration(500 * time.Millisecond)},
 		TLS:            config.TLS{Cert: cert, Key: key},
 		ReaperInterval: config.Duration(30 * time.Second),
+		ShutdownDrain:  0,
 		Tokens: config.Tokens{
 			DefaultLifetime:  config.Duration(24 * time.Hour),
 			MaxLifetime:      config.Duration(7 * 24 * time.Hour),
@@ -336,13 +339,14 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		Login:          config.Login{MaxFailures: 0, Window: 0, MaxConcurrent: -1},
 		Database:       config.Database{URL: "mysql://u:secret-pw@h/db"},
 		Cluster:        config.Cluster{StalenessBound: config.Duration(10 * time.Millisecond)},
+		ShutdownDrain:  -1,
 	}
 	err := c.Validate()
 	got := settingsOf(t, err)
 	want := []string{
 		"audit.retention", "cluster.stalenessBound", "dataDir", "database.url", "instanceName", "listen",
 		"login.maxConcurrent", "login.maxFailures", "login.window", "metricsListen",
-		"rbac.matchMode", "rbac.policyDefault", "reaperInterval",
+		"rbac.matchMode", "rbac.policyDefault", "reaperInterval", "shutdownDrain",
 		"tls.cert", "tls.key", "tokens.defaultLifetime",
 	}
 	if !slices.Equal(got, want) {

@@ -126,6 +126,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"GATEHOUSE_DATA_DIR":           "/env/data",
 		"GATEHOUSE_INSTANCE_NAME":      "env",
 		"GATEHOUSE_REAPER_INTERVAL":    "5s",
+		"GATEHOUSE_SHUTDOWN_DRAIN":     "0",
 		"GATEHOUSE_TOKEN_MAX_LIFETIME": "2d",
 		"GATEHOUSE_TLS_CERT":           cert,
 		"GATEHOUSE_TLS_KEY":            key,
@@ -138,6 +139,7 @@ func TestLoadEverySetting(t *testing.T) {
 	want.Listen, want.MetricsListen, want.DataDir = "127.0.0.1:1", "127.0.0.1:2", "/env/data"
 	want.InstanceName = "env"
 	want.ReaperInterval = config.Duration(5 * time.Second)
+	want.ShutdownDrain = 0
 	want.Tokens.MaxLifetime = config.Duration(48 * time.Hour)
 	want.TLS = config.TLS{Cert: cert, Key: key}
 	if !reflect.DeepEqual(c, want) {
@@ -146,7 +148,7 @@ func TestLoadEverySetting(t *testing.T) {
 
 	fs := flags(t,
 		"--listen=127.0.0.1:3", "--metrics-listen=127.0.0.1:4", "--data-dir=/flag/data",
-		"--instance-name=flag", "--reaper-interval=6s", "--token-max-lifetime=3d",
+		"--instance-name=flag", "--reaper-interval=6s", "--token-max-lifetime=3d", "--shutdown-drain=1m",
 		"--tls-cert="+key, "--tls-key="+cert,
 	)
 	c, err = config.Load(fs, e.get)
@@ -156,6 +158,7 @@ func TestLoadEverySetting(t *testing.T) {
 	want.Listen, want.MetricsListen, want.DataDir = "127.0.0.1:3", "127.0.0.1:4", "/flag/data"
 	want.InstanceName = "flag"
 	want.ReaperInterval = config.Duration(6 * time.Second)
+	want.ShutdownDrain = config.Duration(time.Minute)
 	want.Tokens.MaxLifetime = config.Duration(72 * time.Hour)
 	want.TLS = config.TLS{Cert: key, Key: cert}
 	if !reflect.DeepEqual(c, want) {
@@ -260,6 +263,7 @@ func TestAddFlags(t *testing.T) {
 		"staleness-bound":    "1s",
 		"instance-name":      "gatehouse",
 		"reaper-interval":    "1m0s",
+		"shutdown-drain":     "5s",
 		"token-max-lifetime": "30d",
 		"tls-cert":           "",
 		"tls-key":            "",

@@ -29,7 +29,7 @@ var webFS embed.FS
 
 // dashboard holds what the dashboard pages need besides the Server: the
 // parsed templates, the static assets with their cache-busting versions
-// and the one-time store of freshly minted tokens.
+// and the sealer of freshly minted tokens for their one showing.
 type dashboard struct {
 	s      *Server
 	svc    *service.Service
@@ -37,7 +37,7 @@ type dashboard struct {
 	static fs.FS
 	// assets maps a static file name to its versioned URL.
 	assets map[string]string
-	flash  *flashStore
+	flash  *flashSealer
 }
 
 // pageNames are the page templates; each is parsed together with the
@@ -61,7 +61,7 @@ func newDashboard(s *Server) *dashboard {
 		pages:  map[string]*template.Template{},
 		static: static,
 		assets: map[string]string{},
-		flash:  newFlashStore(time.Now, rand.Reader, flashTTL, flashCapacity),
+		flash:  newFlashSealer(time.Now, rand.Reader, flashTTL, flashSpentCapacity),
 	}
 	err = fs.WalkDir(static, ".", func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {

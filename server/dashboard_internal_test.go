@@ -1,115 +1,11 @@
 package server
 
 import (
-	"bytes"
-	"crypto/rand"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/gatehouse/gatehouse"
 )
-
-// fakeNow is a settable clock.
-type fakeNow struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeNow) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeNow) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestFlash(t *testing.T, capacity int) (*flashStore, *fakeNow) {
-	t.Helper()
-	clk := &fakeNow{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	return newFlashStore(clk.now, rand.Reader, flashTTL, capacity), clk
-}
-
-func TestFlashIsSingleUseAndShortLived(t *testing.T) {
-	tok := flashToken{Token: gatehouse.NewToken{Token: "gatehouse:secret", ID: "id-1"}}
-	for _, tc := range []struct {
-		name    string
-		wait    time.Duration
-		session string
-		want    bool
-	}{
-		{"taken at once", 0, "s1", true},
-		{"taken just in time", flashTTL - time.Second, "s1", true},
-		{"expired", flashTTL, "s1", false},
-		{"another session", 0, "s2", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			fs, clk := newTestFlash(t, 10)
-			id, err := fs.put("s1", tok)
-			if err != nil {
-				t.Fatal(err)
-			}
-			clk.advance(tc.wait)
-			got, ok := fs.take(id, tc.session)
-			if ok != tc.want || (ok && got.Token.Token != tok.Token.Token) {
-				t.Fatalf("take = %+v, %v; want ok %v", got, ok, tc.want)
-			}
-			if _, again := fs.take(id, "s1"); again {
-				t.Fatal("a second take found the entry")
-			}
-			if n := fs.len(); n != 0 {
-				t.Errorf("store holds %d entries after take, want 0", n)
-			}
-		})
-	}
-}
-
-func TestFlashIDsAreRandomAndEntriesExpireUnread(t *testing.T) {
-	fs, clk := newTestFlash(t, 100)
-	seen := map[string]bool{}
-	for i := 0; i < 50; i++ {
-		id, err := fs.put("s", flashToken{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(id) != 32 || seen[id] {
-			t.Fatalf("id %q: want 32 hex characters, never repeated", id)
-		}
-		seen[id] = true
-	}
-	clk.advance(flashTTL)
-	if _, err := fs.put("s", flashToken{}); err != nil { // sweeps
-		t.Fatal(err)
-	}
-	if n := fs.len(); n != 1 {
-		t.Errorf("after the TTL the store holds %d entries, want 1 (the new one)", n)
-	}
-}
-
-func TestFlashCapacityDropsTheOldest(t *testing.T) {
-	fs, clk := newTestFlash(t, 2)
-	first, _ := fs.put("s", flashToken{Owner: "first"})
-	clk.advance(time.Second)
-	second, _ := fs.put("s", flashToken{Owner: "second"})
-	clk.advance(time.Second)
-	third, _ := fs.put("s", flashToken{Owner: "third"})
-	if _, ok := fs.take(first, "s"); ok {
-		t.Error("the oldest entry survived a full store")
-	}
-	for _, id := range []string{second, third} {
-		if _, ok := fs.take(id, "s"); !ok {
-			t.Errorf("entry %s was dropped", id)
-		}
-	}
-}
-
-func TestFlashRandFailure(t *testing.T) {
-	fs := newFlashStore(time.Now, bytes.NewReader(nil), flashTTL, 10)
-	if _, err := fs.put("s", flashToken{}); gatehouse.ErrorCode(err) != gatehouse.EINTERNAL {
-		t.Fatalf("put with a failing random source: %v, want internal", err)
-	}
-}
 
 func TestExpiryChoices(t *testing.T) {
 	for _, tc := range []struct {

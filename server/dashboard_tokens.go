@@ -134,8 +134,8 @@ func (d *dashboard) roleTokenPost(w http.ResponseWriter, r *http.Request, p *ser
 }
 
 // tokenPost handles the form's three buttons: "Preview" and "Add scope"
-// show the form again and change nothing; "Generate" mints, parks the
-// secret for one showing and redirects to it.
+// show the form again and change nothing; "Generate" mints, seals the
+// secret into a cookie for one showing and redirects to it.
 func (d *dashboard) tokenPost(w http.ResponseWriter, r *http.Request, p *service.Principal, o tokenOwner) error {
 	if err := parseForm(r); err != nil {
 		return err
@@ -167,11 +167,15 @@ func (d *dashboard) tokenPost(w http.ResponseWriter, r *http.Request, p *service
 		return err
 	}
 	owner, kind := o.label()
-	id, err := d.flash.put(p.TokenID(), flashToken{Token: nt, Owner: kind + " " + owner, Back: o.backURL(p)})
+	c, err := r.Cookie(CookieName) // the session cookie p was authenticated with
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	sealed, err := d.flash.seal(c.Value, p.TokenID(), flashToken{Token: nt, Owner: kind + " " + owner, Back: o.backURL(p)})
 	if err != nil {
 		return err
 	}
-	d.setFlashCookie(w, id)
+	d.setFlashCookie(w, sealed)
 	seeOther(w, r, flashPath)
 	return nil
 }
@@ -236,13 +240,16 @@ type tokenCreatedView struct {
 	APIBase string
 }
 
-// tokenCreated shows a freshly minted token once. The flash entry is
-// taken out as it is read, so a reload (or any later visit) finds nothing.
+// tokenCreated shows a freshly minted token once: it opens the sealed
+// cookie with the session cookie and clears it, so a reload (or any later
+// visit) finds nothing.
 func (d *dashboard) tokenCreated(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
 	v := tokenCreatedView{Back: "/user-info"}
 	// Only a GET takes the token out: a HEAD would spend it unseen.
-	if c, err := r.Cookie(flashCookie); err == nil && c.Value != "" && r.Method == http.MethodGet {
-		if f, ok := d.flash.take(c.Value, p.TokenID()); ok {
+	c, err := r.Cookie(flashCookie)
+	session, serr := r.Cookie(CookieName) // the one p was authenticated with
+	if err == nil && serr == nil && c.Value != "" && r.Method == http.MethodGet {
+		if f, ok := d.flash.take(c.Value, session.Value, p.TokenID()); ok {
 			v = tokenCreatedView{Shown: true, Token: f.Token, Owner: f.Owner, Back: f.Back, APIBase: d.origin(r)}
 		}
 		d.clearFlashCookie(w)

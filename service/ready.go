@@ -35,6 +35,8 @@ type readiness struct {
 	// it: a server that cannot commit cannot revoke, so it must not go on
 	// accepting tokens (see AuthenticateInto).
 	lost atomic.Bool
+	// draining is set by Drain and never cleared.
+	draining atomic.Bool
 
 	mu      sync.Mutex
 	err     error     // the latest probe's error; nil is ready
@@ -56,6 +58,9 @@ type probeRun struct {
 // running) it starts one probe and waits for it; concurrent callers share
 // it, so readiness requests never cause more than one probe at a time.
 func (s *Service) Ready(ctx context.Context) error {
+	if s.ready.draining.Load() {
+		return errDraining
+	}
 	if s.follow.stale.Load() {
 		return errStale // first: a stale replica's store may not answer at all
 	}
@@ -91,6 +96,14 @@ func (s *Service) Ready(ctx context.Context) error {
 	defer r.mu.Unlock()
 	return notReady(r.err)
 }
+
+// Drain makes Ready answer EUNAVAILABLE from now on: the server is about
+// to stop, and a load balancer that checks readiness should send its
+// requests elsewhere. Everything else keeps working, so that the requests
+// it still sends meanwhile succeed.
+func (s *Service) Drain() { s.ready.draining.Store(true) }
+
+var errDraining = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "this server is shutting down")
 
 // notReady turns a probe's error into Ready's answer: EUNAVAILABLE with a
 // safe message whatever the cause, which stays in the chain for the log.

@@ -82,7 +82,10 @@ func startIn(t *testing.T, dataDir string, env ...string) *proc {
 func startWith(t *testing.T, dataDir string, flags []string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", dataDir}, flags...)...)
-	cmd.Env = append(os.Environ(), env...)
+	// No drain unless a test asks for one (--shutdown-drain wins over
+	// the environment): stopping a test server need not wait for a load
+	// balancer that is not there.
+	cmd.Env = append(append(os.Environ(), "GATEHOUSE_SHUTDOWN_DRAIN=0s"), env...)
 	logs := &safeBuffer{}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(logs, pw)

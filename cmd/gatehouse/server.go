@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -61,8 +62,9 @@ generated and written to <data-dir>/initial-admin-password.`,
 }
 
 // run starts the server and blocks until ctx ends, then shuts down
-// gracefully: stop accepting, finish requests, flush audit events. ready,
-// when not nil, receives the bound address once the server listens.
+// gracefully: drain (see drain), stop accepting, finish requests, flush
+// audit events. ready, when not nil, receives the bound address once the
+// server listens.
 func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword string, ready chan<- string) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -108,8 +110,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	if cfg.MetricsListen == "" {
 		opts.MetricsHandler = promh
 	}
+	var draining atomic.Bool
 	srv := &http.Server{
-		Handler:           server.New(opts),
+		Handler:           closeWhileDraining(server.New(opts), &draining),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -159,6 +162,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	var serveErr error
 	select {
 	case <-ctx.Done():
+		serveErr = drain(svc, &draining, time.Duration(cfg.ShutdownDrain), errc, log)
 	case serveErr = <-errc:
 	}
 	log.Info("shutting down")
@@ -176,6 +180,45 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// drain is the first step of a shutdown: /readyz answers 503 at once, and
+// the server keeps serving for d so that a load balancer checking
+// readiness stops sending here before the listener closes; what it still
+// sends meanwhile is answered. Each response during the drain closes its
+// connection, so that clients holding one open here reconnect, to another
+// replica. A second signal, or a listener that fails, ends the drain early.
+func drain(svc *service.Service, draining *atomic.Bool, d time.Duration, errc <-chan error, log *slog.Logger) error {
+	svc.Drain()
+	draining.Store(true)
+	if d <= 0 {
+		return nil
+	}
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	log.Info("draining: /readyz answers 503, still serving", "drain", d.String())
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-again:
+		log.Info("second signal: ending the drain early")
+	case err := <-errc:
+		return err
+	}
+	return nil
+}
+
+// closeWhileDraining asks the client to close its connection after each
+// response once draining is set.
+func closeWhileDraining(h http.Handler, draining *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // The data directory's own files.
