@@ -37,6 +37,60 @@ type follower struct {
 	applied   atomic.Int64 // greatest Seq applied
 	confirmed atomic.Int64 // wall-clock unix nanos when the latest confirmation began
 	stale     atomic.Bool  // read on every request
+
+	wake chan struct{} // asks followFeed for a confirmation now
+
+	mu   sync.Mutex
+	next chan struct{} // closed at the next confirmation
+}
+
+func newFollower(active bool, bound time.Duration) follower {
+	return follower{active: active, bound: bound, wake: make(chan struct{}, 1), next: make(chan struct{})}
+}
+
+// poke asks for a confirmation now; it never blocks.
+func (f *follower) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// confirmedNow records a confirmation that began at began and wakes those
+// waiting for one.
+func (f *follower) confirmedNow(began time.Time) {
+	f.confirmed.Store(began.UnixNano())
+	f.mu.Lock()
+	close(f.next)
+	f.next = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// awaitCurrent waits until a confirmation that began at or after since
+// (unix nanos) has completed, at most the staleness bound. Read your
+// writes across replicas: a token minted through another replica a moment
+// ago may not be applied here yet, so a token this replica does not know
+// is refused only on state confirmed after the request arrived.
+// Concurrent waiters share confirmations, so a flood of unknown tokens
+// costs at most one feed read in flight.
+func (s *Service) awaitCurrent(ctx context.Context, since int64) bool {
+	f := &s.follow
+	timer := time.NewTimer(f.bound)
+	defer timer.Stop()
+	for f.confirmed.Load() < since {
+		f.mu.Lock()
+		next := f.next
+		f.mu.Unlock()
+		f.poke()
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return false
+		}
+	}
+	return true
 }
 
 // errStale answers every token while this replica cannot confirm it is
@@ -47,19 +101,12 @@ var errStale = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "this server cannot conf
 // function waits for it to stop.
 func (s *Service) startFollowing(ctx context.Context) (wait func()) {
 	var wg sync.WaitGroup
-	wake := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
 	if n, ok := s.store.(gatehouse.Notifier); ok {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.listen(ctx, n, poke) }()
+		go func() { defer wg.Done(); s.listen(ctx, n, s.follow.poke) }()
 	}
 	wg.Add(2)
-	go func() { defer wg.Done(); s.followFeed(ctx, wake) }()
+	go func() { defer wg.Done(); s.followFeed(ctx, s.follow.wake) }()
 	go func() { defer wg.Done(); s.watchStaleness(ctx) }()
 	return wg.Wait
 }
@@ -111,7 +158,7 @@ func (s *Service) followFeed(ctx context.Context, wake <-chan struct{}) {
 				s.log.Info("change feed: reading it again")
 				failing = false
 			}
-			s.follow.confirmed.Store(began.UnixNano())
+			s.follow.confirmedNow(began)
 		}
 	}
 }

@@ -141,8 +141,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	s.audit = newAuditQueue(o.AuditQueue, o.AuditDisabled, s.metrics)
 	s.metrics.activeTokens(s.tokens.count)
 	_, notifies := o.Store.(gatehouse.Notifier)
-	s.follow.active = o.Follow || notifies
-	s.follow.bound = orDur(o.StalenessBound, time.Second)
+	s.follow = newFollower(o.Follow || notifies, orDur(o.StalenessBound, time.Second))
 
 	if err := s.load(ctx, o.RBAC); err != nil {
 		return nil, err
