@@ -195,6 +195,14 @@ type Notifier interface {
 	Listen(ctx context.Context, listening func(), notify func(seq int64)) error
 }
 
+// Locker is a Store shared by several servers that can give one of them at
+// a time a named job, such as the reaper. TryLock takes the lock if no other
+// server holds it (ok false otherwise, without waiting); release gives it
+// back. A holder that dies loses the lock with its connection.
+type Locker interface {
+	TryLock(ctx context.Context, name string) (release func(), ok bool, err error)
+}
+
 // TokenFilter selects tokens. Zero fields do not filter; all set fields must
 // match. An empty filter matches every token.
 type TokenFilter struct {

@@ -275,6 +275,34 @@ func (s *Service) Flush(ctx context.Context) {
 	s.flushUsage(ctx)
 }
 
+// reapOnce does the reaper's work once: expired tokens, old login attempts
+// and old change-feed entries. With several replicas on one store
+// (gatehouse.Locker) one of them at a time does it; the others skip.
+func (s *Service) reapOnce(ctx context.Context) {
+	if l, ok := s.store.(gatehouse.Locker); ok {
+		release, held, err := l.TryLock(ctx, "reaper")
+		if err != nil {
+			s.log.Error("reaper: cannot take its lock", "err", err)
+			return
+		}
+		if !held {
+			return // another replica reaps
+		}
+		defer release()
+	}
+	if n, err := s.Reap(ctx); err != nil {
+		s.log.Error("reaper", "err", err)
+	} else if n > 0 {
+		s.log.Info("reaper removed expired tokens", "count", n)
+	}
+	if _, err := s.pruneLoginAttempts(ctx); err != nil {
+		s.log.Error("pruning login attempts", "err", err)
+	}
+	if err := s.pruneFeed(ctx); err != nil {
+		s.log.Error("pruning the change feed", "err", err)
+	}
+}
+
 // Run runs the background work until ctx ends: the audit writer, the
 // lastUsedAt writer, the reaper and the store monitor behind Ready. On the
 // way out it flushes what is queued, so nothing acknowledged is lost on a
@@ -323,14 +351,7 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 				s.clock.rebase()
 			}
 		case <-reap.C:
-			if n, err := s.Reap(bg); err != nil {
-				s.log.Error("reaper", "err", err)
-			} else if n > 0 {
-				s.log.Info("reaper removed expired tokens", "count", n)
-			}
-			if _, err := s.pruneLoginAttempts(bg); err != nil {
-				s.log.Error("pruning login attempts", "err", err)
-			}
+			s.reapOnce(bg)
 		}
 	}
 }

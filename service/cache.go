@@ -142,6 +142,20 @@ func (c *tokenCache) delete(id token.ID) {
 	sh.mu.Unlock()
 }
 
+// ids returns the ids of every cached token.
+func (c *tokenCache) ids() []string {
+	var out []string
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		for _, t := range sh.m {
+			out = append(out, t.rec.ID)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
 // count returns the number of cached tokens by kind.
 func (c *tokenCache) count() map[gatehouse.TokenKind]int {
 	out := map[gatehouse.TokenKind]int{}
@@ -191,6 +205,17 @@ func (c *accountCache) slot(name string) *accountSlot {
 		return &accountSlot{}
 	}
 	return s
+}
+
+// names returns the name of every cached account.
+func (c *accountCache) names() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]string, 0, len(c.m))
+	for name := range c.m {
+		out = append(out, name)
+	}
+	return out
 }
 
 func (c *accountCache) put(a gatehouse.Account) {

@@ -28,6 +28,13 @@ const (
 	confirmInterval = 250 * time.Millisecond
 	staleCheck      = 50 * time.Millisecond
 	feedBatch       = 1000
+
+	// Feed entries are kept feedRetention. A replica that has not
+	// confirmed for resyncAfter (half of it, so that clocks and a late
+	// reaper leave room) may have missed pruned entries, so it reloads
+	// everything instead of reading the feed.
+	feedRetention = 24 * time.Hour
+	resyncAfter   = feedRetention / 2
 )
 
 // follower is a replica's position in the change feed.
@@ -38,6 +45,11 @@ type follower struct {
 	confirmed atomic.Int64 // wall-clock unix nanos when the latest confirmation began
 	stale     atomic.Bool  // read on every request
 
+	resyncAfter time.Duration // see the constant
+	// heads are the feed's head as the reaper saw it, oldest first, so it
+	// can prune what is older than feedRetention.
+	heads []feedHead
+
 	wake chan struct{} // asks followFeed for a confirmation now
 
 	mu   sync.Mutex
@@ -45,7 +57,7 @@ type follower struct {
 }
 
 func newFollower(active bool, bound time.Duration) follower {
-	return follower{active: active, bound: bound, wake: make(chan struct{}, 1), next: make(chan struct{})}
+	return follower{active: active, bound: bound, resyncAfter: resyncAfter, wake: make(chan struct{}, 1), next: make(chan struct{})}
 }
 
 // poke asks for a confirmation now; it never blocks.
@@ -188,6 +200,9 @@ func (s *Service) watchStaleness(ctx context.Context) {
 
 // catchUp applies every change up to the feed's head.
 func (s *Service) catchUp(ctx context.Context) error {
+	if time.Duration(time.Now().UnixNano()-s.follow.confirmed.Load()) > s.follow.resyncAfter {
+		return s.resync(ctx)
+	}
 	head, err := s.store.ChangeHead(ctx)
 	if err != nil {
 		return err
@@ -262,4 +277,91 @@ func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error
 		return err
 	}
 	return s.apply(c)
+}
+
+type feedHead struct {
+	at   time.Time
+	head int64
+}
+
+// pruneFeed deletes feed entries older than feedRetention. The feed keeps
+// no times the prune could use, so the reaper remembers the head it saw at
+// each run and prunes up to the newest head seen feedRetention ago.
+func (s *Service) pruneFeed(ctx context.Context) error {
+	head, err := s.store.ChangeHead(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	f := &s.follow
+	f.heads = append(f.heads, feedHead{now, head})
+	cut := -1
+	for i, h := range f.heads {
+		if now.Sub(h.at) >= feedRetention {
+			cut = i
+		}
+	}
+	if cut < 0 {
+		return nil
+	}
+	upTo := f.heads[cut].head
+	f.heads = f.heads[cut+1:]
+	_, err = s.store.PruneChanges(ctx, upTo)
+	return err
+}
+
+// resync reloads everything the request path reads, for a replica that
+// has been away from the feed so long that entries it needs may be pruned.
+// It stays stale (refusing tokens) until this is done.
+func (s *Service) resync(ctx context.Context) error {
+	head, err := s.store.ChangeHead(ctx)
+	if err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var c change
+	inStore := map[string]bool{}
+	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		c = change{}
+		clear(inStore)
+		accounts, err := tx.ListAccounts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range accounts {
+			c.putAccount(a)
+			inStore[a.Name] = true
+		}
+		c.engine, err = s.rebuildEngine(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range s.accounts.names() {
+		if !inStore[name] {
+			c.deleteAccount(name)
+		}
+	}
+	seen := map[string]bool{}
+	err = s.store.ForEachToken(ctx, func(t gatehouse.Token) error {
+		seen[t.ID] = true
+		c.putToken(t)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range s.tokens.ids() {
+		if !seen[id] {
+			c.revoke(id)
+		}
+	}
+	if err := s.apply(c); err != nil {
+		return err
+	}
+	s.follow.applied.Store(head)
+	s.log.Info("change feed: reloaded everything after a long time away", "tokens", len(seen))
+	return nil
 }

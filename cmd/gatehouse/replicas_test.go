@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -188,6 +189,44 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	for start := time.Now(); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Since(start) > within {
 			t.Fatalf("waited %s for %s", within, what)
+		}
+	}
+}
+
+// Replicas reap one at a time (an advisory lock): each expired token is
+// removed, and audited as expired, exactly once.
+func TestReplicasReapEachTokenOnce(t *testing.T) {
+	_, url := replicaPostgres(t)
+	var rs []*proc
+	for range 3 {
+		rs = append(rs, startWith(t, filepath.Join(t.TempDir(), "data"),
+			[]string{"--database-url", url, "--reaper-interval", "200ms"}, "GATEHOUSE_ADMIN_PASSWORD="+lossPassword))
+	}
+	w := writes{t: t, url: rs[0].url, bearer: login(t, rs[0].url, "admin", lossPassword)}
+	ids := map[string]bool{}
+	for i := range 6 {
+		got := call(t, "POST", rs[i%3].url+"/api/v1/account/admin/token", w.bearer, fmt.Sprintf(`{"name":"short-%d","expiresIn":1}`, i))
+		if got.status != http.StatusOK {
+			t.Fatalf("mint: %v", got)
+		}
+		ids[got.body["id"].(string)] = true
+	}
+	count := func() map[string]int {
+		got := call(t, "GET", rs[1].url+"/api/v1/audit?type=token.expired&limit=1000", w.bearer, "")
+		n := map[string]int{}
+		items, _ := got.body["items"].([]any)
+		for _, it := range items {
+			if id, _ := it.(map[string]any)["tokenId"].(string); ids[id] {
+				n[id]++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "every short-lived token to be reaped", func() bool { return len(count()) == len(ids) })
+	time.Sleep(time.Second) // several more reaper rounds on every replica
+	for id, n := range count() {
+		if n != 1 {
+			t.Errorf("token %s was audited as expired %d times, want once", id, n)
 		}
 	}
 }

@@ -1,0 +1,123 @@
+package service
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/sqlite"
+)
+
+func openReplica(t *testing.T, path string) *Service {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, Options{Store: st, BcryptCost: 10, Follow: true, StalenessBound: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return s
+}
+
+// A replica away from the feed longer than entries are kept reloads
+// everything instead: what was revoked, deleted or changed meanwhile is
+// gone from its memory, what was created is there.
+func TestResyncReloadsEverything(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a := openReplica(t, path)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := a.Authenticate(ctx, nt.Token)
+	if _, err := a.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "gone", Capabilities: []gatehouse.Capability{"apiKey"}}); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "old"})
+	gone, _ := a.CreateToken(ctx, admin, "gone", gatehouse.TokenRequest{Name: "gone"})
+
+	b := openReplica(t, path) // loads the state so far
+	for _, tok := range []string{old.Token, gone.Token} {
+		if _, err := b.Authenticate(ctx, tok); err != nil {
+			t.Fatalf("b before: %v", err)
+		}
+	}
+	// Meanwhile, with b away: a revocation, an account deletion, a new
+	// token, a policy change; and the feed entries are pruned.
+	if err := a.DeleteToken(ctx, admin, "admin", old.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteAccount(ctx, admin, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "fresh"})
+	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, role:x, applications, get, *, allow"}); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := a.store.ChangeHead(ctx)
+	if _, err := a.store.PruneChanges(ctx, head); err != nil {
+		t.Fatal(err)
+	}
+	b.follow.confirmed.Store(time.Now().Add(-resyncAfter - time.Minute).UnixNano())
+	if err := b.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, old.Token); err == nil {
+		t.Error("after the resync b accepts a token revoked while it was away")
+	}
+	if _, err := b.Authenticate(ctx, gone.Token); err == nil {
+		t.Error("after the resync b accepts a token of an account deleted while it was away")
+	}
+	if _, err := b.Authenticate(ctx, fresh.Token); err != nil {
+		t.Errorf("after the resync b refuses a token minted while it was away: %v", err)
+	}
+	if got := b.Engine().Config().CSV; got != "p, role:x, applications, get, *, allow" {
+		t.Errorf("after the resync b's policy is %q", got)
+	}
+	if got := b.follow.applied.Load(); got != head {
+		t.Errorf("after the resync b has applied up to %d, want the head %d", got, head)
+	}
+}
+
+// The reaper prunes feed entries once they are feedRetention old, going by
+// the heads it saw at its earlier runs.
+func TestPruneFeedKeepsTheRetention(t *testing.T) {
+	ctx := context.Background()
+	s := openReplica(t, filepath.Join(t.TempDir(), "gatehouse.db"))
+	if _, err := s.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := s.store.ChangeHead(ctx)
+	s.follow.heads = []feedHead{{time.Now().Add(-feedRetention - time.Minute), first}}
+	if _, err := s.Login(ctx, "admin", "admin-password", "127.0.0.1"); err != nil { // a newer entry
+		t.Fatal(err)
+	}
+	if err := s.pruneFeed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.store.ChangesSince(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) == 0 {
+		t.Fatal("the prune removed entries younger than the retention")
+	}
+	for _, c := range left {
+		if c.Seq <= first {
+			t.Errorf("entry %d, older than the retention, is still there", c.Seq)
+		}
+	}
+	if len(s.follow.heads) != 1 {
+		t.Errorf("heads after the prune: %v, want only the one just seen", s.follow.heads)
+	}
+}
