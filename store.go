@@ -21,6 +21,18 @@ type Store interface {
 	// retries), so fn must have no side effects outside tx.
 	Tx(ctx context.Context, fn func(tx Tx) error) error
 
+	// View runs fn in one read-only transaction: every read in fn sees the
+	// same consistent snapshot of committed data, and nothing a concurrent
+	// transaction has not committed. It is for reads, and does not take
+	// the write path: on SQLite it does not wait for the writer, nor does
+	// a writer wait for it. Every write through the Tx fails with an
+	// internal error and writes nothing; View then returns fn's error. Like
+	// Tx, a backend may run fn more than once, so fn must have no side
+	// effects outside tx. View returns EUNAVAILABLE when the store has lost
+	// its data (see Check), rather than answer from a database no write
+	// reaches any more.
+	View(ctx context.Context, fn func(tx Tx) error) error
+
 	// ForEachToken streams every stored token, for loading the in-memory
 	// cache at start-up without holding them all twice.
 	ForEachToken(ctx context.Context, fn func(Token) error) error

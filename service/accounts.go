@@ -65,7 +65,7 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (generated str
 // ListAccounts returns the accounts the caller may get, by name.
 func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.Account, error) {
 	var out []gatehouse.Account
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		all, err := tx.ListAccounts(ctx)
 		if err != nil {
 			return err
@@ -100,7 +100,7 @@ func (s *Service) GetAccount(ctx context.Context, p *Principal, name string) (ga
 		a      gatehouse.Account
 		tokens []gatehouse.Token
 	)
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		if a, err = tx.GetAccount(ctx, name); err != nil {
 			return err

@@ -18,7 +18,7 @@ var (
 // project or all.
 func (s *Service) ListApplications(ctx context.Context, p *Principal, project string) ([]gatehouse.Application, error) {
 	var all []gatehouse.Application
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		all, err = tx.ListApplications(ctx, project)
 		return err
@@ -43,7 +43,7 @@ func (s *Service) GetApplication(ctx context.Context, p *Principal, name string)
 // appFor loads an application and checks action on it.
 func (s *Service) appFor(ctx context.Context, p *Principal, name, action string) (gatehouse.Application, error) {
 	var a gatehouse.Application
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		a, err = s.appTx(ctx, tx, p, name, action)
 		return err
@@ -191,7 +191,7 @@ func (s *Service) ListOperations(ctx context.Context, p *Principal, name, state 
 		return nil, err
 	}
 	var ops []gatehouse.Operation
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		ops, err = tx.ListOperations(ctx, name, state)
 		return err

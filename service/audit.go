@@ -86,7 +86,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f gatehouse.Even
 	want := f.Limit
 	f.Limit++ // one more tells whether a next page exists
 	var evs []gatehouse.Event
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		evs, err = tx.ListEvents(ctx, f)
 		return err

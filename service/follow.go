@@ -240,7 +240,7 @@ func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var c change
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		c = change{}
 		for name := range accounts {
 			a, err := tx.GetAccount(ctx, name)
@@ -322,7 +322,7 @@ func (s *Service) resync(ctx context.Context) error {
 	defer s.writeMu.Unlock()
 	var c change
 	inStore := map[string]bool{}
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.store.View(ctx, func(tx gatehouse.Tx) error {
 		c = change{}
 		clear(inStore)
 		accounts, err := tx.ListAccounts(ctx)

@@ -20,7 +20,7 @@ var (
 // ListProjects returns the projects the caller may get, by name.
 func (s *Service) ListProjects(ctx context.Context, p *Principal) ([]gatehouse.Project, error) {
 	var all []gatehouse.Project
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		all, err = tx.ListProjects(ctx)
 		return err
@@ -44,7 +44,7 @@ func (s *Service) GetProject(ctx context.Context, p *Principal, name string) (ga
 		return gatehouse.Project{}, err
 	}
 	var pr gatehouse.Project
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		pr, err = tx.GetProject(ctx, name)
 		return err
@@ -194,7 +194,7 @@ func (s *Service) ListRoleTokens(ctx context.Context, p *Principal, project, rol
 		return nil, err
 	}
 	var out []gatehouse.Token
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		out, err = tx.ListTokens(ctx, gatehouse.TokenFilter{Project: project, Role: role, Kind: gatehouse.KindProject})
 		return err
@@ -218,7 +218,7 @@ func (s *Service) DeleteRoleToken(ctx context.Context, p *Principal, project, ro
 }
 
 func (s *Service) roleExists(ctx context.Context, project, role string) error {
-	return s.store.Tx(ctx, func(tx gatehouse.Tx) error { return roleExistsTx(ctx, tx, project, role) })
+	return s.store.View(ctx, func(tx gatehouse.Tx) error { return roleExistsTx(ctx, tx, project, role) })
 }
 
 func roleExistsTx(ctx context.Context, tx gatehouse.Tx, project, role string) error {

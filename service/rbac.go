@@ -17,7 +17,7 @@ func (s *Service) GetRBAC(ctx context.Context, p *Principal) (gatehouse.RBAC, er
 		return gatehouse.RBAC{}, err
 	}
 	var r gatehouse.RBAC
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
 		r, err = tx.GetRBAC(ctx)
 		return err

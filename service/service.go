@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -149,6 +150,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	return s, nil
 }
 
+// errNoRBAC is load's signal, out of a View, that no RBAC policy is stored.
+var errNoRBAC = errors.New("no RBAC policy stored yet")
+
 // load fills the caches from the store and builds the policy engine. On
 // first start it stores the configured RBAC policy.
 func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
@@ -163,7 +167,9 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	// read reads the state in tx. On first start there is no RBAC policy
+	// yet: with store set it stores initial, else it reports errNoRBAC.
+	read := func(tx gatehouse.Tx, store bool) error {
 		var err error
 		if accounts, err = tx.ListAccounts(ctx); err != nil {
 			return err
@@ -173,6 +179,9 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 		}
 		rbac, err = tx.GetRBAC(ctx)
 		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+			if !store {
+				return errNoRBAC
+			}
 			rbac = initial
 			// Refuse a bad initial policy before storing it.
 			if _, err := s.buildEngine(rbac, projects); err != nil {
@@ -181,7 +190,14 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 			return tx.PutRBAC(ctx, rbac)
 		}
 		return err
-	})
+	}
+	// A read, except on first start, when the same read runs again in a
+	// write transaction that stores the initial policy (unless another
+	// replica has stored one meanwhile: then it reads that).
+	err = s.store.View(ctx, func(tx gatehouse.Tx) error { return read(tx, false) })
+	if errors.Is(err, errNoRBAC) {
+		err = s.store.Tx(ctx, func(tx gatehouse.Tx) error { return read(tx, true) })
+	}
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}

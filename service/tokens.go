@@ -49,7 +49,7 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, account string) 
 		return nil, err
 	}
 	var out []gatehouse.Token
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		if _, err := tx.GetAccount(ctx, account); err != nil {
 			return err
 		}
@@ -251,7 +251,7 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.Bu
 	var toks []gatehouse.Token
 	var err error
 	if req.DryRun {
-		err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+		err = s.store.View(ctx, func(tx gatehouse.Tx) error {
 			toks, err = tx.ListTokens(ctx, f)
 			return err
 		})

@@ -15,9 +15,11 @@ import (
 
 // faultyStore wraps a real store. With failCommit set, every transaction
 // runs its function and is then rolled back and reported as unavailable,
-// as a store that cannot commit would. With twice set, every transaction
-// function first runs in a transaction that is rolled back and then again
-// for real, as a backend that retries serialization failures may do.
+// as a store that cannot commit would; a View still reads, as such a
+// store's reads do (a full disk, a read-only device). With twice set,
+// every transaction function, of Tx and of View, first runs in a
+// transaction that is rolled back and then again for real, as a backend
+// that retries serialization failures may do.
 type faultyStore struct {
 	gatehouse.Store
 	failCommit atomic.Bool
@@ -46,6 +48,21 @@ func (f *faultyStore) Tx(ctx context.Context, fn func(gatehouse.Tx) error) error
 		return err
 	}
 	return f.Store.Tx(ctx, fn)
+}
+
+func (f *faultyStore) View(ctx context.Context, fn func(gatehouse.Tx) error) error {
+	if f.twice {
+		err := f.Store.View(ctx, func(tx gatehouse.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			return errRollback
+		})
+		if !errors.Is(err, errRollback) {
+			return err
+		}
+	}
+	return f.Store.View(ctx, fn)
 }
 
 func newFaultyService(t *testing.T, twice bool) (*service.Service, *faultyStore, *service.Principal) {
@@ -135,6 +152,10 @@ func TestAFailedWriteChangesNothing(t *testing.T) {
 	if _, err := svc.CreateToken(ctx, admin, "ci", gatehouse.TokenRequest{Name: "u"}); !gatehouse.IsCode(err, gatehouse.EUNAVAILABLE) {
 		t.Errorf("mint with a store that cannot commit: %v", err)
 	}
+	// Reads take no write path: they still answer, with what is stored.
+	if list, err := svc.ListTokens(ctx, admin, "ci"); err != nil || len(list) != 1 || list[0].ID != tok.ID {
+		t.Errorf("ListTokens with a store that cannot commit: %v, %v; want the one token", list, err)
+	}
 
 	fs.failCommit.Store(false)
 	if err := svc.DeleteToken(ctx, admin, "ci", tok.ID); err != nil {
@@ -188,5 +209,56 @@ func TestWritesSurviveTransactionRetries(t *testing.T) {
 	}
 	if list, _ := svc.ListTokens(ctx, admin, "ci"); len(list) != 0 {
 		t.Errorf("disabling left %d tokens in the store", len(list))
+	}
+}
+
+// The service's reads are Views: every one of them answers while a write
+// transaction holds the store's writer, which is released only after they
+// have all returned (so a read that queued for it would wait for ever; the
+// deadline ends that).
+func TestReadsDoNotWaitForTheWriter(t *testing.T) {
+	ctx := context.Background()
+	svc, fs, admin := newFaultyService(t, false)
+	pr := gatehouse.Project{Name: "web", Roles: []gatehouse.ProjectRole{{Name: "deployer", Policies: []string{"p, proj:web:deployer, applications, get, web/*, allow"}}}}
+	if _, err := svc.CreateProject(ctx, admin, pr); err != nil {
+		t.Fatal(err)
+	}
+	app := gatehouse.Application{Name: "shop", Project: "web", Spec: gatehouse.AppSpec{
+		RepoURL: "https://git.example.com/web.git", Path: "deploy", TargetRevision: "main",
+		Destination: gatehouse.AppDestination{Server: "https://kubernetes.default.svc", Namespace: "web"},
+	}}
+	if _, err := svc.CreateApplication(ctx, admin, app); err != nil {
+		t.Fatal(err)
+	}
+	holding, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- fs.Store.Tx(ctx, func(gatehouse.Tx) error { close(holding); <-release; return nil })
+	}()
+	<-holding
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for name, read := range map[string]func() error{
+		"ListAccounts":     func() error { _, err := svc.ListAccounts(rctx, admin); return err },
+		"GetAccount":       func() error { _, err := svc.GetAccount(rctx, admin, "admin"); return err },
+		"ListTokens":       func() error { _, err := svc.ListTokens(rctx, admin, "admin"); return err },
+		"GetRBAC":          func() error { _, err := svc.GetRBAC(rctx, admin); return err },
+		"ListProjects":     func() error { _, err := svc.ListProjects(rctx, admin); return err },
+		"GetProject":       func() error { _, err := svc.GetProject(rctx, admin, "web"); return err },
+		"ListRoleTokens":   func() error { _, err := svc.ListRoleTokens(rctx, admin, "web", "deployer"); return err },
+		"ListApplications": func() error { _, err := svc.ListApplications(rctx, admin, ""); return err },
+		"GetApplication":   func() error { _, err := svc.GetApplication(rctx, admin, "shop"); return err },
+		"ListOperations":   func() error { _, err := svc.ListOperations(rctx, admin, "shop", ""); return err },
+		"BulkRevoke dry run": func() error {
+			_, err := svc.BulkRevoke(rctx, admin, gatehouse.BulkRevoke{Account: "admin", DryRun: true})
+			return err
+		},
+	} {
+		if err := read(); err != nil {
+			t.Errorf("%s while a write transaction is open: %v", name, err)
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -317,8 +317,8 @@ func heldLock(path string, locked os.FileInfo) func() error {
 }
 
 // lockedStore is the store of a data directory this server has locked. It
-// takes the lock's loss as the store's: readiness fails and writes are
-// refused, as when the database file itself is lost.
+// takes the lock's loss as the store's: readiness fails and writes and
+// Views are refused, as when the database file itself is lost.
 type lockedStore struct {
 	gatehouse.Store
 	held func() error
@@ -336,6 +336,16 @@ func (s lockedStore) Tx(ctx context.Context, fn func(gatehouse.Tx) error) error 
 		return err
 	}
 	return s.Store.Tx(ctx, fn)
+}
+
+// View is refused too once the lock is lost: the database file may now be
+// another server's, and reads must not answer from it, as they do not once
+// the database file itself is lost.
+func (s lockedStore) View(ctx context.Context, fn func(gatehouse.Tx) error) error {
+	if err := s.held(); err != nil {
+		return err
+	}
+	return s.Store.View(ctx, fn)
 }
 
 // checkDataDir refuses to start over with a new, empty database in a data

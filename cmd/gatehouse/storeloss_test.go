@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/internal/fulldisk"
 )
 
@@ -362,4 +364,38 @@ func TestEmptyDataDirGetsADatabase(t *testing.T) {
 	}
 	s := startIn(t, dir, "GATEHOUSE_ADMIN_PASSWORD="+lossPassword)
 	login(t, s.url, "admin", lossPassword)
+}
+
+// TestLockedStoreRefusesOnceTheLockIsLost: the SQLite store of a data
+// directory whose lock file was removed answers nothing, reads included,
+// without running the transaction's function: another server may have
+// locked a new file and be the one whose data counts.
+func TestLockedStoreRefusesOnceTheLockIsLost(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, closeStore, err := openStore(ctx, config.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeStore()
+	read := func(tx gatehouse.Tx) error { _, err := tx.ListAccounts(ctx); return err }
+	if err := st.View(ctx, read); err != nil {
+		t.Fatalf("View with the lock held: %v", err)
+	}
+	if err := os.Remove(filepath.Join(dir, lockFile)); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	for name, call := range map[string]func() error{
+		"Check": func() error { return st.Check(ctx) },
+		"Tx":    func() error { return st.Tx(ctx, func(tx gatehouse.Tx) error { ran = true; return read(tx) }) },
+		"View":  func() error { return st.View(ctx, func(tx gatehouse.Tx) error { ran = true; return read(tx) }) },
+	} {
+		if err := call(); !gatehouse.IsCode(err, gatehouse.EUNAVAILABLE) {
+			t.Errorf("%s once the lock file is gone: %v, want unavailable", name, err)
+		}
+	}
+	if ran {
+		t.Error("a transaction function ran once the lock file was gone")
+	}
 }

@@ -17,7 +17,10 @@
 // exponential backoff; that is why the Store contract lets fn run more than
 // once. Writes outside Tx (AppendEvents, TouchTokens, Ping, PruneChanges)
 // read nothing they depend on and run at READ COMMITTED through the same
-// path, as do the change feed's reads (ChangesSince, ChangeHead).
+// path, as do the change feed's reads (ChangesSince, ChangeHead). View runs
+// at REPEATABLE READ READ ONLY through the same path too (viewOptions says
+// why not SERIALIZABLE READ ONLY DEFERRABLE): one snapshot, no locks, no
+// waiting for writers, and a write refused by PostgreSQL itself.
 //
 // Errors: a taken key is ECONFLICT and a missing row ENOTFOUND, without
 // failing a statement, so the transaction stays usable as it does on

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/readonly"
 )
 
 //go:embed migrations/*.sql
@@ -171,12 +172,48 @@ func (s *Store) Tx(ctx context.Context, fn func(gatehouse.Tx) error) error {
 	return s.withTx(ctx, pgx.Serializable, func(t *tx) error { return fn(t) })
 }
 
-// withTx runs fn in a transaction at iso and retries it when it fails with
-// a serialization failure or a deadlock; this is the one place that
-// retries. Every write of the store comes through here.
+// viewOptions are View's: REPEATABLE READ READ ONLY.
+//
+// REPEATABLE READ takes one snapshot at the first statement and keeps it, so
+// every read of fn agrees with the others, and it never waits: a read-only
+// transaction takes no row locks and no predicate locks, so it neither
+// waits for writers nor makes them fail. What it gives up against
+// SERIALIZABLE READ ONLY DEFERRABLE is the read-only anomaly: a snapshot
+// that no serial order of the concurrent read-write transactions produces
+// (it can see B's commit without the effects of an A that B was ordered
+// after). The service's reads show what is stored, decide nothing that is
+// written back (writes read again inside their own Tx), and the change
+// feed's applier only reads the current state of keys whose changes have
+// committed; the price of DEFERRABLE, waiting at the first statement until
+// no concurrent serializable writer could make the snapshot unsafe, would
+// put every list page behind the slowest writer, which is what View is
+// there to avoid. READ ONLY makes PostgreSQL refuse any write (25006), the
+// second guard behind readonly.Tx.
+var viewOptions = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
+// View runs fn in one read-only transaction (viewOptions) through the retry
+// helper, so its errors are mapped as Tx's are. A write through the Tx fails
+// with an internal error and reaches no statement.
+func (s *Store) View(ctx context.Context, fn func(gatehouse.Tx) error) error {
+	return s.retry(ctx, viewOptions, func(t *tx) error {
+		t.readOnly = true
+		return fn(readonly.Tx{Tx: t})
+	})
+}
+
+// withTx runs fn in a read-write transaction at iso and retries it when it
+// fails with a serialization failure or a deadlock. Every write of the
+// store comes through here.
 func (s *Store) withTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(*tx) error) error {
+	return s.retry(ctx, pgx.TxOptions{IsoLevel: iso}, fn)
+}
+
+// retry runs fn in a transaction with opts and runs it again when it fails
+// with a serialization failure or a deadlock; this is the one place that
+// retries. withTx and View come through here.
+func (s *Store) retry(ctx context.Context, opts pgx.TxOptions, fn func(*tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.attempt(ctx, iso, fn)
+		err := s.attempt(ctx, opts, fn)
 		if err == nil || !retryable(err) {
 			return err
 		}
@@ -198,8 +235,8 @@ func (s *Store) withTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(*tx) err
 // attempt runs fn once in a new transaction. A retryable failure of any
 // statement dooms the transaction (PostgreSQL aborts it), so it is
 // returned even when fn went on and returned something else or nil.
-func (s *Store) attempt(ctx context.Context, iso pgx.TxIsoLevel, fn func(*tx) error) error {
-	pt, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: iso})
+func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, fn func(*tx) error) error {
+	pt, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return wrap(err)
 	}

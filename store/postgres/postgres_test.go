@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/readonly"
 	"github.com/gatehouse/gatehouse/store/storetest"
 	"github.com/gatehouse/gatehouse/store/storetest/pgtest"
 )
@@ -359,6 +360,51 @@ func TestPingNeedsCommit(t *testing.T) {
 	wantUnavailable(t, "a write on a read-only database", s.Tx(ctx, func(tx gatehouse.Tx) error {
 		return tx.PutRBAC(ctx, gatehouse.RBAC{})
 	}))
+}
+
+// TestViewTransaction: View runs at REPEATABLE READ READ ONLY; behind
+// readonly.Tx, PostgreSQL itself refuses a write there, reported as the
+// internal error it is (not as a read-only server), and nothing changes. A
+// View works on a database that takes no writes (a standby) too.
+func TestViewTransaction(t *testing.T) {
+	s, _, name := openStore(t)
+	ctx := t.Context()
+	raw := func(gt gatehouse.Tx) *tx { return gt.(readonly.Tx).Tx.(*tx) }
+	err := s.View(ctx, func(gt gatehouse.Tx) error {
+		t := raw(gt)
+		var iso, ro string
+		if err := t.tx.QueryRow(ctx, `SELECT current_setting('transaction_isolation'), current_setting('transaction_read_only')`).Scan(&iso, &ro); err != nil {
+			return err
+		}
+		if iso != "repeatable read" || ro != "on" {
+			return fmt.Errorf("View runs at %s, read only %s; want repeatable read, on", iso, ro)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inside error
+	err = s.View(ctx, func(gt gatehouse.Tx) error {
+		_, inside = raw(gt).exec(ctx, `INSERT INTO probe (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = probe.n + 1`)
+		return inside
+	})
+	if gatehouse.ErrorCode(inside) != gatehouse.EINTERNAL || err == nil {
+		t.Errorf("INSERT in a View: got %v, View %v; want an internal error", inside, err)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM probe`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("probe rows after a write in a View: %d, %v; want 0", n, err)
+	}
+
+	pg.Exec(t, `ALTER DATABASE `+name+` SET default_transaction_read_only = on`)
+	pg.Exec(t, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name)
+	for i := range 2 { // the first may meet a terminated pooled connection
+		err := s.View(ctx, func(tx gatehouse.Tx) error { _, err := tx.ListAccounts(ctx); return err })
+		if i == 1 && err != nil {
+			t.Errorf("View on a read-only database: %v, want nil", err)
+		}
+	}
 }
 
 // TestCheckNoticesAnotherDatabase: a URL that leads to another database

@@ -30,6 +30,9 @@ type tx struct {
 	// PostgreSQL has aborted the transaction then, whatever fn does with
 	// the error; withTx runs fn again.
 	retry error
+	// readOnly is set in a View: PostgreSQL's refusal of a write there
+	// (25006) is the caller's bug, not a read-only server.
+	readOnly bool
 }
 
 var _ gatehouse.Tx = (*tx)(nil)
@@ -41,6 +44,10 @@ type scanner interface{ Scan(...any) error }
 func (t *tx) fail(err error) error {
 	if err != nil && t.retry == nil && retryable(err) {
 		t.retry = err
+	}
+	var pe *pgconn.PgError
+	if t.readOnly && errors.As(err, &pe) && pe.Code == readOnlyTransaction {
+		return gatehouse.Internal(fmt.Errorf("write in a read-only View: %w", err))
 	}
 	return wrap(err)
 }

@@ -13,6 +13,15 @@
 // over without the busy handler's sleeps; busy_timeout is then only for
 // other processes on the same file.
 //
+// View runs on a second handle on the same file, opened read-only
+// (mode=ro), whose transactions are plain BEGIN (DEFERRED): it takes no
+// write lock and skips the writer queue, and in WAL mode its snapshot and
+// the writer never wait for each other. SQLite refuses a write there, and
+// a new connection of that handle cannot create a deleted database file.
+// View checks the files before and after it reads, as a commit does, so a
+// database deleted or replaced under the store is EUNAVAILABLE to reads in
+// a View too.
+//
 // SQLite goes on committing into its open files when their names are
 // deleted or replaced, and those commits are lost. So the store records
 // which files (device and inode) the database and its WAL were at Open,

@@ -18,6 +18,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/store/internal/readonly"
 )
 
 //go:embed migrations/*.sql
@@ -31,6 +32,14 @@ const busyTimeout = 10000 // milliseconds
 // concurrent use.
 type Store struct {
 	db *sql.DB
+
+	// ro is a second handle on the same file, opened read-only (mode=ro),
+	// for View: its transactions are DEFERRED, so they take no write lock
+	// and never queue on writer, and in WAL mode a reader and the writer do
+	// not wait for each other. SQLite refuses every write on it, and it
+	// cannot create the file: a connection it opens after the database was
+	// deleted fails rather than start an empty one.
+	ro *sql.DB
 
 	// writer admits one write transaction of this process at a time.
 	// SQLite allows one writer anyway; queueing here hands the lock over as
@@ -80,7 +89,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 
-	db, err := sql.Open("sqlite", dsn(path))
+	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -97,10 +106,24 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
-	s := &Store{db: db, writer: make(chan struct{}, 1), pin: pin}
+	// The read-only handle opens once the WAL exists (pin holds it):
+	// mode=ro cannot put a database into WAL mode.
+	ro, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		pin.Close()
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	ro.SetMaxOpenConns(8)
+	ro.SetMaxIdleConns(8)
+	s := &Store{db: db, ro: ro, writer: make(chan struct{}, 1), pin: pin}
 	if s.files, err = identify(path); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := ro.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %s: read-only connection: %w", path, err)
 	}
 	return s, nil
 }
@@ -162,17 +185,30 @@ func (s *Store) checkFiles() error {
 // dsn builds the driver's connection string. Pragmas go in the DSN, not in
 // one-off statements, because database/sql pools connections and every new
 // connection must get them.
-func dsn(path string) string {
+//
+// A readOnly connection (View's) is opened with mode=ro and begins DEFERRED
+// transactions; it leaves the journal mode, which is persistent and needs
+// a write, to the read-write handle. busy_timeout still matters to it: a
+// reader can meet SQLITE_BUSY briefly while another connection recovers
+// or restarts the WAL.
+func dsn(path string, readOnly bool) string {
 	q := url.Values{}
-	for _, p := range []string{
-		fmt.Sprintf("busy_timeout(%d)", busyTimeout),
-		"journal_mode(WAL)",
-		"synchronous(NORMAL)", // durable across crashes in WAL mode; may lose the last commit on power loss
-		"foreign_keys(1)",
-	} {
+	pragmas := []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout)}
+	if !readOnly {
+		pragmas = append(pragmas,
+			"journal_mode(WAL)",
+			"synchronous(NORMAL)", // durable across crashes in WAL mode; may lose the last commit on power loss
+			"foreign_keys(1)")
+	}
+	for _, p := range pragmas {
 		q.Add("_pragma", p)
 	}
-	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Set("mode", "ro")
+		q.Set("_txlock", "deferred")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
 	// The driver opens "file:" names as URIs, so the path is escaped: a '?'
 	// or '#' in a directory name must not start the query.
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
@@ -279,6 +315,31 @@ func (s *Store) Tx(ctx context.Context, fn func(gatehouse.Tx) error) error {
 	return s.withTx(ctx, func(t *sql.Tx) error { return fn(&tx{tx: t}) })
 }
 
+// View runs fn in one read transaction on the read-only handle. It does
+// not queue for the writer: a View completes while a Tx is open, and sees
+// the last commit before its first read. SQLite's read transaction in WAL
+// mode keeps that snapshot until it ends, so every read in fn agrees. It
+// checks the database files before and after fn, like Check: a path that
+// no longer names the file opened means the data this View would return
+// is in a file no write reaches (and a connection opened since may have
+// read the replacement), so it reports EUNAVAILABLE instead.
+func (s *Store) View(ctx context.Context, fn func(gatehouse.Tx) error) error {
+	if err := s.checkFiles(); err != nil {
+		return err
+	}
+	t, err := s.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return wrap(err)
+	}
+	// Nothing to commit: rolling back ends the read transaction the same
+	// way, also on a panic in fn.
+	defer t.Rollback()
+	if err := fn(readonly.Tx{Tx: &tx{tx: t}}); err != nil {
+		return err
+	}
+	return s.checkFiles()
+}
+
 // Ping commits a write to the probe table. It queues with the other
 // writers, so it also shows a writer that is stuck.
 func (s *Store) Ping(ctx context.Context) error {
@@ -293,7 +354,7 @@ func (s *Store) Check(ctx context.Context) error { return s.checkFiles() }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.pin.Close(), s.db.Close())
+	return errors.Join(s.ro.Close(), s.pin.Close(), s.db.Close())
 }
 
 // ForEachToken streams every token in one read; in WAL mode that read sees

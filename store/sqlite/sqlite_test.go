@@ -189,7 +189,7 @@ func TestMigrate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db")))
+			db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db"), false))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -445,5 +445,49 @@ func TestWriterQueue(t *testing.T) {
 	})
 	if err != nil || fmt.Sprint(got) != fmt.Sprint([]string{benchToken(1).ID}) {
 		t.Errorf("after a panicking Tx: got %v, %v; want only %s (the panic rolled back, the lock is free)", got, err, benchToken(1).ID)
+	}
+}
+
+// TestViewHandleIsReadOnly: behind readonly.Tx, SQLite itself refuses a
+// write on View's handle, takes no write lock for its transactions, and
+// does not create a database file that is missing.
+func TestViewHandleIsReadOnly(t *testing.T) {
+	s, path := openTemp(t)
+	ctx := t.Context()
+	if _, err := s.ro.ExecContext(ctx, `INSERT INTO probe (id, n) VALUES (1, 1)`); gatehouse.ErrorCode(wrap(err)) != gatehouse.EUNAVAILABLE || !storageFailure(err) {
+		t.Errorf("INSERT on the read-only handle: got %v, want SQLITE_READONLY", err)
+	}
+	// A raw transaction of View's handle, inside a Tx that holds the write
+	// lock: it begins and reads at once, and it cannot write.
+	err := s.Tx(ctx, func(gatehouse.Tx) error {
+		rt, err := s.ro.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer rt.Rollback()
+		var n int
+		if err := rt.QueryRowContext(ctx, `SELECT count(*) FROM accounts`).Scan(&n); err != nil {
+			return fmt.Errorf("read beside the writer: %w", err)
+		}
+		if _, err := rt.ExecContext(ctx, `DELETE FROM accounts`); err == nil {
+			return errors.New("DELETE in a read-only transaction succeeded")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new connection of View's handle to a missing file fails, and
+	// leaves no empty database behind.
+	ro, err := sql.Open("sqlite", dsn(path+".missing", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.PingContext(ctx); err == nil {
+		t.Errorf("read-only handle on a missing file: opened")
+	}
+	if _, err := os.Stat(path + ".missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("read-only handle on a missing file: %s is there (%v)", path+".missing", err)
 	}
 }

@@ -133,8 +133,33 @@ func TestLostFilesFailEveryWrite(t *testing.T) {
 				return err
 			})
 			wantUnavailable(t, "read Tx", err)
+			ran := false
+			err = s.View(t.Context(), func(tx gatehouse.Tx) error {
+				ran = true
+				_, err := tx.ListAccounts(t.Context())
+				return err
+			})
+			wantUnavailable(t, "View", err)
+			if ran {
+				t.Errorf("View ran its function on lost files")
+			}
 		})
 	}
+}
+
+// TestFilesLostDuringViewAreReported: a View whose files are lost while it
+// reads reports EUNAVAILABLE, not what it read.
+func TestFilesLostDuringViewAreReported(t *testing.T) {
+	s, path := openTemp(t)
+	createAccount(t, s, "before")
+	err := s.View(t.Context(), func(tx gatehouse.Tx) error {
+		if _, err := tx.ListAccounts(t.Context()); err != nil {
+			return err
+		}
+		replace(t, path)
+		return nil
+	})
+	wantUnavailable(t, "View", err)
 }
 
 // TestWriteWhileMovedAwayIsNotCommitted: a write refused because the files

@@ -36,9 +36,16 @@
 // recording nothing changes nothing; the store sets At; pruning never
 // moves ChangeHead back.
 //
+// View: it reads what Tx committed, one snapshot for all of its reads
+// (a commit between two of them is not seen, and does not wait for the
+// View), none of a concurrent transaction's uncommitted writes; it
+// completes while a write transaction is held open (so on SQLite it does
+// not queue behind the writer); and every write through its Tx fails with
+// EINTERNAL and changes nothing.
+//
 // Run runs every case twice, the second time through TxTwice, which runs
-// each transaction function in a rolled-back transaction before the real
-// one: the Store contract lets a backend run fn more than once (PostgreSQL
+// each transaction function (of Tx and of View) in a rolled-back
+// transaction before the real one: the Store contract lets a backend run fn more than once (PostgreSQL
 // retries serialization failures), and the suite proves that is harmless.
 // Package pgtest starts the throwaway PostgreSQL server that the
 // PostgreSQL backend's tests run the suite on.

@@ -47,20 +47,23 @@ type snapshot struct {
 func snap(t *testing.T, s gatehouse.Store) snapshot {
 	t.Helper()
 	ctx := t.Context()
-	sn := read(t, s, func(tx gatehouse.Tx) (snap snapshot, err error) {
-		var errs [7]error
-		snap.Accounts, errs[0] = tx.ListAccounts(ctx)
-		snap.Tokens, errs[1] = tx.ListTokens(ctx, gatehouse.TokenFilter{})
-		snap.Projects, errs[2] = tx.ListProjects(ctx)
-		snap.Apps, errs[3] = tx.ListApplications(ctx, "")
-		snap.Operations, errs[4] = tx.ListOperations(ctx, "shop", "")
-		snap.RBAC, errs[5] = tx.GetRBAC(ctx)
-		snap.Events, errs[6] = tx.ListEvents(ctx, gatehouse.EventFilter{})
-		return snap, errors.Join(errs[:]...)
-	})
+	sn := read(t, s, func(tx gatehouse.Tx) (snapshot, error) { return readAll(ctx, tx) })
 	sn.ChangeHead = changeHead(t, s)
 	sn.Changes = allChanges(t, s)
 	return sn
+}
+
+// readAll reads, in tx, the part of a snapshot that a transaction reads.
+func readAll(ctx context.Context, tx gatehouse.Tx) (snap snapshot, err error) {
+	var errs [7]error
+	snap.Accounts, errs[0] = tx.ListAccounts(ctx)
+	snap.Tokens, errs[1] = tx.ListTokens(ctx, gatehouse.TokenFilter{})
+	snap.Projects, errs[2] = tx.ListProjects(ctx)
+	snap.Apps, errs[3] = tx.ListApplications(ctx, "")
+	snap.Operations, errs[4] = tx.ListOperations(ctx, "shop", "")
+	snap.RBAC, errs[5] = tx.GetRBAC(ctx)
+	snap.Events, errs[6] = tx.ListEvents(ctx, gatehouse.EventFilter{})
+	return snap, errors.Join(errs[:]...)
 }
 
 // testTxRollback: a transaction whose fn fails commits nothing, whichever
