@@ -22,11 +22,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,11 +38,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gatehouse/gatehouse/store/storetest/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 const adminPassword = "bench-replicas-admin-password"
@@ -59,6 +63,10 @@ type Results struct {
 	RPSRatio       float64 `json:"rps_postgres_over_sqlite"`
 	FailClosedMs   float64 `json:"fail_closed_after_freeze_ms"`
 	RecoverMs      float64 `json:"recovered_after_resume_ms"`
+	CutOffMs       float64 `json:"fail_closed_after_cut_off_ms"`
+	ReconnectMs    float64 `json:"recovered_after_reconnect_ms"`
+	RollingTotal   int64   `json:"rolling_restart_requests"`
+	RollingFailed  int64   `json:"rolling_restart_failed"`
 }
 
 func main() {
@@ -86,10 +94,22 @@ func main() {
 		}
 		pg.Stop()
 	}()
-	dbURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pg.Port())
+	adminURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", pg.Port())
+	dbURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/gatehouse?sslmode=disable", pg.Port())
+	sql := func(q string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, adminURL)
+		check(err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, q)
+		check(err)
+	}
+	sql("CREATE DATABASE gatehouse")
 
-	start := func(name string, flags ...string) string {
-		args := append([]string{"server", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, name)}, flags...)
+	running := map[string]*exec.Cmd{}
+	start := func(name, addr string, flags ...string) string {
+		args := append([]string{"server", "--listen", addr, "--data-dir", filepath.Join(dir, name)}, flags...)
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "GATEHOUSE_ADMIN_PASSWORD="+adminPassword)
 		logFile, err := os.Create(filepath.Join(dir, name+".log"))
@@ -98,6 +118,7 @@ func main() {
 		cmd.Stderr = io.MultiWriter(logFile, pw)
 		check(cmd.Start())
 		procs = append(procs, cmd)
+		running[name] = cmd
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			var line struct{ Msg, URL string }
@@ -110,10 +131,13 @@ func main() {
 		return ""
 	}
 	var rs []string
-	for i := range 3 {
-		rs = append(rs, start("replica"+strconv.Itoa(i), "--database-url", dbURL, "--staleness-bound", bound.String()))
+	replicaFlags := func() []string {
+		return []string{"--database-url", dbURL, "--staleness-bound", bound.String(), "--shutdown-drain", "1s"}
 	}
-	single := start("sqlite")
+	for i := range 3 {
+		rs = append(rs, start("replica"+strconv.Itoa(i), freeAddr(), replicaFlags()...))
+	}
+	single := start("sqlite", freeAddr())
 	a, others := rs[0], rs[1:]
 	admin := login(a)
 
@@ -176,10 +200,43 @@ func main() {
 	wg.Wait()
 	res.RecoverMs = ms(time.Since(resumed))
 
+	// 3b. Cut off: the database refuses the replicas' connections and drops
+	// the ones they hold.
+	sql("ALTER DATABASE gatehouse WITH ALLOW_CONNECTIONS false")
+	sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'gatehouse'")
+	cut := time.Now()
+	for _, r := range rs {
+		wg.Add(1)
+		go func() { defer wg.Done(); waitStatus(r, live, 503, *bound+5*time.Second) }()
+	}
+	wg.Wait()
+	res.CutOffMs = ms(time.Since(cut))
+	sql("ALTER DATABASE gatehouse WITH ALLOW_CONNECTIONS true")
+	back := time.Now()
+	for _, r := range rs {
+		wg.Add(1)
+		go func() { defer wg.Done(); waitStatus(r, live, 200, 30*time.Second) }()
+	}
+	wg.Wait()
+	res.ReconnectMs = ms(time.Since(back))
+
+	// 4. A rolling restart under load: clients send only to replicas whose
+	// latest /readyz (every 50 ms) was 200; each replica in turn gets
+	// SIGTERM, drains, exits and starts again on its address.
+	res.RollingTotal, res.RollingFailed = rolling(rs, live, func(i int) {
+		name := "replica" + strconv.Itoa(i)
+		cmd := running[name]
+		check(cmd.Process.Signal(syscall.SIGTERM))
+		check(cmd.Wait())
+		start(name, strings.TrimPrefix(rs[i], "http://"), replicaFlags()...)
+	})
+
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "revocation propagation (%d, 2 other replicas each)\tp50 %.2f ms\tp99 %.2f ms\tmax %.2f ms\n", res.Revocations, res.PropP50ms, res.PropP99ms, res.PropMaxms)
 	fmt.Fprintf(tw, "authenticated GET, wrk -t2 -c32 -d%s\tPostgreSQL replica %.0f req/s\tSQLite %.0f req/s\tratio %.2f\n", *wrkFor, res.RPSPostgres, res.RPSSQLite, res.RPSRatio)
 	fmt.Fprintf(tw, "frozen database (bound %s)\tall replicas refuse after %.0f ms\trecover %.0f ms after resume\t\n", res.StalenessBound, res.FailClosedMs, res.RecoverMs)
+	fmt.Fprintf(tw, "database cut off\tall replicas refuse after %.0f ms\trecover %.0f ms after reconnect\t\n", res.CutOffMs, res.ReconnectMs)
+	fmt.Fprintf(tw, "rolling restart of %d replicas under load\t%d requests\t%d failed\t\n", len(rs), res.RollingTotal, res.RollingFailed)
 	tw.Flush()
 	if *out != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
@@ -246,6 +303,85 @@ func waitStatus(base, tok string, want int, within time.Duration) {
 			log.Fatalf("%s: no %d within %s", base, want, within)
 		}
 	}
+}
+
+// freeAddr is a free loopback address.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// rolling runs a load of 4 clients against the ready replicas while
+// restart(i) restarts each replica in turn, and counts requests and
+// failures. The load is bounded: it stops once every replica has been
+// restarted and is ready again, or after 20,000 requests.
+func rolling(rs []string, tok string, restart func(i int)) (total, failed int64) {
+	ready := make([]atomic.Bool, len(rs))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				resp, err := client.Get(r + "/readyz")
+				ok := err == nil && resp.StatusCode == 200
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				ready[i].Store(ok)
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	var n, bad atomic.Int64
+	var done atomic.Bool
+	for c := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !done.Load() && n.Load() < 20000; i++ {
+				target := ""
+				for k := range rs {
+					if j := (c + i + k) % len(rs); ready[j].Load() {
+						target = rs[j]
+						break
+					}
+				}
+				if target == "" {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				n.Add(1)
+				if status(target, tok) != 200 {
+					bad.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i := range rs {
+		for !ready[(i+1)%len(rs)].Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		restart(i)
+		for !ready[i].Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	done.Store(true)
+	close(stop)
+	wg.Wait()
+	return n.Load(), bad.Load()
 }
 
 var rpsLine = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
