@@ -213,20 +213,46 @@ const (
 // Event is one audit record. It never holds a secret: the only token
 // material is the token id.
 type Event struct {
-	ID         int64     `json:"id"`
-	Time       time.Time `json:"time"`
-	Type       string    `json:"type"`
-	Actor      string    `json:"actor"`
-	TokenID    string    `json:"tokenId,omitempty"`
-	TokenKind  TokenKind `json:"tokenKind,omitempty"`
-	Method     string    `json:"method,omitempty"`
-	Path       string    `json:"path,omitempty"`
-	Resource   string    `json:"resource,omitempty"`
-	Action     string    `json:"action,omitempty"`
-	Object     string    `json:"object,omitempty"`
-	Decision   string    `json:"decision,omitempty"` // allow or deny
-	Status     int       `json:"status,omitempty"`
-	RemoteAddr string    `json:"remoteAddr,omitempty"`
-	UserAgent  string    `json:"userAgent,omitempty"`
-	Detail     string    `json:"detail,omitempty"`
+	ID        int64     `json:"id"`
+	Time      time.Time `json:"time"`
+	Type      string    `json:"type"`
+	Actor     string    `json:"actor"`
+	TokenID   string    `json:"tokenId,omitempty"`
+	TokenKind TokenKind `json:"tokenKind,omitempty"`
+	Method    string    `json:"method,omitempty"`
+	Path      string    `json:"path,omitempty"`
+	Resource  string    `json:"resource,omitempty"`
+	Action    string    `json:"action,omitempty"`
+	Object    string    `json:"object,omitempty"`
+	Decision  string    `json:"decision,omitempty"` // allow or deny
+	// Via says how a request was allowed or refused: ViaPolicy, ViaSelf,
+	// ViaScope or ViaFilter.
+	Via string `json:"via,omitempty"`
+	// Route is the route that matched: the API route's pattern, or for
+	// a request seen through forward auth the forward-auth route's
+	// match pattern (Method and Path are then the original request's).
+	Route string `json:"route,omitempty"`
+	// Account is the account the event concerns, whoever acted: the
+	// owner of the token that made a request, or the account whose
+	// token or record a lifecycle event changed.
+	Account    string `json:"account,omitempty"`
+	Status     int    `json:"status,omitempty"`
+	RemoteAddr string `json:"remoteAddr,omitempty"`
+	UserAgent  string `json:"userAgent,omitempty"`
+	Detail     string `json:"detail,omitempty"`
 }
+
+// How a request was decided (Event.Via).
+const (
+	// ViaPolicy: the RBAC policy answered (and the token's scopes, if
+	// any, allowed it).
+	ViaPolicy = "policy"
+	// ViaScope: the policy allows it, but the token's scopes do not.
+	ViaScope = "scope"
+	// ViaSelf: self-service, allowed without a policy line: an account's
+	// own record, tokens, password, session and audit trail.
+	ViaSelf = "self"
+	// ViaFilter: a list, each item shown only if the policy allows
+	// getting it; the triple names the list's resource and "*".
+	ViaFilter = "filter"
+)

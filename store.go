@@ -230,11 +230,15 @@ type TokenFilter struct {
 
 // EventFilter selects audit events; zero fields do not filter.
 type EventFilter struct {
-	Actor    string
+	Actor    string // who acted
+	Account  string // the account the event concerns (Event.Account)
 	TokenID  string
 	Type     string
+	Resource string
 	Action   string
 	Decision string
+	Route    string    // the matched route (Event.Route), exactly
+	Status   int       // the HTTP status; 0 means any
 	Since    time.Time // Time >= Since
 	Until    time.Time // Time < Until
 	BeforeID int64     // ID < BeforeID (cursor); 0 means from the newest

@@ -147,20 +147,39 @@ func (a *app) auditListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List audit events, newest first",
-		Long: `List audit events, newest first. --since and --until take RFC 3339 times,
-dates, or durations ago (1h, 7d). When more events remain, the cursor of the
-next page is printed on standard error.`,
+		Long: `List audit events, newest first. Filters combine (all must hold):
+
+  --actor A     events A caused: A's requests and what A changed
+  --account A   events about account A, whoever caused them: requests
+                made with A's tokens, and changes to A's tokens and record
+                (an admin revoking A's token is listed under A, not under
+                the admin's --actor)
+  --route R     request events of one route: an API route as the server's
+                route table names it ("GET /api/v1/account/{name}"), or for
+                forward auth the route of the forwardAuth table that matched
+  --status N    request events answered with HTTP status N
+
+Without --actor or --account, a caller who may not read the whole trail
+(audit, get, *) sees the events it caused. --since and --until take RFC 3339
+times, dates, or durations ago (1h, 7d). When more events remain, the cursor
+of the next page is printed on standard error.`,
 		Example: `  gatehouse audit list --account ci --decision deny --since 24h
+  gatehouse audit list --actor admin --type token.revoked
+  gatehouse audit list --route "POST /api/v1/applications/{name}/sync" --status 403
   gatehouse audit list --token-id 5f0c6b2e-7d1a-4c1e-9a51-0e8f1b2c3d4e -o json`,
 		Args: cobra.NoArgs,
 	}
 	format := addOutputFlag(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.Account, "account", "", "events of this account")
+	fl.StringVar(&f.Actor, "actor", "", "events this account (or project role, proj:P:R) caused")
+	fl.StringVar(&f.Account, "account", "", "events about this account, whoever caused them")
 	fl.StringVar(&f.TokenID, "token-id", "", "events of this token")
 	fl.StringVar(&f.Type, "type", "", "event type: request, token.created, token.revoked, login.failed, ...")
-	fl.StringVar(&f.Action, "action", "", "RBAC action of request events")
+	fl.StringVar(&f.Resource, "resource", "", "RBAC resource: accounts, applications, projects, ...")
+	fl.StringVar(&f.Action, "action", "", "RBAC action")
 	fl.StringVar(&f.Decision, "decision", "", "allow or deny")
+	fl.StringVar(&f.Route, "route", "", `matched route, e.g. "GET /api/v1/account/{name}"`)
+	fl.IntVar(&f.Status, "status", 0, "HTTP status of request events")
 	fl.StringVar(&since, "since", "", "events at or after this time")
 	fl.StringVar(&until, "until", "", "events before this time")
 	fl.IntVar(&f.Limit, "limit", 100, "events per page (1-1000)")
@@ -186,14 +205,18 @@ next page is printed on standard error.`,
 			return err
 		}
 		err = render(cmd.OutOrStdout(), *format, nonNil(page.Items), func(w *tabwriter.Writer) {
-			row(w, "TIME", "TYPE", "ACTOR", "TOKEN", "METHOD", "PATH", "DECISION", "STATUS")
+			row(w, "TIME", "TYPE", "ACTOR", "ACCOUNT", "TOKEN", "METHOD", "PATH", "PERMISSION", "DECISION", "VIA", "STATUS")
 			for _, e := range page.Items {
 				status := "-"
 				if e.Status != 0 {
 					status = fmt.Sprint(e.Status)
 				}
-				row(w, fmtTime(e.Time, "-"), e.Type, orDash(e.Actor), orDash(e.TokenID), orDash(e.Method),
-					orDash(e.Path), orDash(e.Decision), status)
+				perm := "-"
+				if e.Resource != "" && e.Action != "" {
+					perm = e.Resource + "," + e.Action + "," + e.Object
+				}
+				row(w, fmtTime(e.Time, "-"), e.Type, orDash(e.Actor), orDash(e.Account), orDash(e.TokenID), orDash(e.Method),
+					orDash(e.Path), perm, orDash(e.Decision), orDash(e.Via), status)
 			}
 		})
 		if err != nil {

@@ -12,11 +12,15 @@ import (
 
 // AuditFilter selects audit events; zero fields do not filter.
 type AuditFilter struct {
-	Account  string
+	Actor    string // events this subject caused
+	Account  string // events about this account, whoever caused them
 	TokenID  string
 	Type     string // event type: request, token.created, ...
-	Action   string // RBAC action of request events
+	Resource string // RBAC resource
+	Action   string // RBAC action
 	Decision string // allow or deny
+	Route    string // the matched route, e.g. "GET /api/v1/account/{name}"
+	Status   int    // HTTP status of request events; 0 means any
 	Since    time.Time
 	Until    time.Time
 	Limit    int
@@ -55,11 +59,17 @@ func (c *Client) ListAudit(ctx context.Context, f AuditFilter) (gatehouse.List[g
 			q.Set(k, v)
 		}
 	}
+	set("actor", f.Actor)
 	set("account", f.Account)
 	set("tokenId", f.TokenID)
 	set("type", f.Type)
+	set("resource", f.Resource)
 	set("action", f.Action)
 	set("decision", f.Decision)
+	set("route", f.Route)
+	if f.Status != 0 {
+		q.Set("status", strconv.Itoa(f.Status))
+	}
 	if !f.Since.IsZero() {
 		q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}

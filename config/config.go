@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"runtime"
@@ -60,6 +61,52 @@ type ForwardAuth struct {
 	// other family's headers is refused.
 	Headers string  `yaml:"headers"`
 	Routes  []Route `yaml:"routes,omitempty"`
+	// TrustedProxies are the addresses (CIDR prefixes, or single
+	// addresses) of the proxies in front. Only when the immediate peer of
+	// a forward-auth request is one of them does its audit record take
+	// the client's address from X-Forwarded-For or X-Real-IP; otherwise
+	// it is the peer's. Empty means loopback only.
+	TrustedProxies []string `yaml:"trustedProxies,omitempty"`
+}
+
+// TrustedProxyPrefixes returns TrustedProxies parsed; nil when none are
+// set (the server then trusts loopback only). Validate reports entries
+// that do not parse.
+func (f ForwardAuth) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range f.TrustedProxies {
+		p, err := parseTrustedProxy(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// parseTrustedProxy parses a CIDR prefix in canonical form (no host bits
+// set: "10.0.0.0/8", not "10.1.2.3/8", which might mean either) or a
+// single address.
+func parseTrustedProxy(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR prefix", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set; write %s", s, p.Masked())
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q is an IPv4-mapped prefix; write the IPv4 prefix", s)
+	}
+	return p, nil
 }
 
 // Forward-auth header families of ForwardAuth.Headers.
@@ -288,6 +335,11 @@ func (c Config) Validate() error {
 		bad("forwardAuth.headers", "%q is not %q (nginx: X-Original-Method, X-Original-URI), %q (Traefik, Caddy: X-Forwarded-Method, X-Forwarded-Uri) or %q (Envoy ext_authz)",
 			c.ForwardAuth.Headers, HeadersOriginal, HeadersForwarded, HeadersEnvoy)
 	}
+	for i, s := range c.ForwardAuth.TrustedProxies {
+		if _, err := parseTrustedProxy(s); err != nil {
+			bad(fmt.Sprintf("forwardAuth.trustedProxies[%d]", i), "%v", err)
+		}
+	}
 	// The very check the server compiles the table with.
 	routes := make([]service.Route, len(c.ForwardAuth.Routes))
 	for i, r := range c.ForwardAuth.Routes {
@@ -356,6 +408,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("login.maxConcurrent", c.Login.MaxConcurrent),
 		slog.String("forwardAuth.headers", c.ForwardAuth.Headers),
 		slog.Int("forwardAuth.routes", len(c.ForwardAuth.Routes)),
+		slog.Any("forwardAuth.trustedProxies", c.ForwardAuth.TrustedProxies),
 	)
 }
 

@@ -72,3 +72,52 @@ func TestParseForwardAuthHeaders(t *testing.T) {
 		t.Errorf("headers = %q, want %q", got, want)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	tests := map[string]struct {
+		in   []string
+		want []string // the parsed prefixes; nil with bad set
+		bad  []string
+		say  string
+	}{
+		"ok/none":             {in: nil},
+		"ok/prefixes":         {in: []string{"10.0.0.0/8", "fd00::/8"}, want: []string{"10.0.0.0/8", "fd00::/8"}},
+		"ok/single address":   {in: []string{"192.0.2.10", "2001:db8::1"}, want: []string{"192.0.2.10/32", "2001:db8::1/128"}},
+		"fail/host bits":      {in: []string{"10.1.2.3/8"}, bad: []string{"forwardAuth.trustedProxies[0]"}, say: "write 10.0.0.0/8"},
+		"fail/not an address": {in: []string{"10.0.0.0/8", "proxy.internal"}, bad: []string{"forwardAuth.trustedProxies[1]"}},
+		"fail/zone":           {in: []string{"fe80::1%eth0"}, bad: []string{"forwardAuth.trustedProxies[0]"}},
+		"fail/mapped":         {in: []string{"::ffff:10.0.0.0/104"}, bad: []string{"forwardAuth.trustedProxies[0]"}, say: "IPv4"},
+		"fail/empty":          {in: []string{""}, bad: []string{"forwardAuth.trustedProxies[0]"}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := config.Default()
+			c.ForwardAuth.TrustedProxies = tt.in
+			err := c.Validate()
+			if got := settingsOf(t, err); !slices.Equal(got, tt.bad) {
+				t.Fatalf("Validate() problems in %v (%v), want %v", got, err, tt.bad)
+			}
+			if tt.say != "" && !strings.Contains(err.Error(), tt.say) {
+				t.Errorf("error %q does not say %q", err, tt.say)
+			}
+			if tt.bad != nil {
+				return
+			}
+			ps, err := c.ForwardAuth.TrustedProxyPrefixes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range ps {
+				got = append(got, p.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("prefixes %v, want %v", got, tt.want)
+			}
+		})
+	}
+	c, err := config.Parse([]byte("forwardAuth:\n  trustedProxies: [10.0.0.0/8]\n"))
+	if err != nil || !slices.Equal(c.ForwardAuth.TrustedProxies, []string{"10.0.0.0/8"}) {
+		t.Fatalf("YAML forwardAuth.trustedProxies: %v %v", c.ForwardAuth.TrustedProxies, err)
+	}
+}

@@ -28,11 +28,11 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	if s.promh == nil {
-		return gatehouse.Errorf(gatehouse.ENOTFOUND, "metrics are served on the metrics listener")
-	}
 	if err := s.svc.Authorize(p, "settings", "get", "metrics"); err != nil {
 		return err
+	}
+	if s.promh == nil {
+		return gatehouse.Errorf(gatehouse.ENOTFOUND, "metrics are served on the metrics listener")
 	}
 	s.promh.ServeHTTP(w, r)
 	return nil

@@ -41,16 +41,41 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *service.Prin
 	return nil
 }
 
+// auditParams are the query parameters of GET /api/v1/audit. Any other is
+// refused rather than ignored: a misspelt filter would widen the answer.
+var auditParams = map[string]bool{
+	"actor": true, "account": true, "tokenId": true, "type": true, "resource": true, "action": true,
+	"decision": true, "route": true, "status": true, "since": true, "until": true, "limit": true, "cursor": true,
+}
+
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
 	q := r.URL.Query()
+	for k, vs := range q {
+		if !auditParams[k] {
+			return gatehouse.Errorf(gatehouse.EINVALID, "unknown audit filter %q (filters: actor, account, tokenId, type, resource, action, decision, route, status, since, until, limit, cursor)", truncate(k, 64))
+		}
+		if len(vs) != 1 {
+			return gatehouse.Errorf(gatehouse.EINVALID, "audit filter %q given %d times; give it once", k, len(vs))
+		}
+	}
 	f := gatehouse.EventFilter{
-		Actor:    q.Get("account"),
+		Actor:    q.Get("actor"),
+		Account:  q.Get("account"),
 		TokenID:  q.Get("tokenId"),
 		Type:     q.Get("type"),
+		Resource: q.Get("resource"),
 		Action:   q.Get("action"),
 		Decision: q.Get("decision"),
+		Route:    q.Get("route"),
 	}
 	var err error
+	if v := q.Get("status"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 100 || n > 599 || strconv.Itoa(n) != v {
+			return gatehouse.Errorf(gatehouse.EINVALID, "status must be an HTTP status code from 100 to 599")
+		}
+		f.Status = n
+	}
 	if f.Since, err = queryTime(q.Get("since"), "since"); err != nil {
 		return err
 	}

@@ -172,10 +172,11 @@ func (d *dashboard) page(h dashHandler) http.HandlerFunc {
 		}
 		d.svc.Touch(p, clientIP(r))
 		rec := &statusRecorder{ResponseWriter: w}
-		if err := h(rec, r, p); err != nil {
+		err := h(rec, r, p)
+		if err != nil {
 			d.fail(rec, r, p, err)
 		}
-		d.s.audit(r, p, rec.status())
+		d.s.audit(r, p, rec.status(), err)
 	}
 }
 

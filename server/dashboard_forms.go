@@ -210,7 +210,7 @@ func parseBulkRevokeForm(v url.Values) (bulkRevokeForm, gatehouse.BulkRevoke, er
 
 // auditQuery is the audit page's filter as given in the URL.
 type auditQuery struct {
-	Account, Type, Decision, Since, Until, Cursor string
+	Actor, Account, Type, Decision, Since, Until, Cursor string
 }
 
 // auditEventTypes are the event types the filter offers.
@@ -224,6 +224,7 @@ var auditEventTypes = []string{
 // parseAuditQuery turns the audit filter into an event filter.
 func parseAuditQuery(v url.Values) (auditQuery, gatehouse.EventFilter, error) {
 	q := auditQuery{
+		Actor:    strings.TrimSpace(v.Get("actor")),
 		Account:  strings.TrimSpace(v.Get("account")),
 		Type:     v.Get("type"),
 		Decision: v.Get("decision"),
@@ -231,7 +232,7 @@ func parseAuditQuery(v url.Values) (auditQuery, gatehouse.EventFilter, error) {
 		Until:    strings.TrimSpace(v.Get("until")),
 		Cursor:   v.Get("cursor"),
 	}
-	f := gatehouse.EventFilter{Actor: q.Account, Limit: 50}
+	f := gatehouse.EventFilter{Actor: q.Actor, Account: q.Account, Limit: 50}
 	if q.Type != "" {
 		known := false
 		for _, t := range auditEventTypes {
@@ -261,7 +262,7 @@ func parseAuditQuery(v url.Values) (auditQuery, gatehouse.EventFilter, error) {
 // values encodes the filter (without the cursor) for links.
 func (q auditQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"account": q.Account, "type": q.Type, "decision": q.Decision, "since": q.Since, "until": q.Until} {
+	for k, s := range map[string]string{"actor": q.Actor, "account": q.Account, "type": q.Type, "decision": q.Decision, "since": q.Since, "until": q.Until} {
 		if s != "" {
 			v.Set(k, s)
 		}

@@ -163,6 +163,7 @@ func FuzzParseBulkRevokeForm(f *testing.F) {
 
 func FuzzParseAuditQuery(f *testing.F) {
 	f.Add("account=alice&decision=deny&type=request")
+	f.Add("actor=admin&account=alice")
 	f.Add("since=2026-01-02T03:04&until=2026-01-03T00:00:00Z&cursor=ZTE")
 	f.Add("decision=%00")
 	f.Fuzz(func(t *testing.T, query string) {
@@ -177,7 +178,7 @@ func FuzzParseAuditQuery(f *testing.F) {
 		if f.Decision != "" && f.Decision != "allow" && f.Decision != "deny" {
 			t.Fatalf("accepted decision %q", f.Decision)
 		}
-		if f.Limit != 50 || f.Actor != q.Account {
+		if f.Limit != 50 || f.Actor != q.Actor || f.Account != q.Account {
 			t.Fatalf("filter %+v from %+v", f, q)
 		}
 		if got := q.values().Get("cursor"); got != "" {

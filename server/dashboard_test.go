@@ -903,7 +903,7 @@ func TestDashboardAuditPage(t *testing.T) {
 	if all.status != 200 || !strings.Contains(all.body, "/api/v1/account/admin") {
 		t.Fatalf("audit page: %d\n%s", all.status, all.body)
 	}
-	deny := w.get("/audit?account=alice&decision=deny")
+	deny := w.get("/audit?actor=alice&decision=deny")
 	if !strings.Contains(deny.body, "DELETE /api/v1/account/admin") || strings.Contains(deny.body, `badge-ok">allow`) {
 		t.Errorf("deny filter:\n%s", deny.body)
 	}
@@ -913,8 +913,16 @@ func TestDashboardAuditPage(t *testing.T) {
 	// Alice sees her own events only.
 	a := newWeb(t, e)
 	a.login("alice", "alice-password")
-	if r := a.get("/audit?account=admin"); r.status != http.StatusForbidden {
+	if r := a.get("/audit?actor=admin"); r.status != http.StatusForbidden {
 		t.Errorf("alice reading admin's events: %d, want 403", r.status)
+	}
+	if r := a.get("/audit?account=admin"); r.status != http.StatusForbidden {
+		t.Errorf("alice reading events about admin: %d, want 403", r.status)
+	}
+	// What concerns alice, whoever did it: the admin creating her account.
+	about := w.get("/audit?account=alice&type=account.changed")
+	if about.status != 200 || !strings.Contains(about.body, "accounts, create, alice") {
+		t.Errorf("events about alice:\n%s", about.body)
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -46,11 +47,22 @@ var (
 type forwardAuth struct {
 	decider *service.ForwardAuth
 	headers ForwardAuthHeaders
+	trusted []netip.Prefix
 	err     error // a route table or header mode that did not compile
 }
 
+// DefaultTrustedProxies are the proxies trusted to name the client of a
+// forward-auth request when none are configured: loopback only.
+var DefaultTrustedProxies = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("::1/128"),
+}
+
 func newForwardAuth(svc *service.Service, o Options) forwardAuth {
-	f := forwardAuth{headers: o.ForwardAuthHeaders}
+	f := forwardAuth{headers: o.ForwardAuthHeaders, trusted: o.TrustedProxies}
+	if f.trusted == nil {
+		f.trusted = DefaultTrustedProxies
+	}
 	switch f.headers {
 	case "":
 		f.headers = HeadersOriginal
@@ -91,6 +103,88 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Princ
 	h.Set("X-Auth-Token-Id", d.TokenID)
 	writeJSON(w, http.StatusOK, map[string]string{"user": d.User})
 	return nil
+}
+
+// clientAddr is the address of the client behind a forward-auth request,
+// for its audit record. The immediate peer is the client unless it is a
+// trusted proxy; then X-Forwarded-For is read from the right (the hop the
+// trusted proxy added) past every trusted hop, to the first address that
+// is not a trusted proxy; without X-Forwarded-For, X-Real-IP. A malformed
+// hop ends the walk at the last address known good. A header an untrusted
+// client sent is never read.
+func (f *forwardAuth) clientAddr(r *http.Request) string {
+	peer := clientIP(r)
+	addr, err := netip.ParseAddr(peer)
+	if err != nil || !f.isTrusted(addr) {
+		return peer
+	}
+	if hops := r.Header.Values("X-Forwarded-For"); len(hops) > 0 {
+		return walkForwardedFor(hops, addr, f.isTrusted).String()
+	}
+	if real, err := single(r, "X-Real-IP"); err == nil {
+		if a, ok := parseHop(real); ok {
+			return a.String()
+		}
+	}
+	return addr.String()
+}
+
+// walkForwardedFor returns the client named by the X-Forwarded-For values
+// hops, received from the trusted proxy peer: the rightmost hop that
+// trusted does not cover, or the leftmost valid one when every hop is a
+// trusted proxy. It stops at a malformed hop and returns the address
+// before it.
+func walkForwardedFor(hops []string, peer netip.Addr, trusted func(netip.Addr) bool) netip.Addr {
+	addr := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		list := hops[i]
+		for list != "" {
+			var hop string
+			if j := strings.LastIndexByte(list, ','); j >= 0 {
+				list, hop = list[:j], list[j+1:]
+			} else {
+				list, hop = "", list
+			}
+			a, ok := parseHop(hop)
+			if !ok {
+				return addr
+			}
+			addr = a
+			if !trusted(a) {
+				return a
+			}
+		}
+	}
+	return addr
+}
+
+// parseHop parses one X-Forwarded-For or X-Real-IP entry: an address,
+// optionally with a port ("203.0.113.7:5123", "[2001:db8::1]:443").
+// IPv4-mapped IPv6 addresses are read as IPv4; zones are refused.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+func (f *forwardAuth) isTrusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range f.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // original returns the method and raw URI of the original request as the

@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -187,6 +188,39 @@ func TestNginxNormalizingUpstream(t *testing.T) {
 	if s, _, body := c.do("GET", "/public/", "Authorization: Bearer "+olga.Token, "X-Forwarded-Uri: /admin/", "X-Forwarded-Method: POST"); s != 200 {
 		t.Fatalf("a client's X-Forwarded-Uri through nginx got a permitted request refused: %d %q", s, body)
 	}
+	checkProxiedAudit(t, e, c, olga)
+}
+
+// checkProxiedAudit sends a request through the proxy with a forged
+// client address and checks its audit event: the original request, the
+// route that matched, and the client's real address (the proxy replaces
+// the forged headers with the address it saw).
+func checkProxiedAudit(t *testing.T, e *env, c *rawClient, olga gatehouse.NewToken) {
+	t.Helper()
+	ua := "User-Agent: audit-through-proxy"
+	if s, _, body := c.do("GET", "/public/?q=secret-query", "Authorization: Bearer "+olga.Token, ua,
+		"X-Forwarded-For: 203.0.113.9", "X-Real-IP: 203.0.113.9"); s != 200 {
+		t.Fatalf("GET /public/ through the proxy: %d %q", s, body)
+	}
+	e.svc.Flush(t.Context())
+	var page gatehouse.List[gatehouse.Event]
+	e.call("GET", "/api/v1/audit?type=request&account=olga&route="+url.QueryEscape("GET /public/"), e.admin, nil, 200, &page)
+	var found bool
+	for _, ev := range page.Items {
+		if ev.UserAgent != "audit-through-proxy" {
+			continue
+		}
+		found = true
+		if ev.Method != "GET" || ev.Path != "/public/" || ev.Decision != "allow" || ev.Resource != "applications" || ev.Object != "public/site" {
+			t.Errorf("proxied request's event = %+v, want GET /public/ allowed as applications, get, public/site", ev)
+		}
+		if ev.RemoteAddr != "127.0.0.1" {
+			t.Errorf("proxied request's client = %q: the forged header was believed (want 127.0.0.1)", ev.RemoteAddr)
+		}
+	}
+	if !found {
+		t.Fatalf("no audit event of the proxied request among %+v", page.Items)
+	}
 }
 
 // TestCaddyForwardAuth puts a real Caddy (forward_auth, headers:
@@ -239,6 +273,7 @@ http://127.0.0.1:%[2]d {
 	if s, _, body := c.do("GET", "/admin/", auth, "X-Forwarded-Uri: /public/"); s != 403 || strings.Contains(body, "ADMIN SECRET") {
 		t.Fatalf("client X-Forwarded-Uri through Caddy: %d %q, want 403", s, body)
 	}
+	checkProxiedAudit(t, e, c, olga)
 }
 
 // waitForPort waits until something accepts TCP connections on port.

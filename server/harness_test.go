@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,14 +61,24 @@ type env struct {
 // server's forward-auth routes.
 type envSettings struct {
 	service.Options
-	Routes []server.Route
-	LogTo  io.Writer
+	Routes         []server.Route
+	TrustedProxies []netip.Prefix
+	LogTo          io.Writer
 }
 
 type envOption func(*envSettings)
 
 func withRoutes(routes ...server.Route) envOption {
 	return func(o *envSettings) { o.Routes = routes }
+}
+
+func withTrustedProxies(prefixes ...string) envOption {
+	return func(o *envSettings) {
+		o.TrustedProxies = []netip.Prefix{}
+		for _, p := range prefixes {
+			o.TrustedProxies = append(o.TrustedProxies, netip.MustParsePrefix(p))
+		}
+	}
 }
 
 // withLogger also sends the service's and the server's JSON logs to w.
@@ -107,7 +118,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if _, err := svc.Bootstrap(ctx, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(server.Options{Service: svc, Logger: o.Logger, ForwardAuth: o.Routes}))
+	srv := httptest.NewServer(server.New(server.Options{Service: svc, Logger: o.Logger, ForwardAuth: o.Routes, TrustedProxies: o.TrustedProxies}))
 	bg, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(bg, time.Hour) }()

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -37,6 +38,10 @@ type Options struct {
 	// ForwardAuthHeaders says where the proxy in front describes the
 	// original request; default HeadersOriginal.
 	ForwardAuthHeaders ForwardAuthHeaders
+	// TrustedProxies are the peers whose X-Forwarded-For and X-Real-IP
+	// name the client of a forward-auth request in its audit record; nil
+	// means loopback only (DefaultTrustedProxies).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is Gatehouse's HTTP handler.
@@ -101,35 +106,52 @@ func (s *Server) api(h authed) http.HandlerFunc {
 		}
 		p := &c.p
 		s.svc.Touch(p, clientIP(r))
-		if err := h(&c.statusRecorder, r, p); err != nil {
+		err = h(&c.statusRecorder, r, p)
+		if err != nil {
 			s.writeError(&c.statusRecorder, r, err)
 		}
-		s.audit(r, p, c.status())
+		s.audit(r, p, c.status(), err)
 	}
 }
 
-// audit records one authenticated request.
-func (s *Server) audit(r *http.Request, p *service.Principal, status int) {
+// audit records one authenticated request: what it asked (the permission
+// triple and how it was decided), the route, and the outcome. err is the
+// handler's error, if any.
+func (s *Server) audit(r *http.Request, p *service.Principal, status int, err error) {
 	d := p.LastDecision()
 	decision := "allow"
 	if status == http.StatusForbidden || (d.Resource != "" && !d.Allowed) {
 		decision = "deny"
 	}
 	s.metrics.Decisions.WithLabelValues(decision, string(p.Kind())).Inc()
-	s.svc.RecordRequest(gatehouse.Event{
+	ev := gatehouse.Event{
 		Actor:      p.Subject(),
+		Account:    p.Account(),
 		TokenID:    p.TokenID(),
 		TokenKind:  p.Kind(),
 		Method:     r.Method,
 		Path:       r.URL.Path, // never the query string
+		Route:      r.Pattern,
 		Resource:   d.Resource,
 		Action:     d.Action,
 		Object:     d.Object,
 		Decision:   decision,
+		Via:        d.Via,
 		Status:     status,
 		RemoteAddr: clientIP(r),
 		UserAgent:  truncate(r.UserAgent(), 256),
-	})
+	}
+	if r.Pattern == verifyPath {
+		// Forward auth: the record is of the original request, from the
+		// client the trusted proxy in front names.
+		ev.Method, ev.Path, ev.Route = d.Method, d.Path, d.Route
+		ev.RemoteAddr = s.fwd.clientAddr(r)
+		ev.Detail = "forward auth"
+		if err != nil {
+			ev.Detail += ": " + truncate(gatehouse.ErrorMessage(err), 256)
+		}
+	}
+	s.svc.RecordRequest(ev)
 }
 
 // authenticateInto fills p with the caller. present is false when the

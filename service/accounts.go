@@ -70,6 +70,7 @@ func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.A
 		if err != nil {
 			return err
 		}
+		p.filtered("accounts")
 		out = out[:0]
 		for _, a := range all {
 			if a.Name == p.account || s.Can(p, "accounts", "get", a.Name) {
@@ -95,6 +96,8 @@ func (s *Service) GetAccount(ctx context.Context, p *Principal, name string) (ga
 		if err := s.authorize(p, "accounts", "get", name); err != nil {
 			return gatehouse.Account{}, err
 		}
+	} else {
+		p.self("accounts", "get", name)
 	}
 	var (
 		a      gatehouse.Account
@@ -348,6 +351,8 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 		if err := s.authorize(p, "accounts", "update", name); err != nil {
 			return err
 		}
+	} else {
+		p.self("accounts", "update", name)
 	}
 	if err := checkPassword(req.NewPassword); err != nil {
 		return err

@@ -26,6 +26,10 @@ func (s *Service) ListApplications(ctx context.Context, p *Principal, project st
 	if err != nil {
 		return nil, err
 	}
+	p.filtered("applications")
+	if project != "" {
+		p.decision.Object = project + "/*"
+	}
 	out := []gatehouse.Application{}
 	for _, a := range all {
 		if s.Can(p, "applications", "get", a.RBACObject()) {
@@ -66,16 +70,20 @@ func (s *Service) appTx(ctx context.Context, tx gatehouse.Tx, p *Principal, name
 	switch {
 	case err == nil:
 		if s.Can(p, "applications", action, a.RBACObject()) {
-			p.noteDecision(Decision{"applications", action, a.RBACObject(), true})
+			p.noteDecision(Decision{Resource: "applications", Action: action, Object: a.RBACObject(), Allowed: true, Via: gatehouse.ViaPolicy})
 			return a, nil
 		}
 	case !gatehouse.IsCode(err, gatehouse.ENOTFOUND):
 		return a, err
 	case s.Can(p, "applications", action, "*/"+name):
-		p.noteDecision(Decision{"applications", action, "*/" + name, true})
+		p.noteDecision(Decision{Resource: "applications", Action: action, Object: "*/" + name, Allowed: true, Via: gatehouse.ViaPolicy})
 		return a, gatehouse.Errorf(gatehouse.ENOTFOUND, "application %q not found", name)
 	}
-	p.noteDecision(Decision{"applications", action, "*/" + name, false})
+	via := gatehouse.ViaPolicy
+	if err == nil && len(p.scopes) > 0 && s.canIgnoringScopes(p, "applications", action, a.RBACObject()) {
+		via = gatehouse.ViaScope
+	}
+	p.noteDecision(Decision{Resource: "applications", Action: action, Object: "*/" + name, Via: via})
 	return gatehouse.Application{}, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: applications, %s, application %q", action, name)
 }
 

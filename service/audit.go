@@ -13,6 +13,9 @@ import (
 // event builds a lifecycle event caused by p.
 func (s *Service) event(p *Principal, typ, resource, action, object, detail string) gatehouse.Event {
 	ev := gatehouse.Event{Type: typ, Actor: subjectOf(p), Resource: resource, Action: action, Object: object, Detail: detail}
+	if resource == "accounts" {
+		ev.Account = object
+	}
 	if p != nil {
 		ev.TokenID, ev.TokenKind = p.tokenID, p.kind
 	}
@@ -26,7 +29,7 @@ func (s *Service) tokenEvent(p *Principal, typ string, t gatehouse.Token, detail
 	if t.Kind == gatehouse.KindProject {
 		ev.Resource, ev.Object = "projects", t.Project+"/"+t.Role
 	} else {
-		ev.Resource, ev.Object = "accounts", t.Account
+		ev.Resource, ev.Object, ev.Account = "accounts", t.Account, t.Account
 	}
 	if typ == gatehouse.EventTokenCreated && t.Name != "" {
 		if ev.Detail != "" {
@@ -57,15 +60,34 @@ func (s *Service) RecordRequest(ev gatehouse.Event) {
 	s.audit.record(s.stamp(ev), false)
 }
 
-// ListEvents returns audit events, newest first. Callers read their own
-// events; others need audit, get, <account> (audit, get, * for all).
+// ListEvents returns audit events, newest first. f.Actor selects what
+// someone did; f.Account what concerns an account (requests made with its
+// tokens, and changes to its tokens and record, whoever made them).
+// Callers read the events they made and those about their own account;
+// others need audit, get, <actor or account> (audit, get, * for all).
+// Without either filter, a caller who may not read everything gets the
+// events it made.
 func (s *Service) ListEvents(ctx context.Context, p *Principal, f gatehouse.EventFilter, cursor string) (gatehouse.List[gatehouse.Event], error) {
 	var zero gatehouse.List[gatehouse.Event]
-	switch {
-	case f.Actor == "" && !s.Can(p, "audit", "get", "*"):
-		f.Actor = p.subject // not allowed everything: default to one's own
-	case f.Actor != "" && f.Actor != p.subject:
-		if err := s.authorize(p, "audit", "get", f.Actor); err != nil {
+	if f.Status < 0 || f.Status > 999 {
+		return zero, gatehouse.Errorf(gatehouse.EINVALID, "status must be an HTTP status code")
+	}
+	if f.Actor == "" && f.Account == "" {
+		if err := s.authorize(p, "audit", "get", "*"); err != nil {
+			f.Actor = p.subject // not allowed everything: default to one's own
+		}
+	}
+	if f.Actor != "" {
+		if f.Actor == p.subject {
+			p.self("audit", "get", f.Actor)
+		} else if err := s.authorize(p, "audit", "get", f.Actor); err != nil {
+			return zero, err
+		}
+	}
+	if f.Account != "" {
+		if f.Account == p.account {
+			p.self("audit", "get", f.Account)
+		} else if err := s.authorize(p, "audit", "get", f.Account); err != nil {
 			return zero, err
 		}
 	}

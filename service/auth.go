@@ -70,6 +70,13 @@ func (p *Principal) Scopes() []gatehouse.Scope { return p.scopes }
 type Decision struct {
 	Resource, Action, Object string
 	Allowed                  bool
+	// Via says how it was decided: gatehouse.ViaPolicy, ViaScope,
+	// ViaSelf or ViaFilter.
+	Via string
+	// Forward auth: the original request as decided on (its canonical
+	// path, or for a refused one the path as sent) and the route that
+	// matched, if one did.
+	Method, Path, Route string
 }
 
 // noteDecision records d as p's last check, for the audit record.
@@ -77,6 +84,18 @@ func (p *Principal) noteDecision(d Decision) {
 	if p != nil {
 		p.decision = d
 	}
+}
+
+// self notes that p was allowed resource/action/object as self-service,
+// without asking the policy.
+func (p *Principal) self(resource, action, object string) {
+	p.noteDecision(Decision{Resource: resource, Action: action, Object: object, Allowed: true, Via: gatehouse.ViaSelf})
+}
+
+// filtered notes a list of resource whose items were each shown only if
+// the policy allows getting them.
+func (p *Principal) filtered(resource string) {
+	p.noteDecision(Decision{Resource: resource, Action: "get", Object: "*", Allowed: true, Via: gatehouse.ViaFilter})
 }
 
 // LastDecision returns the last authorization check made for p.
@@ -218,6 +237,13 @@ func (s *Service) Can(p *Principal, resource, action, object string) bool {
 	return allowed
 }
 
+// canIgnoringScopes reports whether the policy alone allows p the triple:
+// on a refusal, it tells a token's scopes from its owner's permissions.
+func (s *Service) canIgnoringScopes(p *Principal, resource, action, object string) bool {
+	e := s.engine.Load()
+	return e != nil && p.svc == s && p.cached != nil && e.Enforce(p.subject, p.groups, resource, action, object)
+}
+
 // Authorize returns EFORBIDDEN unless p may do action on resource/object.
 func (s *Service) Authorize(p *Principal, resource, action, object string) error {
 	return s.authorize(p, resource, action, object)
@@ -226,7 +252,11 @@ func (s *Service) Authorize(p *Principal, resource, action, object string) error
 // authorize returns EFORBIDDEN unless p may do action on resource/object.
 func (s *Service) authorize(p *Principal, resource, action, object string) error {
 	ok := s.Can(p, resource, action, object)
-	p.noteDecision(Decision{resource, action, object, ok})
+	via := gatehouse.ViaPolicy
+	if !ok && len(p.scopes) > 0 && s.canIgnoringScopes(p, resource, action, object) {
+		via = gatehouse.ViaScope
+	}
+	p.noteDecision(Decision{Resource: resource, Action: action, Object: object, Allowed: ok, Via: via})
 	if !ok {
 		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: %s, %s, %s", resource, action, object)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -275,23 +276,57 @@ func (m *matchRecorder) WriteHeader(int)             {}
 // (EFORBIDDEN), and otherwise authorizes p for the route's question.
 func (f *ForwardAuth) Decide(p *Principal, method, rawURI string) (ForwardDecision, error) {
 	if !validMethod(method) {
+		p.noteOriginal(auditText(method, 16), auditPath(rawURI), "")
 		return ForwardDecision{}, refused("the original method is not an HTTP method")
 	}
 	path, err := CanonicalPath(rawURI)
 	if err != nil {
+		p.noteOriginal(method, auditPath(rawURI), "")
 		return ForwardDecision{}, err
 	}
 	rt, object, err := f.match(method, path)
 	if err != nil {
+		p.noteOriginal(method, path, "")
 		return ForwardDecision{}, err
 	}
-	if err := f.svc.Authorize(p, rt.Resource, rt.Action, object); err != nil {
+	err = f.svc.Authorize(p, rt.Resource, rt.Action, object)
+	p.noteOriginal(method, path, rt.Match)
+	if err != nil {
 		return ForwardDecision{}, err
 	}
 	return ForwardDecision{
 		User: p.Subject(), Groups: p.Groups(), TokenID: p.TokenID(),
 		Resource: rt.Resource, Action: rt.Action, Object: object,
 	}, nil
+}
+
+// noteOriginal adds the original request to p's decision, for the audit
+// record of a forward-auth request.
+func (p *Principal) noteOriginal(method, path, route string) {
+	if p != nil {
+		p.decision.Method, p.decision.Path, p.decision.Route = method, path, route
+	}
+}
+
+// auditPath is what the audit record keeps of a refused original URI:
+// its path, never the query string (it may carry a secret), at most 512
+// bytes, quoted when it is not printable UTF-8.
+func auditPath(rawURI string) string {
+	path, _, _ := strings.Cut(rawURI, "?")
+	return auditText(path, 512)
+}
+
+// auditText bounds s to n bytes and quotes it when it is not printable
+// UTF-8, so that the record shows what was sent without storing bytes a
+// reader's terminal would interpret.
+func auditText(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	if !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.QuoteToASCII(s)
+	}
+	return s
 }
 
 // match finds the route of a canonical path and builds its object.

@@ -18,19 +18,26 @@ func (s *Service) Introspect(ctx context.Context, caller *Principal, raw string)
 	if raw == "" || caller == nil {
 		return inactive
 	}
+	// The audit record names what the answer was about: the owner when
+	// the caller may see it, "tokens, introspect, *" otherwise.
+	caller.self("tokens", "introspect", "*")
 	q, err := s.Authenticate(ctx, raw)
 	if err != nil {
 		return inactive
 	}
-	switch q.kind {
-	case gatehouse.KindProject:
+	switch {
+	case q.kind == gatehouse.KindProject:
 		if !s.Can(caller, "projects", "get", q.project) {
 			return inactive
 		}
+		caller.noteDecision(Decision{Resource: "projects", Action: "get", Object: q.project, Allowed: true, Via: gatehouse.ViaPolicy})
+	case q.account == caller.account:
+		caller.self("accounts", "get", q.account)
 	default:
-		if q.account != caller.account && !s.Can(caller, "accounts", "get", q.account) {
+		if !s.Can(caller, "accounts", "get", q.account) {
 			return inactive
 		}
+		caller.noteDecision(Decision{Resource: "accounts", Action: "get", Object: q.account, Allowed: true, Via: gatehouse.ViaPolicy})
 	}
 	out := gatehouse.Introspection{
 		Active:    true,

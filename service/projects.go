@@ -28,6 +28,7 @@ func (s *Service) ListProjects(ctx context.Context, p *Principal) ([]gatehouse.P
 	if err != nil {
 		return nil, err
 	}
+	p.filtered("projects")
 	out := []gatehouse.Project{}
 	for _, pr := range all {
 		if s.Can(p, "projects", "get", pr.Name) {

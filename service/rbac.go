@@ -7,7 +7,10 @@ import (
 )
 
 // CanI answers the caller's own question, scopes included.
+// The request is self-service: its audit record names the question, with
+// via "self" (asking is allowed whatever the answer).
 func (s *Service) CanI(p *Principal, resource, action, object string) bool {
+	p.self(resource, action, object)
 	return s.Can(p, resource, action, object)
 }
 

@@ -37,7 +37,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 	}
 	if wait > 0 {
 		s.metrics.login("throttled")
-		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginThrottled, Actor: username, RemoteAddr: remoteAddr})
+		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginThrottled, Actor: username, Account: username, RemoteAddr: remoteAddr})
 		return gatehouse.NewToken{}, &gatehouse.Error{
 			Code: gatehouse.ETHROTTLED, RetryAfter: wait,
 			Message: "too many failed logins; try again in " + seconds(wait),
@@ -58,7 +58,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 	if err != nil || a == nil || !a.Enabled || !a.Has(gatehouse.CapLogin) || len(a.PasswordHash) == 0 {
 		s.settleLogin(ctx, id, username, loginFailed)
 		s.metrics.login("failed")
-		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginFailed, Actor: username, RemoteAddr: remoteAddr})
+		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginFailed, Actor: username, Account: username, RemoteAddr: remoteAddr})
 		return gatehouse.NewToken{}, errBadLogin
 	}
 	s.settleLogin(ctx, id, username, loginSucceeded)
@@ -69,7 +69,7 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 		CreatedBy: a.Name,
 		ExpiresAt: now.Add(s.defaultLifetime),
 	}
-	nt, err := s.mint(ctx, nil, rec, passwordStillValid(ctx, a.Name, a.PasswordHash), gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, RemoteAddr: remoteAddr})
+	nt, err := s.mint(ctx, nil, rec, passwordStillValid(ctx, a.Name, a.PasswordHash), gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, Account: a.Name, RemoteAddr: remoteAddr})
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
@@ -118,6 +118,7 @@ func passwordStillValid(ctx context.Context, account string, verified []byte) fu
 
 // Logout revokes the caller's session token.
 func (s *Service) Logout(ctx context.Context, p *Principal) error {
+	p.self("session", "delete", p.subject)
 	if p.kind != gatehouse.KindSession {
 		return gatehouse.Errorf(gatehouse.EINVALID, "logout needs a session token; revoke an API token with its delete call")
 	}
@@ -130,6 +131,7 @@ func (s *Service) UserInfo(p *Principal) gatehouse.UserInfo {
 	if p == nil {
 		return gatehouse.UserInfo{LoggedIn: false}
 	}
+	p.self("session", "get", p.subject)
 	info := gatehouse.UserInfo{
 		LoggedIn:  true,
 		Username:  p.subject,

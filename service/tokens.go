@@ -244,7 +244,7 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.Bu
 		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "unknown token kind %q", req.Kind)
 	}
 	projectOnly := req.Project != "" && req.Account == "" && req.IssuedBefore.IsZero()
-	if !s.Can(p, "accounts", "update", "*") && !(projectOnly && s.Can(p, "projects", "update", req.Project)) {
+	if s.authorize(p, "accounts", "update", "*") != nil && (!projectOnly || s.authorize(p, "projects", "update", req.Project) != nil) {
 		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: break-glass revocation needs accounts, update, *")
 	}
 	f := gatehouse.TokenFilter{Account: req.Account, Project: req.Project, Role: req.Role, Kind: req.Kind, IssuedBefore: req.IssuedBefore}
@@ -393,6 +393,7 @@ func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFil
 // permission explicitly, within its scopes.
 func (s *Service) authorizeTokens(p *Principal, account, action string) error {
 	if p.account != "" && p.account == account && p.kind != gatehouse.KindProject && len(p.scopes) == 0 {
+		p.self("accounts", action, account)
 		return nil
 	}
 	return s.authorize(p, "accounts", action, account)

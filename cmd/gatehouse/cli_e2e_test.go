@@ -551,7 +551,7 @@ func TestCLIBreakGlassAndAudit(t *testing.T) {
 	// audit list, as a table and as JSON. Token lifecycle events are
 	// written in the transaction that mints, so they are there at once.
 	table := ok(t, admin.run(t, "audit", "list"))
-	if header := strings.Fields(strings.SplitN(table, "\n", 2)[0]); !slices.Equal(header, []string{"TIME", "TYPE", "ACTOR", "TOKEN", "METHOD", "PATH", "DECISION", "STATUS"}) {
+	if header := strings.Fields(strings.SplitN(table, "\n", 2)[0]); !slices.Equal(header, []string{"TIME", "TYPE", "ACTOR", "ACCOUNT", "TOKEN", "METHOD", "PATH", "PERMISSION", "DECISION", "VIA", "STATUS"}) {
 		t.Errorf("audit list header %q", header)
 	}
 	for _, id := range ids {
@@ -589,9 +589,23 @@ func TestCLIBreakGlassAndAudit(t *testing.T) {
 	if e := events[i]; e.Type != gatehouse.EventRequest || e.TokenID != firstID || e.TokenKind != gatehouse.KindAPI || e.Status != http.StatusOK || e.Method != http.MethodGet {
 		t.Errorf("can-i request event = %+v, want a GET by token %s answered 200", e, firstID)
 	}
+	// --account is what concerns ci, whoever acted: the admin's minting
+	// of ci's tokens too. --actor is what ci did.
 	for _, e := range events {
+		if e.Account != "ci" {
+			t.Errorf("audit list --account ci lists an event about %q", e.Account)
+		}
+	}
+	if !slices.ContainsFunc(events, func(e gatehouse.Event) bool { return e.Actor == "admin" && e.Type == gatehouse.EventTokenCreated }) {
+		t.Errorf("audit list --account ci misses the admin minting ci's tokens: %+v", events)
+	}
+	byCI := decodeStrict[[]gatehouse.Event](t, admin.run(t, "audit", "list", "--actor", "ci", "-o", "json"))
+	if len(byCI) == 0 {
+		t.Error("audit list --actor ci lists nothing")
+	}
+	for _, e := range byCI {
 		if e.Actor != "ci" {
-			t.Errorf("audit list --account ci lists an event of %q", e.Actor)
+			t.Errorf("audit list --actor ci lists an event of %q", e.Actor)
 		}
 	}
 	// A page of one says on stderr where the next page starts.

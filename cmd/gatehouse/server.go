@@ -104,6 +104,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	opts := server.Options{Service: svc, Logger: log, Metrics: metrics, TLS: cfg.TLS.Cert != ""}
 	opts.ForwardAuthHeaders = server.ForwardAuthHeaders(cfg.ForwardAuth.Headers)
+	if opts.TrustedProxies, err = cfg.ForwardAuth.TrustedProxyPrefixes(); err != nil {
+		return err // Validate has refused it already
+	}
 	for _, r := range cfg.ForwardAuth.Routes {
 		opts.ForwardAuth = append(opts.ForwardAuth, server.Route(r))
 	}

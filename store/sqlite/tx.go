@@ -458,7 +458,7 @@ func (t *tx) PutRBAC(ctx context.Context, r gatehouse.RBAC) error {
 
 // ---- events
 
-const eventCols = `time, type, actor, token_id, token_kind, method, path, resource, action, object, decision, status, remote_addr, user_agent, detail`
+const eventCols = `time, type, actor, token_id, token_kind, method, path, resource, action, object, decision, status, remote_addr, user_agent, detail, via, route, account`
 
 func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
 	return appendEvents(ctx, t.tx, events)
@@ -470,14 +470,14 @@ func appendEvents(ctx context.Context, t *sql.Tx, events []gatehouse.Event) erro
 	if len(events) == 0 {
 		return nil
 	}
-	stmt, err := t.PrepareContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`)
+	stmt, err := t.PrepareContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`)
 	if err != nil {
 		return wrap(err)
 	}
 	defer stmt.Close()
 	for _, e := range events {
 		if _, err := stmt.ExecContext(ctx, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
-			e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail); err != nil {
+			e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account); err != nil {
 			return wrap(err)
 		}
 	}
@@ -491,7 +491,7 @@ func scanEvent(sc scanner) (gatehouse.Event, error) {
 		kind string
 	)
 	err := sc.Scan(&e.ID, &tm, &e.Type, &e.Actor, &e.TokenID, &kind, &e.Method, &e.Path, &e.Resource,
-		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail)
+		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail, &e.Via, &e.Route, &e.Account)
 	e.Time, e.TokenKind = fromNanos(tm), gatehouse.TokenKind(kind)
 	return e, err
 }
@@ -502,8 +502,20 @@ func (t *tx) ListEvents(ctx context.Context, f gatehouse.EventFilter) ([]gatehou
 	if f.Actor != "" {
 		w.add("actor = ?", f.Actor)
 	}
+	if f.Account != "" {
+		w.add("account = ?", f.Account)
+	}
 	if f.TokenID != "" {
 		w.add("token_id = ?", f.TokenID)
+	}
+	if f.Route != "" {
+		w.add("route = ?", f.Route)
+	}
+	if f.Status != 0 {
+		w.add("status = ?", f.Status)
+	}
+	if f.Resource != "" {
+		w.add("resource = ?", f.Resource)
 	}
 	if f.Type != "" {
 		w.add("type = ?", f.Type)

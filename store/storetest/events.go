@@ -22,6 +22,9 @@ func event(i int, actor, tokenID, decision string) gatehouse.Event {
 		Action:     "get",
 		Object:     fmt.Sprintf("web/app-%d", i),
 		Decision:   decision,
+		Via:        gatehouse.ViaPolicy,
+		Route:      "GET /api/v1/applications/{name}",
+		Account:    actor,
 		Status:     200,
 		RemoteAddr: "192.0.2.10:5555",
 		UserAgent:  "gatehouse-cli/1.0",
@@ -102,6 +105,12 @@ func filterEvents(t *testing.T, s gatehouse.Store) []int64 {
 		event(5, "carol", "", "allow"),
 	}
 	es[2].Action, es[4].Action = "sync", "sync"
+	es[2].Route = "POST /api/v1/applications/{name}/sync"
+	es[4].Route = es[2].Route
+	es[1].Status, es[4].Status = 403, 403
+	// Bob acted on something of alice's; carol's login concerns carol.
+	es[4].Account = "alice"
+	es[3].Resource, es[3].Object = "accounts", "alice"
 	es[5].Type, es[5].TokenKind, es[5].Decision = gatehouse.EventLoginSucceeded, "", ""
 	es[3].Type = gatehouse.EventTokenCreated
 	if err := s.AppendEvents(t.Context(), es); err != nil {
@@ -152,6 +161,14 @@ func testEventFilter(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 			Actor: "bob", TokenID: "t2", Type: gatehouse.EventRequest, Action: "sync", Decision: "allow",
 			Since: at(time.Minute), Until: at(5 * time.Minute), BeforeID: id[5], Limit: 10,
 		}, pick(2)},
+		{"ok/account", gatehouse.EventFilter{Account: "alice"}, pick(4, 3, 1, 0)},
+		{"ok/account is not actor", gatehouse.EventFilter{Account: "bob"}, pick(2)},
+		{"ok/actor and account", gatehouse.EventFilter{Actor: "bob", Account: "alice"}, pick(4)},
+		{"ok/route", gatehouse.EventFilter{Route: "POST /api/v1/applications/{name}/sync"}, pick(4, 2)},
+		{"ok/route is exact", gatehouse.EventFilter{Route: "POST /api/v1/applications/{name}"}, pick()},
+		{"ok/status", gatehouse.EventFilter{Status: 403}, pick(4, 1)},
+		{"ok/resource", gatehouse.EventFilter{Resource: "accounts"}, pick(3)},
+		{"ok/route status", gatehouse.EventFilter{Route: "GET /api/v1/applications/{name}", Status: 403}, pick(1)},
 		{"ok/no match", gatehouse.EventFilter{Actor: "mallory"}, pick()},
 		{"ok/before the first id", gatehouse.EventFilter{BeforeID: id[0]}, pick()},
 	}
