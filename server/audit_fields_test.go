@@ -1,6 +1,10 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -130,31 +134,42 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 		{req: verify(ivy.Token, "/apps/web"), want: want{"applications", "get", "team-a/web", "policy"}},
 		{method: "DELETE", path: "/api/v1/session", tok: ivySession, want: want{"session", "delete", "ivy", "self"}},
 	}
-	before := len(requestEvents(e, ""))
-	for _, c := range cases {
-		if c.req != nil {
-			e.send(c.req)
-			continue
+	// Each case's request carries its own User-Agent, so that its event
+	// is found whatever order the events were queued in (a request's
+	// event is queued after its answer is sent).
+	for i, c := range cases {
+		req := c.req
+		if req == nil {
+			var rd io.Reader
+			if c.body != nil {
+				b, err := json.Marshal(c.body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rd = bytes.NewReader(b)
+			}
+			req, _ = http.NewRequest(c.method, e.srv.URL+c.path, rd)
+			if c.method != http.MethodGet {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			req.Header.Set("Authorization", "Bearer "+c.tok)
 		}
-		e.do(c.method, c.path, c.tok, c.body)
+		req.Header.Set("User-Agent", fmt.Sprintf("audit-case-%d", i))
+		e.send(req)
 	}
-	events := requestEvents(e, "")
-	// The admin's own audit reads above add events of their own; the
-	// cases' events are the ones after the fixture's, in order, each
-	// followed by nothing but the admin's listing.
-	got := events[before:]
-	var mine []gatehouse.Event
-	for _, ev := range got {
-		if ev.Route == "GET /api/v1/audit" && ev.Actor == "admin" && ev.Object == "*" {
-			continue // requestEvents' own reads
+	byCase := make([][]gatehouse.Event, len(cases))
+	for _, ev := range requestEvents(e, "") {
+		var i int
+		if _, err := fmt.Sscanf(ev.UserAgent, "audit-case-%d", &i); err == nil && i >= 0 && i < len(cases) {
+			byCase[i] = append(byCase[i], ev)
 		}
-		mine = append(mine, ev)
 	}
-	if len(mine) != len(cases) {
-		for _, ev := range mine {
-			t.Logf("%s %s %s -> %s,%s,%s via %s", ev.Method, ev.Path, ev.Route, ev.Resource, ev.Action, ev.Object, ev.Via)
+	mine := make([]gatehouse.Event, len(cases))
+	for i, evs := range byCase {
+		if len(evs) != 1 {
+			t.Fatalf("case %d (%s %s): %d request events, want 1: %+v", i, cases[i].method, cases[i].path, len(evs), evs)
 		}
-		t.Fatalf("%d request events for %d requests", len(mine), len(cases))
+		mine[i] = evs[0]
 	}
 	routes := map[string]bool{}
 	for i, ev := range mine {
@@ -200,8 +215,11 @@ func TestForwardAuthAuditRecordsTheOriginalRequest(t *testing.T) {
 	e.createUser("ivy")
 	e.setPolicy("g, ivy, role:readonly", "")
 	ivy := e.mint(e.admin, "ivy", gatehouse.TokenRequest{})
+	asked := 0
 	ask := func(method, uri string, headers ...string) int {
 		r, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/auth/verify", nil)
+		r.Header.Set("User-Agent", fmt.Sprintf("fwd-case-%d", asked))
+		asked++
 		r.Header.Set("Authorization", "Bearer "+ivy.Token)
 		r.Header.Set("X-Original-Method", method)
 		r.Header.Set("X-Original-URI", uri)
@@ -223,10 +241,13 @@ func TestForwardAuthAuditRecordsTheOriginalRequest(t *testing.T) {
 	if s := ask("GET", "/elsewhere"); s != 403 {
 		t.Fatalf("no route: %d", s)
 	}
+	// In the order asked (events are queued after the answer, so the
+	// trail's order may differ).
 	evs := requestEvents(e, "&account=ivy")
 	if len(evs) != 4 {
 		t.Fatalf("%d events, want 4: %+v", len(evs), evs)
 	}
+	slices.SortFunc(evs, func(a, b gatehouse.Event) int { return strings.Compare(a.UserAgent, b.UserAgent) })
 	type rec struct{ method, path, route, decision, remote, triple string }
 	want := []rec{
 		{"GET", "/apps/web", "GET /apps/{name}", "allow", "198.51.100.7", "applications,get,team-a/web"},
