@@ -22,8 +22,46 @@ type Account struct {
 	CreatedAt    time.Time    `json:"createdAt"`
 	Tokens       []Token      `json:"tokens"`
 
+	// Source says where the account comes from: SourceLocal (created in
+	// Gatehouse) or SourceSSO (created by its first login through the
+	// identity provider, which owns its groups). Empty reads as local.
+	Source string `json:"source"`
+	// LastLoginAt is the account's latest SSO login.
+	LastLoginAt time.Time `json:"lastLoginAt,omitzero"`
+	// GroupsRefreshedAt is when the identity provider last confirmed an
+	// SSO account's groups (at a login or a background refresh). Past
+	// the server's groupsMaxAge its tokens are refused.
+	GroupsRefreshedAt time.Time `json:"groupsRefreshedAt,omitzero"`
+	// SSO links an SSO account to its user at the identity provider.
+	SSO SSOLink `json:"-"`
+
 	// PasswordHash is the bcrypt hash; nil for service accounts.
 	PasswordHash []byte `json:"-"`
+}
+
+// Account sources (Account.Source).
+const (
+	SourceLocal = "local"
+	SourceSSO   = "sso"
+)
+
+// IsSSO reports whether the account was created by an SSO login.
+func (a Account) IsSSO() bool { return a.Source == SourceSSO }
+
+// SSOLink is what Gatehouse keeps of an SSO account's user at the
+// identity provider. It holds no plaintext secret: RefreshToken is sealed
+// (AES-256-GCM under a key derived from the OIDC client secret, which the
+// store never holds).
+type SSOLink struct {
+	Issuer  string `json:"iss,omitempty"`
+	Subject string `json:"sub,omitempty"` // the provider's sub claim
+	// RefreshToken is the provider's refresh token, sealed; nil when it
+	// issued none.
+	RefreshToken []byte `json:"rt,omitempty"`
+	// Refused is set when the account was disabled because the provider
+	// refused a refresh (invalid_grant); a later successful login
+	// enables it again, which an administrator's disabling never allows.
+	Refused bool `json:"refused,omitempty"`
 }
 
 // Has reports whether the account holds capability c.
@@ -208,6 +246,13 @@ const (
 	EventAccountChanged = "account.changed"
 	EventPolicyChanged  = "policy.changed"
 	EventProjectChanged = "project.changed"
+	// SSO: a login through the identity provider was refused after the
+	// provider answered (no account could be created or used); the groups
+	// of an SSO account were refreshed and changed; the provider refused
+	// a refresh and the account was disabled.
+	EventSSOLoginRefused   = "sso.login.refused"
+	EventSSOGroupsChanged  = "sso.groups.changed"
+	EventSSORefreshRefused = "sso.refresh.refused"
 )
 
 // Event is one audit record. It never holds a secret: the only token

@@ -80,6 +80,11 @@ type Tx interface {
 	ListAccounts(ctx context.Context) ([]Account, error)
 	UpdateAccount(ctx context.Context, a Account) error
 	DeleteAccount(ctx context.Context, name string) error
+	// GetAccountBySSO returns the account whose SSO link names this user
+	// (Subject not empty) of this identity provider, ENOTFOUND for none.
+	// At most one account links to one user: CreateAccount returns
+	// ECONFLICT for a second.
+	GetAccountBySSO(ctx context.Context, issuer, subject string) (Account, error)
 
 	// Tokens. CreateToken returns ECONFLICT for a taken id.
 	CreateToken(ctx context.Context, t Token) error
@@ -161,6 +166,27 @@ type Tx interface {
 	// PruneLoginAttempts deletes every attempt made at or before before,
 	// pending or failed, and returns how many entries (one per key) went.
 	PruneLoginAttempts(ctx context.Context, before time.Time) (int, error)
+
+	// Trust policies, by name. CreateTrustPolicy returns ECONFLICT for a
+	// taken name; Get/Update/Delete return ENOTFOUND for an unknown one.
+	// ListTrustPolicies is sorted by name.
+	CreateTrustPolicy(ctx context.Context, p TrustPolicy) error
+	GetTrustPolicy(ctx context.Context, name string) (TrustPolicy, error)
+	ListTrustPolicies(ctx context.Context) ([]TrustPolicy, error)
+	UpdateTrustPolicy(ctx context.Context, p TrustPolicy) error
+	DeleteTrustPolicy(ctx context.Context, name string) error
+	// DeleteTokensCreatedBy deletes the tokens whose CreatedBy is exactly
+	// createdBy and returns them, newest first.
+	DeleteTokensCreatedBy(ctx context.Context, createdBy string) ([]Token, error)
+
+	// Exchange replays: the keys (under 256 bytes) of subject tokens
+	// already exchanged, each kept until its expiry. AddExchangeReplay
+	// returns ECONFLICT for a key already recorded, expired or not, until
+	// it is pruned; ExchangeReplayed says whether it is. PruneExchangeReplays
+	// deletes the keys that expired at or before before, and says how many.
+	AddExchangeReplay(ctx context.Context, key string, expiresAt time.Time) error
+	ExchangeReplayed(ctx context.Context, key string) (bool, error)
+	PruneExchangeReplays(ctx context.Context, before time.Time) (int, error)
 }
 
 // LoginAttempt is a password check that has been admitted: it holds a slot

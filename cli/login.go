@@ -10,16 +10,22 @@ import (
 )
 
 func (a *app) loginCmd() *cobra.Command {
-	var username, password, name string
+	var username, password, name, oidcFile, oidcValue, trustPolicy string
+	var sso ssoFlags
 	cmd := &cobra.Command{
 		Use:   "login SERVER",
-		Short: "Log in with a password and store the session in a context",
+		Short: "Log in with a password (or a CI job's ID token) and store the token in a context",
 		Long: `Log in to SERVER (a URL or host:port) with a username and password and
 store the session token in a context named after the server (or --name),
 which becomes the current context. Missing values are prompted for; the
 password is read without echo, or from standard input when it is not a
-terminal.`,
+terminal.
+
+In a CI job, --oidc-token-file FILE (or --oidc-token - for standard input,
+or GATEHOUSE_OIDC_TOKEN) exchanges the job's OIDC ID token under a trust
+policy for a short-lived token instead; no password is involved.`,
 		Example: `  gatehouse login gatehouse.example.com:443
+  gatehouse login gatehouse.example.com:443 --oidc-token-file "$ID_TOKEN_FILE"
   gatehouse login http://127.0.0.1:8080 --username admin
   echo "$PASSWORD" | gatehouse login 127.0.0.1:8080 --plaintext --username ci`,
 		Args: cobra.ExactArgs(1),
@@ -40,9 +46,19 @@ terminal.`,
 				plaintext = plaintext || old.Plaintext
 				insecure = insecure || old.Insecure
 			}
+			idToken, keyless, err := a.oidcToken(oidcFile, oidcValue)
+			if err != nil {
+				return err
+			}
+			if keyless {
+				return a.loginWithOIDC(cmd, cfg, path, name, server, idToken, trustPolicy, plaintext, insecure)
+			}
 			c, err := newClient(server, "", plaintext, insecure)
 			if err != nil {
 				return err
+			}
+			if sso.on {
+				return a.loginWithSSO(cmd, c, cfg, path, name, server, sso, plaintext, insecure)
 			}
 			if username == "" {
 				if username, err = a.promptLine("Username: ", "username"); err != nil {
@@ -73,6 +89,10 @@ terminal.`,
 	f.StringVar(&username, "username", "", "user name (prompted for when missing)")
 	f.StringVar(&password, "password", "", "password (prompted for when missing; visible to other local users in the process list)")
 	f.StringVar(&name, "name", "", "context name (default: the server address)")
+	f.StringVar(&oidcFile, "oidc-token-file", "", "exchange the OIDC ID token in this file for a short-lived token (env GATEHOUSE_OIDC_TOKEN holds the token itself)")
+	f.StringVar(&oidcValue, "oidc-token", "", `"-": read the OIDC ID token to exchange from standard input`)
+	f.StringVar(&trustPolicy, "trust-policy", "", "trust policy to exchange the ID token under (default: the one that matches)")
+	sso.add(cmd)
 	return cmd
 }
 

@@ -38,6 +38,9 @@ type Env struct {
 	// and reads passwords from it without echo. Nil means: a terminal
 	// when Stdin is an *os.File on a terminal, else not interactive.
 	Terminal Terminal
+	// OpenBrowser opens a URL for `login --sso`; nil means the system's
+	// browser (xdg-open, open).
+	OpenBrowser func(url string) error
 }
 
 // Terminal is an interactive standard input.
@@ -183,6 +186,7 @@ func (a *app) root(extra ...*cobra.Command) *cobra.Command {
 		a.adminCmd(),
 		a.auditCmd(),
 		a.tokenCmd(),
+		a.trustCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -49,6 +49,11 @@ type Config struct {
 	// /api/v1/auth/verify (nginx auth_request, Traefik ForwardAuth, Caddy
 	// forward_auth, Envoy ext_authz), onto RBAC questions.
 	ForwardAuth ForwardAuth `yaml:"forwardAuth"`
+	// TrustPolicies let CI jobs exchange their OIDC ID tokens for
+	// short-lived tokens (trust.go).
+	TrustPolicies []TrustPolicy `yaml:"trustPolicies,omitempty"`
+	// SSO is login through an OpenID Connect provider (sso.go).
+	SSO SSO `yaml:"sso"`
 }
 
 // ForwardAuth is the route table of the forward-auth endpoint and the
@@ -351,6 +356,8 @@ func (c Config) Validate() error {
 	if c.Login.MaxConcurrent < 1 {
 		bad("login.maxConcurrent", "must be at least 1, got %d", c.Login.MaxConcurrent)
 	}
+	errs = append(errs, c.trustProblems()...)
+	c.SSO.OIDC.validate(bad)
 	return errors.Join(errs...)
 }
 
@@ -385,7 +392,7 @@ func checkFile(path string) string {
 // LogValue logs the effective settings for the startup line; the policy
 // is summarized by size.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
+	attrs := []slog.Attr{
 		slog.String("instanceName", c.InstanceName),
 		slog.String("listen", c.Listen),
 		slog.String("metricsListen", c.MetricsListen),
@@ -408,8 +415,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("login.maxConcurrent", c.Login.MaxConcurrent),
 		slog.String("forwardAuth.headers", c.ForwardAuth.Headers),
 		slog.Int("forwardAuth.routes", len(c.ForwardAuth.Routes)),
+		slog.Int("trustPolicies", len(c.TrustPolicies)),
 		slog.Any("forwardAuth.trustedProxies", c.ForwardAuth.TrustedProxies),
-	)
+	}
+	return slog.GroupValue(append(attrs, c.SSO.OIDC.logAttrs()...)...)
 }
 
 // databaseKind names the store for logs without the URL (which may hold a

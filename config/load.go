@@ -65,6 +65,9 @@ var overrides = []override{
 	{setting: "tls.key", env: "GATEHOUSE_TLS_KEY", flag: "tls-key",
 		usage: "TLS private key file (PEM); with --tls-cert serves HTTPS",
 		str:   func(c *Config) *string { return &c.TLS.Key }},
+	{setting: "sso.oidc.clientSecret", env: EnvOIDCClientSecret,
+		usage: "OIDC client secret (no flag: it would show in the process list)",
+		str:   func(c *Config) *string { return (*string)(&c.SSO.OIDC.ClientSecret) }},
 }
 
 func (o override) set(c *Config, v string) error {
@@ -154,6 +157,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 		}
 	}
 
+	if err := c.SSO.OIDC.readSecretFile(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, err := range unjoin(c.Validate()) {
 		var se *SettingError
 		if errors.As(err, &se) && se.Source == "" {

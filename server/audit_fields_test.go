@@ -132,6 +132,12 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 		{req: form(ivy.Token, "token="+url.QueryEscape(e.admin)), want: want{"accounts", "get", "admin", "policy"}},
 		{req: form(ivy.Token, "token=not-a-token"), want: want{"tokens", "introspect", "*", "self"}},
 		{req: verify(ivy.Token, "/apps/web"), want: want{"applications", "get", "team-a/web", "policy"}},
+		{method: "POST", path: "/api/v1/trust-policies", tok: e.admin, body: trustFixture(0), want: want{"settings", "update", "trust", "policy"}},
+		{method: "GET", path: "/api/v1/trust-policies", tok: ivy.Token, want: want{"settings", "get", "trust", "policy"}},
+		{method: "GET", path: "/api/v1/trust-policies/ci", tok: ivy.Token, want: want{"settings", "get", "trust", "policy"}},
+		{method: "PUT", path: "/api/v1/trust-policies/ci", tok: e.admin, body: trustFixture(300), want: want{"settings", "update", "trust", "policy"}},
+		{method: "POST", path: "/api/v1/trust-policies/ci/test", tok: ivy.Token, body: gatehouse.TrustTest{Token: "not-a-jwt"}, want: want{"settings", "get", "trust", "policy"}},
+		{method: "DELETE", path: "/api/v1/trust-policies/ci", tok: e.admin, want: want{"settings", "update", "trust", "policy"}},
 		{method: "DELETE", path: "/api/v1/session", tok: ivySession, want: want{"session", "delete", "ivy", "self"}},
 	}
 	// Each case's request carries its own User-Agent, so that its event
@@ -189,11 +195,11 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 			routes["/api/v1/auth/verify"] = true // forward auth records the proxied route
 		}
 	}
-	// Every authenticated route is covered: the login route has no
-	// caller yet, and "/api/" is the JSON 404.
+	// Every authenticated route is covered: the login route and the token
+	// exchange have no caller yet, and "/api/" is the JSON 404.
 	for _, p := range server.RoutePatterns() {
 		api := strings.Contains(p, "/api/") || p == "GET /metrics"
-		if !api || p == "POST /api/v1/session" || p == "/api/" {
+		if !api || p == "POST /api/v1/session" || p == "POST /api/v1/token/exchange" || p == "/api/" {
 			continue
 		}
 		if !routes[p] {
@@ -364,4 +370,11 @@ func TestAuditFiltersActorAndAccount(t *testing.T) {
 			t.Errorf("GET /api/v1/audit?%s = %d %s, want 400 invalid_argument", q, s, b)
 		}
 	}
+}
+
+// trustFixture is a trust policy for admin; it is never used to exchange.
+func trustFixture(ttl int64) gatehouse.TrustPolicy {
+	return gatehouse.TrustPolicy{Name: "ci", Issuer: "https://ci.example", JWKSURL: "https://ci.example/jwks",
+		Audiences: []string{"https://gatehouse.example"}, Claims: map[string]gatehouse.ClaimPatterns{"repository_id": {"1"}},
+		Account: "admin", TTL: ttl}
 }

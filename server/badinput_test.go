@@ -39,10 +39,14 @@ import (
 // as it was (every table but the audit events, lastUsed columns aside).
 
 // publicAPI are the API routes that take no credential.
-var publicAPI = map[string]bool{"POST /api/v1/session": true}
+var publicAPI = map[string]bool{"POST /api/v1/session": true, "POST /api/v1/token/exchange": true}
 
 // formAPI are the API routes whose body is a form, not JSON (RFC 7662).
-var formAPI = map[string]bool{"POST /api/v1/introspect": true}
+var formAPI = map[string]bool{"POST /api/v1/introspect": true, "POST /api/v1/token/exchange": true}
+
+// oauthAPI are the API routes that answer in the OAuth error shape,
+// {"error", "error_description"} (RFC 8693 token exchange).
+var oauthAPI = map[string]bool{"POST /api/v1/token/exchange": true}
 
 // badFixtures are the objects the matrix aims at: each exists, so that a
 // request that got through would change something.
@@ -422,6 +426,13 @@ func (c badCase) check(resp *http.Response, body []byte) string {
 	}
 	code, _ := eb["error"].(string)
 	msg, _ := eb["message"].(string)
+	if oauthAPI[c.route.pattern] && c.route.method == c.method {
+		msg, _ = eb["error_description"].(string)
+		if len(eb) != 2 || code == "" || msg == "" {
+			return `want exactly {"error", "error_description"}`
+		}
+		return ""
+	}
 	if len(eb) != 2 || code == "" || msg == "" {
 		return `want exactly {"error", "message"}`
 	}

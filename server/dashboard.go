@@ -45,7 +45,7 @@ type dashboard struct {
 var pageNames = []string{
 	"login", "error", "user_info", "token_form", "token_created",
 	"accounts", "account", "projects", "project", "applications",
-	"audit", "break_glass",
+	"audit", "break_glass", "trust", "sso_cli",
 }
 
 // newDashboard parses the embedded templates. A template that does not
@@ -229,6 +229,11 @@ var notices = map[string]string{
 	"disabled":   "Account disabled. Its tokens stop working immediately.",
 	"synced":     "Sync queued. A deploy agent will pick it up.",
 	"logged-out": "You have been logged out.",
+
+	// Trust policies.
+	"trust-created": "Trust policy created.",
+	"trust-updated": "Trust policy saved. Tokens issued under its old conditions were revoked.",
+	"trust-deleted": "Trust policy deleted. Every token issued through it stopped working.",
 }
 
 // nav lists the sections the user may open. Admin sections appear only
@@ -245,6 +250,9 @@ func (d *dashboard) nav(r *http.Request, p *service.Principal, active string) []
 		links = append(links, navLink{Label: "Applications", Href: "/applications"})
 	}
 	links = append(links, navLink{Label: "Audit", Href: "/audit"})
+	if d.svc.Can(p, "settings", "get", "trust") {
+		links = append(links, navLink{Label: "Trust policies", Href: "/trust"})
+	}
 	if d.svc.Can(p, "accounts", "update", "*") {
 		links = append(links, navLink{Label: "Break-glass", Href: "/break-glass"})
 	}

@@ -13,6 +13,10 @@ import (
 
 type loginView struct {
 	Username string
+	SSO      string // the SSO button's label; "" without SSO
+	// SSOLogout, after an SSO user's logout, ends the session at the
+	// identity provider too (RP-initiated logout).
+	SSOLogout string
 }
 
 // home is the login form, or for a logged-in user the User Info page.
@@ -21,7 +25,7 @@ func (d *dashboard) home(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, r, "/user-info")
 		return
 	}
-	v := view{Title: "Log in", Data: loginView{}}
+	v := view{Title: "Log in", Data: loginView{SSO: d.svc.SSOName()}}
 	if r.URL.Query().Get("notice") == "logged-out" {
 		v.Notice = notices["logged-out"]
 	}
@@ -38,7 +42,7 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
 	again := func(status int, msg string) {
-		d.render(w, r, nil, status, "login", view{Title: "Log in", Error: msg, Data: loginView{Username: username}})
+		d.render(w, r, nil, status, "login", view{Title: "Log in", Error: msg, Data: loginView{Username: username, SSO: d.svc.SSOName()}})
 	}
 	if username == "" || password == "" {
 		again(http.StatusBadRequest, "Enter your username and password.")
@@ -65,12 +69,20 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 	seeOther(w, r, "/user-info")
 }
 
-// logout revokes the session token itself, not just the cookie.
+// logout revokes the session token itself, not just the cookie. An SSO
+// user whose provider advertises an end_session_endpoint is offered to
+// log out there too.
 func (d *dashboard) logout(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
+	idpLogout := d.svc.SSOLogoutURL(p)
 	if err := d.svc.Logout(r.Context(), p); err != nil {
 		return err
 	}
 	d.s.clearSessionCookie(w)
+	if idpLogout != "" {
+		d.render(w, r, nil, http.StatusOK, "login", view{Title: "Log in", Notice: notices["logged-out"],
+			Data: loginView{SSO: d.svc.SSOName(), SSOLogout: idpLogout}})
+		return nil
+	}
 	seeOther(w, r, "/?notice=logged-out")
 	return nil
 }

@@ -111,11 +111,12 @@ func cleanPath(p string) bool {
 }
 
 // needsJSON: every non-GET request to the API must declare a JSON body
-// (a CSRF guard, as in Argo CD); RFC 7662 introspection takes a form.
+// (a CSRF guard, as in Argo CD); RFC 7662 introspection and RFC 8693
+// token exchange take a form.
 func needsJSON(r *http.Request) bool {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return false
 	}
-	return strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != introspectPath && r.URL.Path != verifyPath
+	return strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != introspectPath && r.URL.Path != verifyPath && r.URL.Path != exchangePath
 }

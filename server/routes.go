@@ -73,6 +73,15 @@ func (s *Server) routeTable() []route {
 		{"PUT /api/v1/settings/rbac", s.api(s.putRBAC)},
 		{"GET /api/v1/settings/rbac/can", s.api(s.explain)},
 
+		// Trust policies and token exchange (keyless CI).
+		{"GET /api/v1/trust-policies", s.api(s.listTrustPolicies)},
+		{"POST /api/v1/trust-policies", s.api(s.createTrustPolicy)},
+		{"GET /api/v1/trust-policies/{name}", s.api(s.getTrustPolicy)},
+		{"PUT /api/v1/trust-policies/{name}", s.api(s.updateTrustPolicy)},
+		{"DELETE /api/v1/trust-policies/{name}", s.api(s.deleteTrustPolicy)},
+		{"POST /api/v1/trust-policies/{name}/test", s.api(s.testTrustPolicy)},
+		{"POST " + exchangePath, s.exchange},
+
 		// Audit and break-glass.
 		{"GET /api/v1/audit", s.api(s.listEvents)},
 		{"POST /api/v1/admin/revoke", s.api(s.bulkRevoke)},
@@ -92,6 +101,9 @@ func (s *Server) routeTable() []route {
 		{"GET /{$}", d.home},
 		{"POST /login", d.login},
 		{"POST /logout", d.page(d.logout)},
+		{"GET /auth/login", d.ssoLogin},
+		{"GET /auth/callback", d.ssoCallback},
+		{"POST /auth/cli", d.ssoCLIConfirm},
 		{"GET /user-info", d.page(d.userInfo)},
 		{"GET /tokens/created", d.page(d.tokenCreated)},
 		{"GET /accounts", d.page(d.accounts)},
@@ -111,6 +123,12 @@ func (s *Server) routeTable() []route {
 		{"GET /audit", d.page(d.audit)},
 		{"GET /break-glass", d.page(d.breakGlass)},
 		{"POST /break-glass", d.page(d.breakGlassPost)},
+		{"GET /trust", d.page(d.trustPolicies)},
+		{"POST /trust", d.page(d.trustSave)},
+		{"GET /trust/{name}", d.page(d.trustPolicy)},
+		{"POST /trust/{name}", d.page(d.trustSave)},
+		{"POST /trust/{name}/delete", d.page(d.trustDelete)},
+		{"POST /trust/{name}/test", d.page(d.trustTest)},
 		{"/", d.notFound},
 	}
 }

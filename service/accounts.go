@@ -45,6 +45,7 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (generated str
 		Groups:       []string{},
 		CreatedAt:    s.now().UTC(),
 		PasswordHash: hash,
+		Source:       gatehouse.SourceLocal,
 	}
 	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.CreateAccount(ctx, a); err != nil {
@@ -141,7 +142,7 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 			return gatehouse.Account{}, err
 		}
 	}
-	a := gatehouse.Account{Name: req.Name, Enabled: true, Capabilities: caps, Groups: groups, CreatedAt: s.now().UTC()}
+	a := gatehouse.Account{Name: req.Name, Enabled: true, Capabilities: caps, Groups: groups, CreatedAt: s.now().UTC(), Source: gatehouse.SourceLocal}
 	if req.Password != "" {
 		if err := checkPassword(req.Password); err != nil {
 			return gatehouse.Account{}, err
@@ -161,11 +162,17 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 				return err
 			}
 		}
+		// SSO accounts whose provider groups include the new name lose
+		// that group in this write (see stripGroup).
+		events, err := s.stripGroup(ctx, tx, c, a.Name)
+		if err != nil {
+			return err
+		}
 		if err := tx.CreateAccount(ctx, a); err != nil {
 			return err
 		}
 		c.putAccount(a)
-		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventAccountChanged, "accounts", "create", a.Name, "")})
+		return tx.AppendEvents(ctx, append(events, s.event(p, gatehouse.EventAccountChanged, "accounts", "create", a.Name, "")))
 	})
 	if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
 		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.ECONFLICT, "account %q already exists", a.Name)
@@ -207,11 +214,17 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 		before := a
 		if patch.Enabled != nil {
 			a.Enabled = *patch.Enabled
+			// An administrator's word on enabling outlasts the
+			// provider's refusal: a login no longer enables it again.
+			a.SSO.Refused = false
 		}
 		if patch.Capabilities != nil {
 			a.Capabilities = caps
 		}
 		if patch.Groups != nil {
+			if a.IsSSO() && !slices.Equal(a.Groups, groups) {
+				return gatehouse.Errorf(gatehouse.EPRECONDITION, "the identity provider owns the groups of the SSO account %q; bind its groups to roles with g lines instead", a.Name)
+			}
 			if !slices.Equal(a.Groups, groups) {
 				if err := s.authorizeGrant(p); err != nil {
 					return err
@@ -372,6 +385,9 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 		if a, err = tx.GetAccount(ctx, name); err != nil {
 			return err
 		}
+		if a.IsSSO() {
+			return gatehouse.Errorf(gatehouse.EPRECONDITION, "the SSO account %q has no password: it logs in through the identity provider", name)
+		}
 		a.PasswordHash = hash
 		if err := tx.UpdateAccount(ctx, a); err != nil {
 			return err
@@ -390,6 +406,10 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 // publicAccount strips what must not leave the server and attaches tokens.
 func publicAccount(a gatehouse.Account, tokens []gatehouse.Token) gatehouse.Account {
 	a.PasswordHash = nil
+	a.SSO = gatehouse.SSOLink{}
+	if a.Source == "" {
+		a.Source = gatehouse.SourceLocal
+	}
 	if a.Capabilities == nil {
 		a.Capabilities = []gatehouse.Capability{}
 	}

@@ -320,6 +320,9 @@ func (s *Service) reapOnce(ctx context.Context) {
 	if _, err := s.pruneLoginAttempts(ctx); err != nil {
 		s.log.Error("pruning login attempts", "err", err)
 	}
+	if _, err := s.pruneExchangeReplays(ctx); err != nil {
+		s.log.Error("pruning exchange replays", "err", err)
+	}
 	if err := s.pruneFeed(ctx); err != nil {
 		s.log.Error("pruning the change feed", "err", err)
 	}

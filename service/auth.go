@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -98,6 +99,17 @@ func (p *Principal) filtered(resource string) {
 	p.noteDecision(Decision{Resource: resource, Action: "get", Object: "*", Allowed: true, Via: gatehouse.ViaFilter})
 }
 
+// exchanged reports whether p's token was issued by a token exchange
+// (through a trust policy).
+func (p *Principal) exchanged() bool {
+	return p != nil && p.cached != nil && strings.HasPrefix(p.cached.rec.CreatedBy, gatehouse.TrustCreatorPrefix)
+}
+
+// errExchangedMint refuses token management to a token from a token
+// exchange: a successor it minted or rotated would outlive the trust
+// policy, which revokes only what it issued, and its minutes-long life.
+var errExchangedMint = gatehouse.Errorf(gatehouse.EFORBIDDEN, "a token issued by token exchange cannot mint, rotate or revoke tokens; exchange again for a fresh one")
+
 // LastDecision returns the last authorization check made for p.
 func (p *Principal) LastDecision() Decision { return p.decision }
 
@@ -105,6 +117,10 @@ func (p *Principal) LastDecision() Decision { return p.decision }
 // so that no answer tells whether a token id exists.
 // errStoreLost answers every token while the store is lost.
 var errStoreLost = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "store unavailable: tokens cannot be checked against it; try again shortly")
+
+// errSSOStale answers the tokens of an SSO account whose groups the
+// identity provider has not confirmed within groupsMaxAge.
+var errSSOStale = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the identity provider has not confirmed this account's groups recently enough; log in again through SSO")
 
 var errBadToken = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "invalid or unknown token")
 
@@ -200,6 +216,12 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 		if !a.Has(need) {
 			*p = Principal{}
 			return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account lacks the %s capability", need)
+		}
+		if a.Source == gatehouse.SourceSSO && (a.GroupsRefreshedAt.IsZero() || s.nowNanos()-a.GroupsRefreshedAt.UnixNano() > s.ssoMaxAge) {
+			// Fail closed: the identity provider has not confirmed this
+			// account's groups for longer than groupsMaxAge.
+			*p = Principal{}
+			return errSSOStale
 		}
 		p.subject = a.Name
 		p.groups = a.Groups

@@ -162,6 +162,9 @@ func (s *Service) DeleteProject(ctx context.Context, p *Principal, name string) 
 
 // CreateRoleToken mints a project role token; needs projects, update, <p>.
 func (s *Service) CreateRoleToken(ctx context.Context, p *Principal, project, role string, req gatehouse.TokenRequest) (gatehouse.NewToken, error) {
+	if p.exchanged() {
+		return gatehouse.NewToken{}, errExchangedMint
+	}
 	if err := s.authorize(p, "projects", "update", project); err != nil {
 		return gatehouse.NewToken{}, err
 	}

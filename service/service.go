@@ -52,6 +52,13 @@ type Options struct {
 	// StalenessBound is how long a replica may go without confirming it
 	// is current before it refuses tokens; default 1s.
 	StalenessBound time.Duration
+	// JWKSTimeout bounds one fetch of a trust policy's JWKS; default 5s.
+	JWKSTimeout time.Duration
+
+	// SSO turns on login through an OpenID Connect provider (sso.go).
+	// Without it, SSO accounts made earlier are still refused once their
+	// groups are older than DefaultGroupsMaxAge.
+	SSO *SSOOptions
 }
 
 // Service implements Gatehouse's rules over a Store.
@@ -88,6 +95,13 @@ type Service struct {
 	audit     *auditQueue
 	ready     readiness // the store monitor's verdict (ready.go)
 	follow    follower  // this replica's place in the change feed (follow.go)
+
+	jwks *jwksCache // trust policies' signing keys (jwks.go)
+
+	sso *ssoClient // nil without SSO
+	// ssoMaxAge is how long after the provider last confirmed an SSO
+	// account's groups its tokens are accepted (the hot path reads it).
+	ssoMaxAge int64
 }
 
 // New builds a Service and loads its caches from the store.
@@ -137,6 +151,16 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if !token.ValidInstance(s.instance) {
 		return nil, fmt.Errorf("service: invalid instance name %q", s.instance)
 	}
+	s.ssoMaxAge = int64(DefaultGroupsMaxAge)
+	if o.SSO != nil {
+		c, err := newSSOClient(*o.SSO, s.rand)
+		if err != nil {
+			return nil, err
+		}
+		s.sso = c
+		s.ssoMaxAge = int64(orDur(o.SSO.GroupsMaxAge, DefaultGroupsMaxAge))
+	}
+	s.jwks = newJWKSCache(orDur(o.JWKSTimeout, 5*time.Second), s.now)
 	s.logins = newLoginGuard(o.LoginMaxFailures, o.LoginWindow, o.LoginMaxConcurrent)
 	s.usage = newUsageTracker()
 	s.audit = newAuditQueue(o.AuditQueue, o.AuditDisabled, s.metrics)

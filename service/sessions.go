@@ -55,7 +55,8 @@ func (s *Service) Login(ctx context.Context, username, password, remoteAddr stri
 	}
 	err = bcrypt.CompareHashAndPassword(hash, []byte(password))
 	s.logins.release()
-	if err != nil || a == nil || !a.Enabled || !a.Has(gatehouse.CapLogin) || len(a.PasswordHash) == 0 {
+	// SSO accounts have no password: they log in through the provider.
+	if err != nil || a == nil || !a.Enabled || !a.Has(gatehouse.CapLogin) || len(a.PasswordHash) == 0 || a.IsSSO() {
 		s.settleLogin(ctx, id, username, loginFailed)
 		s.metrics.login("failed")
 		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventLoginFailed, Actor: username, Account: username, RemoteAddr: remoteAddr})
@@ -109,7 +110,7 @@ func passwordStillValid(ctx context.Context, account string, verified []byte) fu
 		if err != nil {
 			return err
 		}
-		if !a.Enabled || !a.Has(gatehouse.CapLogin) || subtle.ConstantTimeCompare(a.PasswordHash, verified) != 1 {
+		if !a.Enabled || !a.Has(gatehouse.CapLogin) || a.IsSSO() || subtle.ConstantTimeCompare(a.PasswordHash, verified) != 1 {
 			return errBadLogin
 		}
 		return nil

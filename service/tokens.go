@@ -231,7 +231,7 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.Bu
 		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "role needs project")
 	}
 	switch {
-	case req.Account != "" && !accountName.MatchString(req.Account):
+	case req.Account != "" && !validAccountName(req.Account):
 		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "account is not a valid account name")
 	case req.Project != "" && !dnsLabel.MatchString(req.Project):
 		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "project is not a valid project name")
@@ -392,6 +392,9 @@ func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFil
 // self-service (it could mint itself an unscoped successor): it needs the
 // permission explicitly, within its scopes.
 func (s *Service) authorizeTokens(p *Principal, account, action string) error {
+	if action != "get" && p.exchanged() {
+		return errExchangedMint
+	}
 	if p.account != "" && p.account == account && p.kind != gatehouse.KindProject && len(p.scopes) == 0 {
 		p.self("accounts", action, account)
 		return nil

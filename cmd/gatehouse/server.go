@@ -93,12 +93,20 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		LoginMaxConcurrent: cfg.Login.MaxConcurrent,
 		AuditRetention:     time.Duration(cfg.Audit.Retention),
 		StalenessBound:     time.Duration(cfg.Cluster.StalenessBound),
+		SSO:                ssoOf(cfg),
 	})
 	if err != nil {
 		return err
 	}
 	if err := bootstrapAdmin(ctx, svc, cfg.DataDir, adminPassword, log); err != nil {
 		return err
+	}
+	trust, err := cfg.TrustPolicyList()
+	if err != nil {
+		return err
+	}
+	if err := svc.ApplyTrustPolicies(ctx, trust); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 
 	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -150,6 +158,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	bgDone := make(chan struct{})
 	go func() {
 		defer close(bgDone)
+		go svc.RunSSORefresh(bgCtx)
 		svc.Run(bgCtx, time.Duration(cfg.ReaperInterval))
 	}()
 
@@ -413,6 +422,24 @@ func bootstrapAdmin(ctx context.Context, svc *service.Service, dataDir, password
 	abs, _ := filepath.Abs(path)
 	log.Warn("created the admin account; its generated password is in the file shown (mode 0600): log in, change it with `gatehouse account update-password`, then delete the file", "password_file", abs)
 	return nil
+}
+
+// ssoOf is the service's SSO configuration, nil without SSO.
+func ssoOf(cfg config.Config) *service.SSOOptions {
+	if !cfg.SSO.OIDC.Enabled() {
+		return nil
+	}
+	o := cfg.SSO.OIDC.WithDefaults()
+	var caps []gatehouse.Capability
+	for _, c := range o.Capabilities {
+		caps = append(caps, gatehouse.Capability(c))
+	}
+	return &service.SSOOptions{
+		Name: o.Name, Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: string(o.ClientSecret),
+		RedirectURL: o.RedirectURL, Scopes: o.Scopes, UsernameClaim: o.UsernameClaim, GroupsClaim: o.GroupsClaim,
+		GroupsRefreshInterval: time.Duration(o.GroupsRefreshInterval), GroupsMaxAge: time.Duration(o.GroupsMaxAge),
+		Capabilities: caps,
+	}
 }
 
 func rbacOf(cfg config.Config) gatehouse.RBAC {

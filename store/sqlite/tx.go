@@ -91,29 +91,35 @@ func (w *where) String() string {
 
 // ---- accounts
 
-const accountCols = `name, enabled, capabilities, groups_json, created_at, password_hash`
+const accountCols = `name, enabled, capabilities, groups_json, created_at, password_hash, source, last_login_at, groups_refreshed_at, sso`
 
 func (t *tx) CreateAccount(ctx context.Context, a gatehouse.Account) error {
 	var e encoder
-	caps, groups := e.list(a.Capabilities), e.list(a.Groups)
+	caps, groups, link := e.list(a.Capabilities), e.list(a.Groups), encodeSSO(&e, a.SSO)
 	if err := e.check(); err != nil {
 		return err
 	}
 	return insert(ctx, t.tx, "account "+strconv.Quote(a.Name)+" already exists",
-		`INSERT INTO accounts (`+accountCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		a.Name, a.Enabled, caps, groups, nanos(a.CreatedAt), a.PasswordHash)
+		`INSERT INTO accounts (`+accountCols+`, sso_issuer, sso_subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		a.Name, a.Enabled, caps, groups, nanos(a.CreatedAt), a.PasswordHash,
+		a.Source, nanos(a.LastLoginAt), nanos(a.GroupsRefreshedAt), link, a.SSO.Issuer, a.SSO.Subject)
 }
 
 func scanAccount(sc scanner) (gatehouse.Account, error) {
 	var (
-		a            gatehouse.Account
-		caps, groups string
-		created      int64
+		a                         gatehouse.Account
+		caps, groups, link        string
+		created, login, refreshed int64
 	)
-	if err := sc.Scan(&a.Name, &a.Enabled, &caps, &groups, &created, &a.PasswordHash); err != nil {
+	if err := sc.Scan(&a.Name, &a.Enabled, &caps, &groups, &created, &a.PasswordHash,
+		&a.Source, &login, &refreshed, &link); err != nil {
 		return a, err
 	}
 	a.CreatedAt = fromNanos(created)
+	a.LastLoginAt, a.GroupsRefreshedAt = fromNanos(login), fromNanos(refreshed)
+	if err := decodeSSO(link, &a.SSO); err != nil {
+		return a, err
+	}
 	a.Capabilities = []gatehouse.Capability{}
 	a.Groups = []string{}
 	if err := fromJSON(caps, &a.Capabilities); err != nil {
@@ -135,13 +141,16 @@ func (t *tx) ListAccounts(ctx context.Context) ([]gatehouse.Account, error) {
 // UpdateAccount replaces everything but the name and the creation time.
 func (t *tx) UpdateAccount(ctx context.Context, a gatehouse.Account) error {
 	var e encoder
-	caps, groups := e.list(a.Capabilities), e.list(a.Groups)
+	caps, groups, link := e.list(a.Capabilities), e.list(a.Groups), encodeSSO(&e, a.SSO)
 	if err := e.check(); err != nil {
 		return err
 	}
 	return t.execOne(ctx, "account",
-		`UPDATE accounts SET enabled = $2, capabilities = $3, groups_json = $4, password_hash = $5 WHERE name = $1`,
-		a.Name, a.Enabled, caps, groups, a.PasswordHash)
+		`UPDATE accounts SET enabled = $2, capabilities = $3, groups_json = $4, password_hash = $5,
+			source = $6, last_login_at = $7, groups_refreshed_at = $8, sso = $9,
+			sso_issuer = $10, sso_subject = $11 WHERE name = $1`,
+		a.Name, a.Enabled, caps, groups, a.PasswordHash, a.Source, nanos(a.LastLoginAt), nanos(a.GroupsRefreshedAt), link,
+		a.SSO.Issuer, a.SSO.Subject)
 }
 
 // DeleteAccount deletes the account only: the service deletes its tokens in

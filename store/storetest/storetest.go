@@ -52,6 +52,7 @@ var conformanceCases = []struct {
 	{"Accounts", testAccounts},
 	{"AccountListSortedByName", testAccountList},
 	{"AccountDeleteKeepsTokens", testAccountDeleteKeepsTokens},
+	{"SSOAccounts", testSSOAccounts},
 	{"Tokens", testTokens},
 	{"TokenFilterList", testTokenFilterList},
 	{"TokenFilterDelete", testTokenFilterDelete},
@@ -94,6 +95,11 @@ var conformanceCases = []struct {
 	{"ClearLoginFailures", testClearLoginFailures},
 	{"PruneLoginAttempts", testPruneLoginAttempts},
 	{"ConcurrentLoginReservations", testConcurrentLoginReservations},
+	{"TrustPolicies", testTrustPolicies},
+	{"DeleteTokensCreatedBy", testDeleteTokensCreatedBy},
+	{"ExchangeReplays", testExchangeReplays},
+	{"ConcurrentExchangeReplays", testConcurrentExchangeReplays},
+	{"TrustWritesInViewFail", testTrustWritesInViewFail},
 }
 
 // runCases runs every case in parallel and counts the runs and failures.

@@ -86,3 +86,19 @@ func (Tx) ClearLoginFailures(context.Context, string) error {
 func (Tx) PruneLoginAttempts(context.Context, time.Time) (int, error) {
 	return 0, Refused("PruneLoginAttempts")
 }
+func (Tx) CreateTrustPolicy(context.Context, gatehouse.TrustPolicy) error {
+	return Refused("CreateTrustPolicy")
+}
+func (Tx) UpdateTrustPolicy(context.Context, gatehouse.TrustPolicy) error {
+	return Refused("UpdateTrustPolicy")
+}
+func (Tx) DeleteTrustPolicy(context.Context, string) error { return Refused("DeleteTrustPolicy") }
+func (Tx) DeleteTokensCreatedBy(context.Context, string) ([]gatehouse.Token, error) {
+	return nil, Refused("DeleteTokensCreatedBy")
+}
+func (Tx) AddExchangeReplay(context.Context, string, time.Time) error {
+	return Refused("AddExchangeReplay")
+}
+func (Tx) PruneExchangeReplays(context.Context, time.Time) (int, error) {
+	return 0, Refused("PruneExchangeReplays")
+}
