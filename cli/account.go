@@ -501,11 +501,12 @@ func (a *app) accountRevokeAllCmd() *cobra.Command {
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "revoke-all",
-		Short: "Revoke every token of an account",
-		Long: `Revoke every token of --account (default: your own, including the session
-this CLI uses), or only those issued before --issued-before (RFC 3339, a
-date, or a duration ago such as 24h). Asks for confirmation unless --yes;
-without a terminal it needs --yes.`,
+		Short: "Revoke every API token of an account",
+		Long: `Revoke every API token of --account (default: your own), or only those
+issued before --issued-before (RFC 3339, a date, or a duration ago such as
+24h). Sessions are not API tokens and stay: end them with logout, or revoke
+them all with "admin revoke --account NAME --kind session". Asks for
+confirmation unless --yes; without a terminal it needs --yes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var issuedBefore time.Time
