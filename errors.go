@@ -13,6 +13,7 @@ const (
 	EUNAUTHORIZED = "unauthenticated"        // 401: who are you?
 	EFORBIDDEN    = "permission_denied"      // 403: you may not
 	ENOTFOUND     = "not_found"              // 404
+	EMETHOD       = "method_not_allowed"     // 405, with Error.Allow
 	ECONFLICT     = "already_exists"         // 409
 	EPRECONDITION = "failed_precondition"    // 412
 	ETOOLARGE     = "payload_too_large"      // 413
@@ -28,6 +29,7 @@ type Error struct {
 	Code       string
 	Message    string
 	RetryAfter time.Duration // with ETHROTTLED
+	Allow      string        // with EMETHOD: the methods the path takes
 	Err        error
 }
 

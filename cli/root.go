@@ -197,6 +197,7 @@ func (a *app) root(extra ...*cobra.Command) *cobra.Command {
 			},
 		},
 	)
+	refuseUnknownSubcommands(root)
 	return root
 }
 
@@ -253,4 +254,30 @@ func oneLine(s string) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// refuseUnknownSubcommands makes every command group (a command with
+// subcommands and nothing to run itself) fail on a word that names none of
+// them, as the root command does, with cobra's suggestions; cobra would
+// print the group's help and exit 0, so that a script calling a mistyped
+// command ("account lst") carries on as if it had worked.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if cmd.Parent() == nil || !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return fmt.Errorf("%s (see '%s --help')", msg, cmd.CommandPath())
+	}
 }

@@ -44,12 +44,26 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"acount"}, `error: unknown command "acount" for "gatehouse" Did you mean this? account`},
 		{[]string{"account", "list", "--bogus"}, "error: unknown flag: --bogus (see 'gatehouse account list --help')"},
 		{[]string{"account", "can-i", "get"}, "error: accepts 3 arg(s), received 1"},
+		// A mistyped subcommand of a group fails too, rather than print
+		// the group's help and exit 0.
+		{[]string{"account", "list-token"}, `error: unknown command "list-token" for "gatehouse account"; did you mean list-tokens? (see 'gatehouse account --help')`},
+		{[]string{"admin", "settings", "rbac", "can"}, `error: unknown command "settings" for "gatehouse admin" (see 'gatehouse admin --help')`},
+		{[]string{"proj", "role", "nope"}, `error: unknown command "nope" for "gatehouse proj role" (see 'gatehouse proj role --help')`},
 	}
 	for _, tt := range tests {
 		res := cliRun{}.run(t, tt.args...)
 		if res.code != 1 || res.stderr != tt.want+"\n" {
 			t.Errorf("%v: exit %d, stderr %q; want 1, %q", tt.args, res.code, res.stderr, tt.want)
 		}
+	}
+}
+
+// TestCommandGroupsWithoutArgsShowHelp: a group alone still shows its
+// help and succeeds.
+func TestCommandGroupsWithoutArgsShowHelp(t *testing.T) {
+	res := cliRun{}.run(t, "account")
+	if res.code != 0 || !strings.Contains(res.stdout, "Available Commands:") {
+		t.Errorf("gatehouse account: exit %d, stdout %q", res.code, res.stdout)
 	}
 }
 

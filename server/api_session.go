@@ -24,6 +24,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowedMethods(r); allow != "" {
+		err := gatehouse.Errorf(gatehouse.EMETHOD, "%s is not allowed on %s; it takes %s", r.Method, r.URL.Path, allow)
+		err.Allow = allow
+		s.writeError(w, r, err)
+		return
+	}
 	s.writeError(w, r, gatehouse.Errorf(gatehouse.ENOTFOUND, "no such API path: %s %s", r.Method, r.URL.Path))
 }
 

@@ -15,6 +15,7 @@ var statusOf = map[string]int{
 	gatehouse.EUNAUTHORIZED: http.StatusUnauthorized,
 	gatehouse.EFORBIDDEN:    http.StatusForbidden,
 	gatehouse.ENOTFOUND:     http.StatusNotFound,
+	gatehouse.EMETHOD:       http.StatusMethodNotAllowed,
 	gatehouse.ECONFLICT:     http.StatusConflict,
 	gatehouse.EPRECONDITION: http.StatusPreconditionFailed,
 	gatehouse.ETOOLARGE:     http.StatusRequestEntityTooLarge,
@@ -51,6 +52,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case gatehouse.EUNAUTHORIZED:
 		h.Add("WWW-Authenticate", `Bearer realm="gatehouse"`)
 		h.Add("WWW-Authenticate", `Basic realm="gatehouse"`)
+	case gatehouse.EMETHOD:
+		var e *gatehouse.Error
+		if errors.As(err, &e) && e.Allow != "" {
+			h.Set("Allow", e.Allow)
+		}
 	case gatehouse.ETHROTTLED:
 		var e *gatehouse.Error
 		if errors.As(err, &e) && e.RetryAfter > 0 {

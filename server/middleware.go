@@ -74,7 +74,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				slog.String("remote", clientIP(r)),
 			)
 		}()
-		if err := refuseAPIRequest(r); err != nil {
+		// A known path asked with a method it does not take is answered
+		// 405 by the router, whatever its body.
+		if err := refuseAPIRequest(r); err != nil && !(gatehouse.IsCode(err, gatehouse.EUNSUPPORTED) && s.allowedMethods(r) != "") {
 			s.writeError(rec, r, err)
 			return
 		}

@@ -11,12 +11,47 @@ type route struct {
 	handler http.HandlerFunc
 }
 
-// routes registers the route table.
+// routes registers the route table, and in s.methods the table without
+// its catch-alls, which tells a known API path asked with the wrong
+// method (405) from an unknown one (404).
 func (s *Server) routes(mux *http.ServeMux) {
+	s.methods = http.NewServeMux()
 	for _, rt := range s.routeTable() {
 		mux.HandleFunc(rt.pattern, rt.handler)
+		if rt.pattern != "/api/" && rt.pattern != "/" {
+			s.methods.HandleFunc(rt.pattern, func(http.ResponseWriter, *http.Request) {})
+		}
 	}
 }
+
+// allowedMethods returns the Allow list of r's path when the route table
+// has the path under other methods only, and "" otherwise.
+func (s *Server) allowedMethods(r *http.Request) string {
+	var rec methodRecorder
+	// A copy: ServeMux sets the request's Pattern, which the access log
+	// and metrics read from r.
+	s.methods.ServeHTTP(&rec, r.WithContext(r.Context()))
+	if rec.code != http.StatusMethodNotAllowed {
+		return ""
+	}
+	return rec.h.Get("Allow")
+}
+
+// methodRecorder keeps what ServeMux answers for a path it has under
+// other methods: the status and the Allow header.
+type methodRecorder struct {
+	h    http.Header
+	code int
+}
+
+func (m *methodRecorder) Header() http.Header {
+	if m.h == nil {
+		m.h = http.Header{}
+	}
+	return m.h
+}
+func (m *methodRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (m *methodRecorder) WriteHeader(code int)        { m.code = code }
 
 // routeTable is the whole HTTP surface on one screen. It is data so that
 // tests walk it: the bad-input matrix covers a new route by itself.

@@ -52,6 +52,7 @@ type Server struct {
 	promh   http.Handler
 	tls     bool
 	fwd     forwardAuth
+	methods *http.ServeMux // the route table without catch-alls; see routes
 	handler http.Handler
 }
 
