@@ -3,5 +3,6 @@
 // dumb: no permission checks, no business rules beyond integrity.
 //
 //   - storetest: the conformance suite every backend must pass;
-//   - sqlite: the embedded default backend (pure Go, one file).
+//   - sqlite: the embedded default backend (pure Go, one file);
+//   - postgres: PostgreSQL, for several replicas on one database.
 package store
