@@ -196,8 +196,10 @@ func FuzzForwardAuthURI(f *testing.F) {
 		// The escaped canonical path canonicalizes to itself, and so does
 		// the canonical path when it holds nothing a raw URI reads
 		// differently.
+		// (Escaping can lengthen a path past the URI limit, which then
+		// refuses it; that is the limit, not a change of meaning.)
 		esc := (&url.URL{Path: path}).EscapedPath()
-		if again, err := CanonicalPath(esc); err != nil || again != path {
+		if again, err := CanonicalPath(esc); len(esc) <= maxOriginalURI && (err != nil || again != path) {
 			t.Fatalf("CanonicalPath(%q) = %q, but its escaped form %q gives %q, %v", raw, path, esc, again, err)
 		}
 		if !strings.ContainsAny(path, "?# ") {
