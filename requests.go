@@ -126,6 +126,19 @@ type Introspection struct {
 	Scope     string `json:"scope,omitempty"`
 }
 
+// VersionInfo answers GET /api/version: what the server binary is. It is
+// public, like Argo CD's, so that `gatehouse version` works before login.
+type VersionInfo struct {
+	Version   string `json:"version"`   // release version, or "dev"
+	GoVersion string `json:"goVersion"` // toolchain that built the binary
+	Platform  string `json:"platform"`  // GOOS/GOARCH
+	// Revision, RevisionTime and Modified are the VCS commit the binary
+	// was built from, when the toolchain recorded one.
+	Revision     string    `json:"revision,omitempty"`
+	RevisionTime time.Time `json:"revisionTime,omitzero"`
+	Modified     bool      `json:"modified,omitempty"` // built from a tree with uncommitted changes
+}
+
 // List is the envelope of every list answer.
 type List[T any] struct {
 	Items      []T    `json:"items"`

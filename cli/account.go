@@ -99,11 +99,14 @@ func (a *app) accountListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the accounts you may see",
-		Args:  cobra.NoArgs,
+		Long: `List the accounts you may see. -o json and -o yaml show each account with
+its API tokens, as account get does; -o wide adds the account's source
+(local or sso), when it was created and how many API tokens it holds.`,
+		Args: cobra.NoArgs,
 	}
-	format := addOutputFlag(cmd)
+	format := addListOutputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format); err != nil {
+		if err := format.check(); err != nil {
 			return err
 		}
 		c, err := a.client()
@@ -114,10 +117,19 @@ func (a *app) accountListCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return render(cmd.OutOrStdout(), *format, nonNil(items), func(w *tabwriter.Writer) {
-			row(w, "NAME", "ENABLED", "CAPABILITIES", "GROUPS")
+		wide := format.wide()
+		return format.render(cmd.OutOrStdout(), nonNil(items), func(w *tabwriter.Writer) {
+			head := []string{"NAME", "ENABLED", "CAPABILITIES", "GROUPS"}
+			if wide {
+				head = append(head, "SOURCE", "CREATED", "TOKENS")
+			}
+			row(w, head...)
 			for _, acc := range items {
-				row(w, acc.Name, fmt.Sprint(acc.Enabled), join(acc.Capabilities), join(acc.Groups))
+				cells := []string{acc.Name, fmt.Sprint(acc.Enabled), join(acc.Capabilities), join(acc.Groups)}
+				if wide {
+					cells = append(cells, orDash(acc.Source), fmtTime(acc.CreatedAt, "-"), fmt.Sprint(len(acc.Tokens)))
+				}
+				row(w, cells...)
 			}
 		})
 	}
@@ -167,19 +179,38 @@ func (a *app) accountGetCmd() *cobra.Command {
 			fmt.Fprintln(out, "NONE")
 			return nil
 		}
-		return render(out, formatTable, nil, func(w *tabwriter.Writer) { a.tokenTable(w, acc.Tokens) })
+		return render(out, formatTable, nil, func(w *tabwriter.Writer) { a.tokenTable(w, acc.Tokens, false) })
 	}
 	return cmd
 }
 
 // tokenTable lists tokens: ID, NAME, ISSUED, EXPIRES ("never", or marked
-// "(expired)"), LAST USED ("never").
-func (a *app) tokenTable(w io.Writer, tokens []gatehouse.Token) {
+// "(expired)"), LAST USED ("never"); wide adds SCOPES, CREATED BY and LAST
+// USED FROM.
+func (a *app) tokenTable(w io.Writer, tokens []gatehouse.Token, wide bool) {
 	now := a.env.Now()
-	row(w, "ID", "NAME", "ISSUED", "EXPIRES", "LAST USED")
-	for _, t := range tokens {
-		row(w, t.ID, orDash(t.Name), fmtTime(t.IssuedAt, "-"), fmtExpiry(t.ExpiresAt, now), fmtTime(t.LastUsedAt, "never"))
+	head := []string{"ID", "NAME", "ISSUED", "EXPIRES", "LAST USED"}
+	if wide {
+		head = append(head, "SCOPES", "CREATED BY", "LAST USED FROM")
 	}
+	row(w, head...)
+	for _, t := range tokens {
+		cells := []string{t.ID, orDash(t.Name), fmtTime(t.IssuedAt, "-"), fmtExpiry(t.ExpiresAt, now), fmtTime(t.LastUsedAt, "never")}
+		if wide {
+			cells = append(cells, scopeList(t.Scopes), orDash(t.CreatedBy), orDash(t.LastUsedFrom))
+		}
+		row(w, cells...)
+	}
+}
+
+// scopeList shows a token's scopes as resource:action:object, comma
+// separated, or "-" for an unscoped token (its owner's permissions).
+func scopeList(scopes []gatehouse.Scope) string {
+	s := make([]string, len(scopes))
+	for i, sc := range scopes {
+		s[i] = sc.Resource + ":" + sc.Action + ":" + sc.Object
+	}
+	return join(s)
 }
 
 func (a *app) accountCreateCmd() *cobra.Command {
@@ -400,10 +431,10 @@ func (a *app) accountListTokensCmd() *cobra.Command {
 		Short: "List an account's tokens",
 		Args:  cobra.NoArgs,
 	}
-	format := addOutputFlag(cmd)
+	format := addListOutputFlag(cmd)
 	cmd.Flags().StringVarP(&account, "account", "a", "", "account (default: your own)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format); err != nil {
+		if err := format.check(); err != nil {
 			return err
 		}
 		c, err := a.client()
@@ -417,7 +448,7 @@ func (a *app) accountListTokensCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return render(cmd.OutOrStdout(), *format, nonNil(items), func(w *tabwriter.Writer) { a.tokenTable(w, items) })
+		return format.render(cmd.OutOrStdout(), nonNil(items), func(w *tabwriter.Writer) { a.tokenTable(w, items, format.wide()) })
 	}
 	return cmd
 }
@@ -425,9 +456,10 @@ func (a *app) accountListTokensCmd() *cobra.Command {
 func (a *app) accountDeleteTokenCmd() *cobra.Command {
 	var account string
 	cmd := &cobra.Command{
-		Use:   "delete-token ID",
-		Short: "Revoke one of an account's tokens",
-		Args:  cobra.ExactArgs(1),
+		Use:               "delete-token ID",
+		Short:             "Revoke one of an account's tokens",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeAccountTokenIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -456,8 +488,9 @@ func (a *app) accountRotateTokenCmd() *cobra.Command {
 --grace (so running clients can switch over). Prints only the new token.
 The new token keeps the old one's name, scopes and lifetime (capped at the
 server's maximum) unless --expires-in says otherwise.`,
-		Example: `  NEW=$(gatehouse account rotate-token --account ci "$ID" --grace 5m)`,
-		Args:    cobra.ExactArgs(1),
+		Example:           `  NEW=$(gatehouse account rotate-token --account ci "$ID" --grace 5m)`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeAccountTokenIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var in gatehouse.RotateRequest
 			if cmd.Flags().Changed("expires-in") {

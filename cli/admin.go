@@ -17,7 +17,19 @@ func (a *app) adminCmd() *cobra.Command {
 		Use:   "admin",
 		Short: "Administration: break-glass revocation and offline RBAC checks",
 	}
-	cmd.AddCommand(a.adminRevokeCmd(), newRBACCommand())
+	cmd.AddCommand(a.adminRevokeCmd(), newRBACCommand(), adminSettingsCmd())
+	return cmd
+}
+
+// adminSettingsCmd is Argo CD's spelling, `argocd admin settings rbac
+// can|validate`, of `admin rbac can|validate`: the same commands, so that
+// an Argo CD user's muscle memory and scripts work.
+func adminSettingsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "settings",
+		Short: "Argo CD's spelling of the offline checks: admin settings rbac can|validate (the same as admin rbac)",
+	}
+	cmd.AddCommand(newRBACCommand())
 	return cmd
 }
 
@@ -169,7 +181,7 @@ of the next page is printed on standard error.`,
   gatehouse audit list --token-id 5f0c6b2e-7d1a-4c1e-9a51-0e8f1b2c3d4e -o json`,
 		Args: cobra.NoArgs,
 	}
-	format := addOutputFlag(cmd)
+	format := addListOutputFlag(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.Actor, "actor", "", "events this account (or project role, proj:P:R) caused")
 	fl.StringVar(&f.Account, "account", "", "events about this account, whoever caused them")
@@ -185,7 +197,7 @@ of the next page is printed on standard error.`,
 	fl.IntVar(&f.Limit, "limit", 100, "events per page (1-1000)")
 	fl.StringVar(&f.Cursor, "cursor", "", "cursor of the page to read, from a previous listing")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format); err != nil {
+		if err := format.check(); err != nil {
 			return err
 		}
 		var err error
@@ -204,8 +216,13 @@ of the next page is printed on standard error.`,
 		if err != nil {
 			return err
 		}
-		err = render(cmd.OutOrStdout(), *format, nonNil(page.Items), func(w *tabwriter.Writer) {
-			row(w, "TIME", "TYPE", "ACTOR", "ACCOUNT", "TOKEN", "METHOD", "PATH", "PERMISSION", "DECISION", "VIA", "STATUS")
+		wide := format.wide()
+		err = format.render(cmd.OutOrStdout(), nonNil(page.Items), func(w *tabwriter.Writer) {
+			head := []string{"TIME", "TYPE", "ACTOR", "ACCOUNT", "TOKEN", "METHOD", "PATH", "PERMISSION", "DECISION", "VIA", "STATUS"}
+			if wide {
+				head = append(head, "ROUTE", "REMOTE", "USER AGENT", "DETAIL")
+			}
+			row(w, head...)
 			for _, e := range page.Items {
 				status := "-"
 				if e.Status != 0 {
@@ -215,8 +232,12 @@ of the next page is printed on standard error.`,
 				if e.Resource != "" && e.Action != "" {
 					perm = e.Resource + "," + e.Action + "," + e.Object
 				}
-				row(w, fmtTime(e.Time, "-"), e.Type, orDash(e.Actor), orDash(e.Account), orDash(e.TokenID), orDash(e.Method),
-					orDash(e.Path), perm, orDash(e.Decision), orDash(e.Via), status)
+				cells := []string{fmtTime(e.Time, "-"), e.Type, orDash(e.Actor), orDash(e.Account), orDash(e.TokenID), orDash(e.Method),
+					orDash(e.Path), perm, orDash(e.Decision), orDash(e.Via), status}
+				if wide {
+					cells = append(cells, orDash(e.Route), orDash(e.RemoteAddr), orDash(e.UserAgent), orDash(e.Detail))
+				}
+				row(w, cells...)
 			}
 		})
 		if err != nil {

@@ -25,10 +25,10 @@ func (a *app) appCmd() *cobra.Command {
 func (a *app) appListCmd() *cobra.Command {
 	var project string
 	cmd := &cobra.Command{Use: "list", Short: "List the applications you may see", Args: cobra.NoArgs}
-	format := addOutputFlag(cmd)
+	format := addListOutputFlag(cmd)
 	cmd.Flags().StringVarP(&project, "project", "p", "", "only this project's applications")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format); err != nil {
+		if err := format.check(); err != nil {
 			return err
 		}
 		c, err := a.client()
@@ -39,12 +39,21 @@ func (a *app) appListCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return render(cmd.OutOrStdout(), *format, nonNil(items), func(w *tabwriter.Writer) {
-			row(w, "NAME", "CLUSTER", "NAMESPACE", "PROJECT", "STATUS", "HEALTH", "REPO", "PATH", "TARGET")
+		wide := format.wide()
+		return format.render(cmd.OutOrStdout(), nonNil(items), func(w *tabwriter.Writer) {
+			head := []string{"NAME", "CLUSTER", "NAMESPACE", "PROJECT", "STATUS", "HEALTH", "REPO", "PATH", "TARGET"}
+			if wide {
+				head = append(head, "REVISION", "REPORTED", "MESSAGE")
+			}
+			row(w, head...)
 			for _, x := range items {
 				s := x.Spec
-				row(w, x.Name, s.Destination.Server, s.Destination.Namespace, x.Project,
-					orDash(x.Status.Sync), orDash(x.Status.Health), s.RepoURL, s.Path, s.TargetRevision)
+				cells := []string{x.Name, s.Destination.Server, s.Destination.Namespace, x.Project,
+					orDash(x.Status.Sync), orDash(x.Status.Health), s.RepoURL, s.Path, s.TargetRevision}
+				if wide {
+					cells = append(cells, orDash(x.Status.Revision), fmtTime(x.Status.ReportedAt, "-"), orDash(x.Status.Message))
+				}
+				row(w, cells...)
 			}
 		})
 	}

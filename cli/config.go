@@ -25,8 +25,18 @@ type configContext struct {
 	Server    string `yaml:"server"`
 	User      string `yaml:"user,omitempty"` // for relogin
 	Token     string `yaml:"token,omitempty"`
-	Plaintext bool   `yaml:"plaintext,omitempty"`
-	Insecure  bool   `yaml:"insecure,omitempty"`
+	transport `yaml:",inline"`
+}
+
+// transport is how the CLI reaches a server: what a bare host:port means
+// and how the server's TLS certificate is verified.
+type transport struct {
+	Plaintext bool `yaml:"plaintext,omitempty"`
+	Insecure  bool `yaml:"insecure,omitempty"`
+	// ServerCrt is a PEM file of the certificates to verify the server
+	// against instead of the system's roots: a private CA, or the
+	// server's own self-signed certificate. Stored as an absolute path.
+	ServerCrt string `yaml:"server-crt,omitempty"`
 }
 
 // parseConfig decodes and validates a config file's content.

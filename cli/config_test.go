@@ -31,7 +31,7 @@ contexts:
 `,
 			want: config{CurrentContext: "local", Contexts: []configContext{
 				{Name: "local", Server: "http://127.0.0.1:8080", User: "admin", Token: "gatehouse:abc"},
-				{Name: "prod", Server: "gatehouse.example.com:443", Insecure: true},
+				{Name: "prod", Server: "gatehouse.example.com:443", transport: transport{Insecure: true}},
 			}},
 		},
 		{name: "not yaml", in: "contexts: [", wantErr: "yaml"},

@@ -1,11 +1,18 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/gatehouse/gatehouse/client"
 )
+
+// errNoServer: neither a flag, the environment nor a context names a
+// server.
+var errNoServer = errors.New("no server: pass --server, set GATEHOUSE_SERVER or run: gatehouse login SERVER")
 
 // connection is where a command sends its requests and with which token.
 type connection struct {
@@ -15,8 +22,7 @@ type connection struct {
 	user      string // the context's user name, for relogin
 	token     string
 	tokenFrom string // "--auth-token", "GATEHOUSE_AUTH_TOKEN" or "context"
-	plaintext bool
-	insecure  bool
+	transport
 }
 
 // resolve works out the connection: --server, else GATEHOUSE_SERVER, else
@@ -28,8 +34,7 @@ func (a *app) resolve() (*connection, error) {
 	c := &connection{
 		server:    a.flags.server,
 		token:     a.flags.authToken,
-		plaintext: a.flags.plaintext,
-		insecure:  a.flags.insecure,
+		transport: a.transportOver(transport{}),
 	}
 	if c.server == "" {
 		c.server = a.env.Getenv("GATEHOUSE_SERVER")
@@ -75,11 +80,10 @@ func (a *app) resolve() (*connection, error) {
 		if c.token == "" && ctx.Token != "" {
 			c.token, c.tokenFrom = ctx.Token, "context"
 		}
-		c.plaintext = c.plaintext || ctx.Plaintext
-		c.insecure = c.insecure || ctx.Insecure
+		c.transport = a.transportOver(ctx.transport)
 	}
 	if c.server == "" {
-		return nil, errors.New("no server: pass --server, set GATEHOUSE_SERVER or run: gatehouse login SERVER")
+		return nil, errNoServer
 	}
 	return c, nil
 }
@@ -91,14 +95,86 @@ func (a *app) client() (*client.Client, error) {
 		return nil, err
 	}
 	a.conn = conn
-	return newClient(conn.server, conn.token, conn.plaintext, conn.insecure)
+	return newClient(conn.server, conn.token, conn.transport)
 }
 
-func newClient(server, token string, plaintext, insecure bool) (*client.Client, error) {
-	return client.New(server,
+// transportOver is a stored context's transport as this run's flags
+// change it: --plaintext adds to it; --insecure replaces a stored
+// --server-crt and --server-crt (or GATEHOUSE_SERVER_CRT) a stored
+// --insecure; both flags at once conflict, which newClient reports.
+func (a *app) transportOver(stored transport) transport {
+	t := stored
+	t.Plaintext = t.Plaintext || a.flags.plaintext
+	crt := a.flags.serverCrt
+	if crt == "" {
+		crt = a.env.Getenv("GATEHOUSE_SERVER_CRT")
+	}
+	if a.flags.insecure {
+		t.Insecure, t.ServerCrt = true, ""
+	}
+	if crt != "" {
+		t.ServerCrt = crt
+		t.Insecure = a.flags.insecure
+	}
+	return t
+}
+
+// describe says in a table cell how t verifies the server.
+func (t transport) describe() string {
+	switch {
+	case t.Insecure:
+		return "insecure"
+	case t.ServerCrt != "":
+		return "server-crt " + t.ServerCrt
+	case t.Plaintext:
+		return "plaintext"
+	}
+	return "-"
+}
+
+// forStorage is t as a context keeps it: the certificate file as an
+// absolute path, so that the context works from any directory.
+func (t transport) forStorage() (transport, error) {
+	if t.ServerCrt == "" {
+		return t, nil
+	}
+	abs, err := filepath.Abs(t.ServerCrt)
+	if err != nil {
+		return t, fmt.Errorf("--server-crt: %w", err)
+	}
+	t.ServerCrt = abs
+	return t, nil
+}
+
+func newClient(server, token string, t transport) (*client.Client, error) {
+	opts := []client.Option{
 		client.WithToken(token),
-		client.WithPlaintext(plaintext),
-		client.WithInsecure(insecure),
-		client.WithUserAgent("gatehouse-cli/"+Version),
-	)
+		client.WithPlaintext(t.Plaintext),
+		client.WithInsecure(t.Insecure),
+		client.WithUserAgent("gatehouse-cli/" + Version),
+	}
+	if t.ServerCrt != "" {
+		if t.Insecure {
+			return nil, errors.New("--server-crt conflicts with --insecure: trust the certificate, or skip verification, not both")
+		}
+		pool, err := loadServerCrt(t.ServerCrt)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithRootCAs(pool))
+	}
+	return client.New(server, opts...)
+}
+
+// loadServerCrt reads a PEM file of certificates to trust for the server.
+func loadServerCrt(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--server-crt: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("--server-crt %s: no PEM certificate in the file", path)
+	}
+	return pool, nil
 }

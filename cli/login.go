@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,24 +43,27 @@ policy for a short-lived token instead; no password is involved.`,
 			if err != nil {
 				return err
 			}
-			plaintext, insecure := a.flags.plaintext, a.flags.insecure
+			var stored transport
 			if old, ok := cfg.find(name); ok && old.Server == server {
-				plaintext = plaintext || old.Plaintext
-				insecure = insecure || old.Insecure
+				stored = old.transport
+			}
+			tr, err := a.transportOver(stored).forStorage()
+			if err != nil {
+				return err
 			}
 			idToken, keyless, err := a.oidcToken(oidcFile, oidcValue)
 			if err != nil {
 				return err
 			}
 			if keyless {
-				return a.loginWithOIDC(cmd, cfg, path, name, server, idToken, trustPolicy, plaintext, insecure)
+				return a.loginWithOIDC(cmd, cfg, path, name, server, idToken, trustPolicy, tr)
 			}
-			c, err := newClient(server, "", plaintext, insecure)
+			c, err := newClient(server, "", tr)
 			if err != nil {
 				return err
 			}
 			if sso.on {
-				return a.loginWithSSO(cmd, c, cfg, path, name, server, sso, plaintext, insecure)
+				return a.loginWithSSO(cmd, c, cfg, path, name, server, sso, tr)
 			}
 			if username == "" {
 				if username, err = a.promptLine("Username: ", "username"); err != nil {
@@ -74,7 +79,7 @@ policy for a short-lived token instead; no password is involved.`,
 			if err != nil {
 				return err
 			}
-			cfg.upsert(configContext{Name: name, Server: server, User: username, Token: tok, Plaintext: plaintext, Insecure: insecure})
+			cfg.upsert(configContext{Name: name, Server: server, User: username, Token: tok, transport: tr})
 			cfg.CurrentContext = name
 			if err := saveConfig(path, cfg); err != nil {
 				return err
@@ -115,7 +120,7 @@ func (a *app) reloginCmd() *cobra.Command {
 			if ctx.User == "" {
 				return fmt.Errorf("context %q has no user name; run: gatehouse login %s", ctx.Name, ctx.Server)
 			}
-			c, err := newClient(ctx.Server, "", ctx.Plaintext || a.flags.plaintext, ctx.Insecure || a.flags.insecure)
+			c, err := newClient(ctx.Server, "", a.transportOver(ctx.transport))
 			if err != nil {
 				return err
 			}
@@ -151,7 +156,8 @@ func (a *app) logoutCmd() *cobra.Command {
 server, then remove it from the config file. The token is removed even when
 the server cannot be reached; the command then says so and fails, since the
 session stays valid on the server until it expires.`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: a.completeContextNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.noLoginHint = true
 			cfg, path, err := a.loadConfig()
@@ -172,7 +178,7 @@ session stays valid on the server until it expires.`,
 				return nil
 			}
 			var revokeErr error
-			c, err := newClient(ctx.Server, ctx.Token, ctx.Plaintext || a.flags.plaintext, ctx.Insecure || a.flags.insecure)
+			c, err := newClient(ctx.Server, ctx.Token, a.transportOver(ctx.transport))
 			if err == nil {
 				revokeErr = c.Logout(cmd.Context())
 			} else {
@@ -191,6 +197,41 @@ session stays valid on the server until it expires.`,
 			return nil
 		},
 	}
+}
+
+// revokeTimeout bounds the wait for a server to revoke a session.
+const revokeTimeout = 10 * time.Second
+
+// revokeForDelete revokes the session of ctx before `context --delete`
+// forgets it. It fails, so that the context is kept, when the server could
+// not revoke it, unless force.
+func (a *app) revokeForDelete(cmd *cobra.Command, ctx *configContext, force bool) error {
+	a.noLoginHint = true
+	c, err := newClient(ctx.Server, ctx.Token, a.transportOver(ctx.transport))
+	if err == nil {
+		rctx, cancel := context.WithTimeout(cmd.Context(), revokeTimeout)
+		err = c.Logout(rctx)
+		cancel()
+	}
+	out := cmd.OutOrStdout()
+	switch {
+	case err == nil:
+		fmt.Fprintf(out, "Session of context '%s' revoked\n", ctx.Name)
+		return nil
+	case gatehouse.IsCode(err, gatehouse.EUNAUTHORIZED):
+		// Refused: as dead as revoking would make it.
+		fmt.Fprintf(out, "Session of context '%s' had already ended\n", ctx.Name)
+		return nil
+	case gatehouse.IsCode(err, gatehouse.EINVALID):
+		// Not a session (a token exchanged with login --oidc-token):
+		// logout cannot revoke it, and it is short-lived.
+		fmt.Fprintf(out, "Context '%s' holds no session to revoke; its token expires on its own\n", ctx.Name)
+		return nil
+	case force:
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: the session of context '%s' was not revoked and stays valid until it expires: %s\n", ctx.Name, a.describe(err))
+		return nil
+	}
+	return fmt.Errorf("context %q kept: its session was not revoked (%s); run the command again when the server answers, or add --force to delete the context anyway (the session then stays valid until it expires)", ctx.Name, a.describe(err))
 }
 
 // contextFor returns the named context, else --context, else the current
@@ -221,20 +262,32 @@ type contextView struct {
 }
 
 func (a *app) contextCmd() *cobra.Command {
-	var del bool
+	var del, force bool
 	cmd := &cobra.Command{
 		Use:   "context [NAME]",
 		Short: "List contexts, switch to one, or delete one",
+		Long: `Without NAME, list the contexts of the config file; with NAME, make it the
+current context.
+
+--delete NAME revokes the context's session on its server, as logout does,
+then deletes the context. A session the server already refuses (401) was
+dead anyway. When the server cannot revoke it (unreachable, an error), the
+context is kept, so that the session can still be revoked later; --force
+deletes it anyway, and the session then stays valid until it expires. A
+token from login --oidc-token is not a session: it is not revoked and
+expires on its own (exchange tokens are short-lived).`,
 		Example: `  gatehouse context
   gatehouse context prod
   gatehouse context old --delete`,
-		Aliases: []string{"ctx"},
-		Args:    cobra.MaximumNArgs(1),
+		Aliases:           []string{"ctx"},
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: a.completeContextNames,
 	}
-	format := addOutputFlag(cmd)
-	cmd.Flags().BoolVar(&del, "delete", false, "delete the context NAME")
+	format := addListOutputFlag(cmd)
+	cmd.Flags().BoolVar(&del, "delete", false, "revoke the session of context NAME on its server and delete the context")
+	cmd.Flags().BoolVar(&force, "force", false, "with --delete: delete the context even when its session cannot be revoked")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format); err != nil {
+		if err := format.check(); err != nil {
 			return err
 		}
 		cfg, path, err := a.loadConfig()
@@ -250,20 +303,37 @@ func (a *app) contextCmd() *cobra.Command {
 			for _, c := range cfg.Contexts {
 				views = append(views, contextView{Current: c.Name == cfg.CurrentContext, Name: c.Name, Server: c.Server, User: c.User})
 			}
-			return render(out, *format, views, func(w *tabwriter.Writer) {
-				row(w, "CURRENT", "NAME", "SERVER", "USER")
-				for _, v := range views {
+			wide := format.wide()
+			return format.render(out, views, func(w *tabwriter.Writer) {
+				head := []string{"CURRENT", "NAME", "SERVER", "USER"}
+				if wide {
+					head = append(head, "TLS", "LOGGED IN")
+				}
+				row(w, head...)
+				for i, v := range views {
 					mark := ""
 					if v.Current {
 						mark = "*"
 					}
-					row(w, mark, v.Name, v.Server, orDash(v.User))
+					cells := []string{mark, v.Name, v.Server, orDash(v.User)}
+					if wide {
+						ctx := cfg.Contexts[i]
+						cells = append(cells, ctx.transport.describe(), fmt.Sprint(ctx.Token != ""))
+					}
+					row(w, cells...)
 				}
 			})
 		case del:
-			if !cfg.remove(args[0]) {
+			ctx, ok := cfg.find(args[0])
+			if !ok {
 				return fmt.Errorf("context %q is not in %s", args[0], path)
 			}
+			if ctx.Token != "" {
+				if err := a.revokeForDelete(cmd, ctx, force); err != nil {
+					return err
+				}
+			}
+			cfg.remove(args[0])
 			if err := saveConfig(path, cfg); err != nil {
 				return err
 			}

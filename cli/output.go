@@ -18,6 +18,9 @@ const (
 	formatTable = "table"
 	formatJSON  = "json"
 	formatYAML  = "yaml"
+	// formatWide is the table with more columns, for list commands that
+	// have them (addListOutputFlag).
+	formatWide = "wide"
 )
 
 // addOutputFlag gives a read command -o table|json|yaml.
@@ -25,6 +28,39 @@ func addOutputFlag(cmd *cobra.Command) *string {
 	format := new(string)
 	cmd.Flags().StringVarP(format, "output", "o", formatTable, "output format: table, json or yaml")
 	return format
+}
+
+// listFormat is the -o of a list command with a wide table.
+type listFormat struct{ value string }
+
+// addListOutputFlag gives a list command -o table|wide|json|yaml.
+func addListOutputFlag(cmd *cobra.Command) *listFormat {
+	f := &listFormat{}
+	cmd.Flags().StringVarP(&f.value, "output", "o", formatTable, "output format: table, wide (more columns), json or yaml")
+	return f
+}
+
+// check rejects an unknown -o before any request is sent.
+func (f *listFormat) check() error {
+	if f.value == formatWide {
+		return nil
+	}
+	if err := checkFormat(f.value); err != nil {
+		return fmt.Errorf("unknown output format %q: want table, wide, json or yaml", f.value)
+	}
+	return nil
+}
+
+// wide reports whether the wide table was asked for.
+func (f *listFormat) wide() bool { return f.value == formatWide }
+
+// render is render for the list: the wide table is a table.
+func (f *listFormat) render(w io.Writer, v any, table func(*tabwriter.Writer)) error {
+	format := f.value
+	if format == formatWide {
+		format = formatTable
+	}
+	return render(w, format, v, table)
 }
 
 // render writes v in format: JSON as the API sends it, YAML with the same

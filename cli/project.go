@@ -479,9 +479,9 @@ shown once; with -t only the token is printed, for scripts.`,
 
 func (a *app) roleListTokensCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "list-tokens PROJECT ROLE", Short: "List a project role's tokens", Args: cobra.ExactArgs(2)}
-	format := addOutputFlag(cmd)
+	format := addListOutputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format); err != nil {
+		if err := format.check(); err != nil {
 			return err
 		}
 		c, err := a.client()
@@ -492,16 +492,17 @@ func (a *app) roleListTokensCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return render(cmd.OutOrStdout(), *format, nonNil(items), func(w *tabwriter.Writer) { a.tokenTable(w, items) })
+		return format.render(cmd.OutOrStdout(), nonNil(items), func(w *tabwriter.Writer) { a.tokenTable(w, items, format.wide()) })
 	}
 	return cmd
 }
 
 func (a *app) roleDeleteTokenCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete-token PROJECT ROLE ID",
-		Short: "Revoke a project role token",
-		Args:  cobra.ExactArgs(3),
+		Use:               "delete-token PROJECT ROLE ID",
+		Short:             "Revoke a project role token",
+		Args:              cobra.ExactArgs(3),
+		ValidArgsFunction: a.completeRoleArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {

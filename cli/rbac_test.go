@@ -265,19 +265,25 @@ func TestRBACUnderAdmin(t *testing.T) {
 		{"unreadable", []string{"validate", "--policy-file", filepath.Join(t.TempDir(), "none.csv")}, 2, "",
 			"error: cannot read the policy: open "},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := cliRun{}.run(t, append([]string{"admin", "rbac"}, tt.args...)...)
-			if res.code != tt.code || res.stdout != tt.stdout {
-				t.Errorf("exit %d, stdout %q; want exit %d, stdout %q", res.code, res.stdout, tt.code, tt.stdout)
-			}
-			if tt.code == 0 {
-				if res.stderr != "" {
-					t.Errorf("stderr %q, want nothing", res.stderr)
+	// Argo CD's spelling, admin settings rbac, is the same command.
+	for _, prefix := range [][]string{{"admin", "rbac"}, {"admin", "settings", "rbac"}} {
+		for _, tt := range tests {
+			t.Run(strings.Join(prefix, " ")+"/"+tt.name, func(t *testing.T) {
+				res := cliRun{}.run(t, append(append([]string{}, prefix...), tt.args...)...)
+				if res.code != tt.code || res.stdout != tt.stdout {
+					t.Errorf("exit %d, stdout %q; want exit %d, stdout %q", res.code, res.stdout, tt.code, tt.stdout)
 				}
-				return
-			}
-			mustFail(t, res, tt.stderr)
-		})
+				if tt.code == 0 {
+					if res.stderr != "" {
+						t.Errorf("stderr %q, want nothing", res.stderr)
+					}
+					return
+				}
+				mustFail(t, res, tt.stderr)
+			})
+		}
 	}
+	// A mistyped word under the new group fails, with a suggestion.
+	mustFail(t, cliRun{}.run(t, "admin", "settings", "rbac", "cann"), `did you mean can?`)
+	mustFail(t, cliRun{}.run(t, "admin", "settings", "rback"), `did you mean rbac?`)
 }

@@ -136,8 +136,8 @@ type app struct {
 	in  *bufio.Reader // stdin, shared by every prompt of the run
 
 	flags struct {
-		server, authToken, config, context string
-		insecure, plaintext                bool
+		server, authToken, config, context, serverCrt string
+		insecure, plaintext                           bool
 	}
 
 	// conn is the connection of the running command, once resolved; it
@@ -173,6 +173,11 @@ func (a *app) root(extra ...*cobra.Command) *cobra.Command {
 	pf.StringVar(&a.flags.context, "context", "", "config context to use instead of the current one")
 	pf.BoolVar(&a.flags.insecure, "insecure", false, "skip verification of the server's TLS certificate")
 	pf.BoolVar(&a.flags.plaintext, "plaintext", false, "use plain HTTP for a host:port server address")
+	pf.StringVar(&a.flags.serverCrt, "server-crt", "", "PEM file of the CA (or self-signed certificate) to verify the server's TLS certificate against, instead of the system's roots; login stores it in the context (env GATEHOUSE_SERVER_CRT)")
+
+	_ = root.RegisterFlagCompletionFunc("context", func(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		return a.completeContextNames(cmd, nil, prefix)
+	})
 
 	root.AddCommand(extra...)
 	root.AddCommand(
@@ -187,15 +192,7 @@ func (a *app) root(extra ...*cobra.Command) *cobra.Command {
 		a.auditCmd(),
 		a.tokenCmd(),
 		a.trustCmd(),
-		&cobra.Command{
-			Use:   "version",
-			Short: "Print the version",
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				_, err := fmt.Fprintln(cmd.OutOrStdout(), "gatehouse", Version)
-				return err
-			},
-		},
+		a.versionCmd(),
 	)
 	refuseUnknownSubcommands(root)
 	return root

@@ -47,7 +47,7 @@ func TestRunUsageErrors(t *testing.T) {
 		// A mistyped subcommand of a group fails too, rather than print
 		// the group's help and exit 0.
 		{[]string{"account", "list-token"}, `error: unknown command "list-token" for "gatehouse account"; did you mean list-tokens? (see 'gatehouse account --help')`},
-		{[]string{"admin", "settings", "rbac", "can"}, `error: unknown command "settings" for "gatehouse admin" (see 'gatehouse admin --help')`},
+		{[]string{"admin", "setings", "rbac", "can"}, `error: unknown command "setings" for "gatehouse admin"; did you mean settings? (see 'gatehouse admin --help')`},
 		{[]string{"proj", "role", "nope"}, `error: unknown command "nope" for "gatehouse proj role" (see 'gatehouse proj role --help')`},
 	}
 	for _, tt := range tests {
@@ -68,9 +68,9 @@ func TestCommandGroupsWithoutArgsShowHelp(t *testing.T) {
 }
 
 func TestVersionAndCompletion(t *testing.T) {
-	res := cliRun{}.run(t, "version")
+	res := cliRun{}.run(t, "version", "--client", "--short")
 	mustSucceed(t, res)
-	if res.stdout != "gatehouse "+Version+"\n" {
+	if res.stdout != "gatehouse: "+Version+"\n" {
 		t.Errorf("version stdout = %q", res.stdout)
 	}
 	for _, shell := range []string{"bash", "zsh", "fish"} {

@@ -131,12 +131,12 @@ func (f *ssoFlags) add(cmd *cobra.Command) {
 
 // loginWithSSO is `login --sso`: the session is stored in the context
 // like a password login's, under the user name the server knows it by.
-func (a *app) loginWithSSO(cmd *cobra.Command, c *client.Client, cfg config, path, name, server string, f ssoFlags, plaintext, insecure bool) error {
+func (a *app) loginWithSSO(cmd *cobra.Command, c *client.Client, cfg config, path, name, server string, f ssoFlags, tr transport) error {
 	nt, err := a.ssoLogin(cmd.Context(), c, f.launch)
 	if err != nil {
 		return err
 	}
-	who, err := newClient(server, nt.Token, plaintext, insecure)
+	who, err := newClient(server, nt.Token, tr)
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (a *app) loginWithSSO(cmd *cobra.Command, c *client.Client, cfg config, pat
 	if err != nil {
 		return err
 	}
-	cfg.upsert(configContext{Name: name, Server: server, User: info.Username, Token: nt.Token, Plaintext: plaintext, Insecure: insecure})
+	cfg.upsert(configContext{Name: name, Server: server, User: info.Username, Token: nt.Token, transport: tr})
 	cfg.CurrentContext = name
 	if err := saveConfig(path, cfg); err != nil {
 		return err

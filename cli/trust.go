@@ -35,9 +35,9 @@ gatehouse login SERVER --oidc-token-file FILE`,
 
 func (a *app) trustListCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "list", Short: "List trust policies", Args: cobra.NoArgs}
-	format := addOutputFlag(cmd)
+	format := addListOutputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format); err != nil {
+		if err := format.check(); err != nil {
 			return err
 		}
 		c, err := a.client()
@@ -48,10 +48,19 @@ func (a *app) trustListCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return render(cmd.OutOrStdout(), *format, nonNil(list), func(w *tabwriter.Writer) {
-			row(w, "NAME", "ISSUER", "SUBJECT", "TTL", "CLAIMS")
+		wide := format.wide()
+		return format.render(cmd.OutOrStdout(), nonNil(list), func(w *tabwriter.Writer) {
+			head := []string{"NAME", "ISSUER", "SUBJECT", "TTL", "CLAIMS"}
+			if wide {
+				head = append(head, "AUDIENCES", "SCOPES", "UPDATED")
+			}
+			row(w, head...)
 			for _, tp := range list {
-				row(w, tp.Name, tp.Issuer, tp.Subject(), strconv.FormatInt(tp.TTL, 10)+"s", claimSummary(tp.Claims))
+				cells := []string{tp.Name, tp.Issuer, tp.Subject(), strconv.FormatInt(tp.TTL, 10) + "s", claimSummary(tp.Claims)}
+				if wide {
+					cells = append(cells, join(tp.Audiences), scopeList(tp.Scopes), fmtTime(tp.UpdatedAt, "-"))
+				}
+				row(w, cells...)
 			}
 		})
 	}
@@ -303,8 +312,8 @@ func (a *app) oidcToken(file, value string) (tok string, ok bool, err error) {
 // loginWithOIDC is login SERVER with an ID token: it exchanges the token
 // for a short-lived Gatehouse token and stores that in the context, as a
 // password login stores its session.
-func (a *app) loginWithOIDC(cmd *cobra.Command, cfg config, path, name, server, idToken, trustPolicy string, plaintext, insecure bool) error {
-	c, err := newClient(server, "", plaintext, insecure)
+func (a *app) loginWithOIDC(cmd *cobra.Command, cfg config, path, name, server, idToken, trustPolicy string, tr transport) error {
+	c, err := newClient(server, "", tr)
 	if err != nil {
 		return err
 	}
@@ -319,12 +328,12 @@ func (a *app) loginWithOIDC(cmd *cobra.Command, cfg config, path, name, server, 
 	// Who the token acts as, for the message only: the context keeps no
 	// user, as there is no password to log in again with.
 	who := ""
-	if uc, err := newClient(server, res.AccessToken, plaintext, insecure); err == nil {
+	if uc, err := newClient(server, res.AccessToken, tr); err == nil {
 		if info, err := uc.UserInfo(cmd.Context()); err == nil {
 			who = info.Username
 		}
 	}
-	cfg.upsert(configContext{Name: name, Server: server, Token: res.AccessToken, Plaintext: plaintext, Insecure: insecure})
+	cfg.upsert(configContext{Name: name, Server: server, Token: res.AccessToken, transport: tr})
 	cfg.CurrentContext = name
 	if err := saveConfig(path, cfg); err != nil {
 		return err

@@ -50,8 +50,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	h := w.Header()
 	switch code {
 	case gatehouse.EUNAUTHORIZED:
-		h.Add("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		// Basic first: nginx auth_request passes only the first challenge
+		// of the auth response to the client, and git (libcurl) sends the
+		// token from its URL or credential helper only after a challenge it
+		// understands, which Bearer is not. Clients that read every
+		// challenge pick their scheme regardless of order (RFC 9110 §11.6.1).
 		h.Add("WWW-Authenticate", `Basic realm="gatehouse"`)
+		h.Add("WWW-Authenticate", `Bearer realm="gatehouse"`)
 	case gatehouse.EMETHOD:
 		var e *gatehouse.Error
 		if errors.As(err, &e) && e.Allow != "" {

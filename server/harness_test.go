@@ -64,6 +64,7 @@ type envSettings struct {
 	Routes         []server.Route
 	TrustedProxies []netip.Prefix
 	LogTo          io.Writer
+	Version        string
 }
 
 type envOption func(*envSettings)
@@ -84,6 +85,10 @@ func withTrustedProxies(prefixes ...string) envOption {
 // withLogger also sends the service's and the server's JSON logs to w.
 func withLogger(w io.Writer) envOption {
 	return func(o *envSettings) { o.LogTo = w }
+}
+
+func withVersion(v string) envOption {
+	return func(o *envSettings) { o.Version = v }
 }
 
 func withPolicy(csv, def string) envOption {
@@ -118,7 +123,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if _, err := svc.Bootstrap(ctx, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(server.Options{Service: svc, Logger: o.Logger, ForwardAuth: o.Routes, TrustedProxies: o.TrustedProxies}))
+	srv := httptest.NewServer(server.New(server.Options{Service: svc, Logger: o.Logger, ForwardAuth: o.Routes, TrustedProxies: o.TrustedProxies, Version: o.Version}))
 	bg, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(bg, time.Hour) }()

@@ -61,6 +61,7 @@ func (s *Server) routeTable() []route {
 		// Operations.
 		{"GET /healthz", s.healthz},
 		{"GET /readyz", s.readyz},
+		{"GET /api/version", s.versionInfo},
 		{"GET /metrics", s.api(s.metricsHandler)},
 
 		// Session.

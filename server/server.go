@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/buildinfo"
 	"github.com/gatehouse/gatehouse/service"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	// name the client of a forward-auth request in its audit record; nil
 	// means loopback only (DefaultTrustedProxies).
 	TrustedProxies []netip.Prefix
+	// Version is the server's release version, answered at GET
+	// /api/version; empty means the module version or "dev".
+	Version string
 }
 
 // Server is Gatehouse's HTTP handler.
@@ -54,12 +58,13 @@ type Server struct {
 	fwd     forwardAuth
 	methods *http.ServeMux // the route table without catch-alls; see routes
 	handler http.Handler
+	build   gatehouse.VersionInfo // GET /api/version
 }
 
 // New builds the server and its route table.
 func New(o Options) *Server {
 	s := &Server{svc: o.Service, log: o.Logger, metrics: o.Metrics, promh: o.MetricsHandler, tls: o.TLS,
-		fwd: newForwardAuth(o.Service, o)}
+		fwd: newForwardAuth(o.Service, o), build: buildinfo.Read(o.Version)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -63,9 +63,13 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (generated str
 	return generated, nil
 }
 
-// ListAccounts returns the accounts the caller may get, by name.
+// ListAccounts returns the accounts the caller may get, by name, each
+// with its API tokens as GetAccount shows them.
 func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.Account, error) {
-	var out []gatehouse.Account
+	var (
+		out    []gatehouse.Account
+		tokens map[string][]gatehouse.Token // API tokens by account
+	)
 	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		all, err := tx.ListAccounts(ctx)
 		if err != nil {
@@ -78,6 +82,19 @@ func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.A
 				out = append(out, a)
 			}
 		}
+		if len(out) == 0 {
+			return nil
+		}
+		// Each listed account with its API tokens, as GetAccount shows
+		// them (the same permission shows both): one query for all.
+		toks, err := tx.ListTokens(ctx, gatehouse.TokenFilter{Kind: gatehouse.KindAPI})
+		if err != nil {
+			return err
+		}
+		tokens = make(map[string][]gatehouse.Token, len(out))
+		for _, t := range toks {
+			tokens[t.Account] = append(tokens[t.Account], t)
+		}
 		return nil
 	})
 	if err != nil {
@@ -85,7 +102,7 @@ func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.A
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	for i := range out {
-		out[i] = publicAccount(out[i], nil)
+		out[i] = publicAccount(out[i], tokens[out[i].Name])
 	}
 	return out, nil
 }

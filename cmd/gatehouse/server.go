@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/cli"
 	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/service"
@@ -110,7 +111,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	}
 
 	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	opts := server.Options{Service: svc, Logger: log, Metrics: metrics, TLS: cfg.TLS.Cert != ""}
+	opts := server.Options{Service: svc, Logger: log, Metrics: metrics, TLS: cfg.TLS.Cert != "", Version: cli.Version}
 	opts.ForwardAuthHeaders = server.ForwardAuthHeaders(cfg.ForwardAuth.Headers)
 	if opts.TrustedProxies, err = cfg.ForwardAuth.TrustedProxyPrefixes(); err != nil {
 		return err // Validate has refused it already
