@@ -170,6 +170,10 @@ func (d *dashboard) page(h dashHandler) http.HandlerFunc {
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
+		if err := d.svc.AdmitRequest(); err != nil {
+			d.fail(w, r, p, err)
+			return
+		}
 		d.svc.Touch(p, clientIP(r))
 		rec := &statusRecorder{ResponseWriter: w}
 		err := h(rec, r, p)

@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -106,7 +104,13 @@ func (s *Server) api(h authed) http.HandlerFunc {
 			err = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "no credentials: send Authorization: Bearer <token>")
 		}
 		if err != nil {
-			s.metrics.Decisions.WithLabelValues("unauthenticated", "").Inc()
+			s.metrics.Decision("unauthenticated", "").Inc()
+			s.writeError(w, r, err)
+			return
+		}
+		// Fail closed: no request is served whose audit event could not be
+		// kept.
+		if err := s.svc.AdmitRequest(); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -129,7 +133,7 @@ func (s *Server) audit(r *http.Request, p *service.Principal, status int, err er
 	if status == http.StatusForbidden || (d.Resource != "" && !d.Allowed) {
 		decision = "deny"
 	}
-	s.metrics.Decisions.WithLabelValues(decision, string(p.Kind())).Inc()
+	s.metrics.Decision(decision, p.Kind()).Inc()
 	ev := gatehouse.Event{
 		Actor:      p.Subject(),
 		Account:    p.Account(),
@@ -302,12 +306,6 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 type ctxKey int

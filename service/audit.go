@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -54,7 +55,8 @@ func (s *Service) recordLifecycle(_ context.Context, ev gatehouse.Event) {
 }
 
 // RecordRequest queues the audit event of one authenticated request. It
-// blocks (back-pressure) when the queue is full rather than drop.
+// never waits, and never drops the event: a request is admitted only while
+// the queue has room (AdmitRequest).
 func (s *Service) RecordRequest(ev gatehouse.Event) {
 	ev.Type = gatehouse.EventRequest
 	s.audit.record(s.stamp(ev), false)
@@ -149,81 +151,149 @@ func decodeCursor(c string) (int64, error) {
 }
 
 // auditQueue is the bounded asynchronous batcher of request events: the
-// request path only enqueues; Run writes batches (group commit). When the
-// queue is full, record waits (back-pressure) and counts the wait.
+// request path only appends to memory, under a short lock, and never
+// waits; the writer (runAuditWriter) takes everything gathered in one go
+// and writes it in a few transactions (group commit).
+//
+// The queue holds about max request events. While it is full (the store
+// has fallen behind by that many: stalled or down), AdmitRequest refuses
+// new requests with 503 rather than serve one whose audit event could not
+// be kept, or make it wait: they are counted in
+// gatehouse_audit_refused_requests_total and logged. Every event of a
+// request that was admitted is queued (in-flight requests may take it a
+// little past max), and so is every lifecycle event.
 type auditQueue struct {
-	ch       chan gatehouse.Event
 	disabled bool
 	metrics  *Metrics
+	max      int
+	wake     chan struct{} // the queue went from empty to not empty
 
-	// pending counts events queued but not yet written, so that Flush
-	// can wait for a batch the writer has already taken.
 	mu      sync.Mutex
-	idle    *sync.Cond
-	pending int
+	idle    *sync.Cond // on mu: written advanced
+	buf     []gatehouse.Event
+	queued  uint64 // events ever queued
+	written uint64 // events ever taken and written (or lost)
+	dropped uint64 // requests refused because the queue was full, not yet logged
+	depth   atomic.Int64
+	taken   int // events taken and being written now
 }
 
+// defaultAuditQueue is the default bound: about a second of a busy
+// server's requests (a few tens of MiB at most).
+const defaultAuditQueue = 32768
+
+func newAuditQueue(size int, disabled bool, m *Metrics) *auditQueue {
+	if size <= 0 {
+		size = defaultAuditQueue
+	}
+	q := &auditQueue{disabled: disabled, metrics: m, max: size, wake: make(chan struct{}, 1)}
+	q.idle = sync.NewCond(&q.mu)
+	m.auditDepth(func() float64 {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return float64(len(q.buf) + q.taken)
+	})
+	return q
+}
+
+// record queues ev. It never blocks on the store.
+func (q *auditQueue) record(ev gatehouse.Event, lifecycle bool) {
+	if q.disabled && !lifecycle {
+		return
+	}
+	q.depth.Add(1)
+	q.mu.Lock()
+	first := len(q.buf) == 0
+	q.buf = append(q.buf, ev)
+	q.queued++
+	q.mu.Unlock()
+	if first {
+		select {
+		case q.wake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
+}
+
+// take hands over everything queued, putting spare (emptied) in its place.
+func (q *auditQueue) take(spare []gatehouse.Event) []gatehouse.Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.buf
+	q.buf = spare[:0]
+	q.taken += len(out)
+	return out
+}
+
+// done marks n taken events written (or lost).
 func (q *auditQueue) done(n int) {
 	q.mu.Lock()
-	q.pending -= n
-	if q.pending == 0 {
-		q.idle.Broadcast()
-	}
+	q.written += uint64(n)
+	q.taken -= n
+	q.depth.Add(-int64(n))
+	q.idle.Broadcast()
 	q.mu.Unlock()
 }
 
+// wait returns once every event queued before the call has been written,
+// by whichever goroutine took it.
 func (q *auditQueue) wait() {
 	q.mu.Lock()
-	for q.pending > 0 {
+	target := q.queued
+	for q.written < target {
 		q.idle.Wait()
 	}
 	q.mu.Unlock()
 }
 
-func newAuditQueue(size int, disabled bool, m *Metrics) *auditQueue {
-	if size <= 0 {
-		size = 4096
-	}
-	q := &auditQueue{ch: make(chan gatehouse.Event, size), disabled: disabled, metrics: m}
-	q.idle = sync.NewCond(&q.mu)
-	m.auditDepth(func() float64 { return float64(len(q.ch)) })
-	return q
-}
-
-func (q *auditQueue) record(ev gatehouse.Event, lifecycle bool) {
-	if q.disabled && !lifecycle {
-		return
+// admit reports whether a request may be served: its event will fit.
+func (q *auditQueue) admit() bool {
+	if q.disabled || q.depth.Load() < int64(q.max) {
+		return true
 	}
 	q.mu.Lock()
-	q.pending++
+	q.dropped++
 	q.mu.Unlock()
-	select {
-	case q.ch <- ev:
-	default:
-		q.metrics.auditWait()
-		q.ch <- ev
-	}
+	q.metrics.auditDropped()
+	return false
 }
 
+// errAuditBehind refuses a request while the audit trail cannot keep up.
+var errAuditBehind = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the audit trail is behind (the store is not keeping up); try again shortly")
+
+// AdmitRequest returns EUNAVAILABLE while the audit queue is full, so that
+// no request is served whose audit event could not be kept. The server
+// asks it before handling each authenticated request.
+func (s *Service) AdmitRequest() error {
+	if !s.audit.admit() {
+		return errAuditBehind
+	}
+	return nil
+}
+
+// takeDropped returns and resets the count of refusals not yet logged.
+func (q *auditQueue) takeDropped() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := q.dropped
+	q.dropped = 0
+	return n
+}
+
+// A batch gathers for auditLinger before it is written: on SQLite an event
+// in a batch of 1,000 costs about half what it does in a batch of 100
+// (bench: BenchmarkAppendEvents), and these events are acknowledged to no
+// one, so a crash loses at most the last auditLinger and a write's worth.
 const (
-	auditBatch  = 512                  // events per transaction at most
-	auditLinger = 5 * time.Millisecond // how long a batch waits to fill
+	auditBatch  = 4096                  // events per transaction at most
+	auditLinger = 50 * time.Millisecond // how long a batch waits to fill
 )
 
-// drain writes what is queued now, in batches; it returns when the queue
-// is empty.
+// drainAudit writes what is queued now, in this goroutine; it returns when
+// the queue is empty.
 func (s *Service) drainAudit(ctx context.Context) {
 	for {
-		batch := make([]gatehouse.Event, 0, 64)
-	fill:
-		for len(batch) < auditBatch {
-			select {
-			case ev := <-s.audit.ch:
-				batch = append(batch, ev)
-			default:
-				break fill
-			}
-		}
+		batch := s.audit.take(nil)
 		if len(batch) == 0 {
 			return
 		}
@@ -231,19 +301,60 @@ func (s *Service) drainAudit(ctx context.Context) {
 	}
 }
 
-// writeEvents writes a batch, retrying briefly: these events are already
-// acknowledged to their callers.
+// runAuditWriter is the background audit writer, until ctx ends. Woken by
+// the first event after a quiet spell, it lets a batch gather for a few
+// milliseconds, then takes the lot: a busy server writes hundreds of
+// events per commit, and the request path never hands an event to another
+// goroutine one by one.
+func (s *Service) runAuditWriter(ctx, bg context.Context) {
+	linger := time.NewTimer(auditLinger)
+	linger.Stop()
+	defer linger.Stop()
+	var spare []gatehouse.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.audit.wake:
+		}
+		linger.Reset(auditLinger)
+		select {
+		case <-linger.C:
+		case <-ctx.Done():
+			return // Run's final Flush writes the rest
+		}
+		batch := s.audit.take(spare)
+		s.writeEvents(bg, batch)
+		clear(batch) // let the requests' strings go
+		spare = batch[:0]
+		if n := s.audit.takeDropped(); n > 0 {
+			s.log.Error("audit queue full: requests refused with 503 (the store is not keeping up)", "count", n)
+		}
+	}
+}
+
+// writeEvents writes a batch, in transactions of at most auditBatch,
+// retrying briefly: these events are already acknowledged to their
+// callers.
 func (s *Service) writeEvents(ctx context.Context, batch []gatehouse.Event) {
-	defer s.audit.done(len(batch))
+	for len(batch) > 0 {
+		n := min(len(batch), auditBatch)
+		s.writeChunk(ctx, batch[:n])
+		batch = batch[n:]
+	}
+}
+
+func (s *Service) writeChunk(ctx context.Context, chunk []gatehouse.Event) {
+	defer s.audit.done(len(chunk))
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if err = s.store.AppendEvents(ctx, batch); err == nil {
+		if err = s.store.AppendEvents(ctx, chunk); err == nil {
 			return
 		}
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
-	s.metrics.auditLost(len(batch))
-	s.log.Error("audit events lost", "count", len(batch), "err", err)
+	s.metrics.auditLost(len(chunk))
+	s.log.Error("audit events lost", "count", len(chunk), "err", err)
 }
 
 // usageTracker coalesces token uses into periodic lastUsedAt writes.
@@ -328,10 +439,11 @@ func (s *Service) reapOnce(ctx context.Context) {
 	}
 }
 
-// Run runs the background work until ctx ends: the audit writer, the
-// lastUsedAt writer, the reaper and the store monitor behind Ready. On the
-// way out it flushes what is queued, so nothing acknowledged is lost on a
-// clean shutdown.
+// Run runs the background work until ctx ends: the audit writer and the
+// reaper (each in a goroutine of its own, so that a long reap never holds
+// up the audit trail), the lastUsedAt writer, and the store monitor behind
+// Ready. On the way out it flushes what is queued, so nothing acknowledged
+// is lost on a clean shutdown.
 func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 	if reaperInterval <= 0 {
 		reaperInterval = time.Minute
@@ -340,43 +452,38 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 	if s.follow.active {
 		defer s.startFollowing(ctx)()
 	}
-	reap := time.NewTicker(reaperInterval)
-	usage := time.NewTicker(time.Second)
-	defer reap.Stop()
-	defer usage.Stop()
 	// Background writes must outlive ctx for the final flush.
 	bg := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runAuditWriter(ctx, bg) })
+	wg.Go(func() {
+		reap := time.NewTicker(reaperInterval)
+		defer reap.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-reap.C:
+				s.reapOnce(bg)
+			}
+		}
+	})
+	usage := time.NewTicker(time.Second)
+	defer usage.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			wg.Wait()
 			s.Flush(bg)
-			return
-		case ev := <-s.audit.ch:
-			// Group commit: gather what arrives within a few milliseconds
-			// into one transaction, so that a busy server writes a few
-			// hundred events per commit rather than one.
-			batch := append(make([]gatehouse.Event, 0, 64), ev)
-			linger := time.NewTimer(auditLinger)
-		more:
-			for len(batch) < auditBatch {
-				select {
-				case ev := <-s.audit.ch:
-					batch = append(batch, ev)
-				case <-linger.C:
-					break more
-				case <-ctx.Done():
-					break more
-				}
+			if n := s.audit.takeDropped(); n > 0 {
+				s.log.Error("audit queue full: requests refused with 503 (the store is not keeping up)", "count", n)
 			}
-			linger.Stop()
-			s.writeEvents(bg, batch)
+			return
 		case <-usage.C:
 			s.flushUsage(bg)
 			if s.clock != nil {
 				s.clock.rebase()
 			}
-		case <-reap.C:
-			s.reapOnce(bg)
 		}
 	}
 }

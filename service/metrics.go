@@ -1,6 +1,8 @@
 package service
 
 import (
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,8 +21,43 @@ type Metrics struct {
 	logins        *prometheus.CounterVec // result
 	reaperRuns    *prometheus.CounterVec // result
 	reaperRemoved prometheus.Counter
-	auditWaits    prometheus.Counter
+	auditDrops    prometheus.Counter
 	auditLostN    prometheus.Counter
+
+	// The request path's counters by their labels, so that it neither
+	// formats a status code nor hashes label values per request.
+	requestCs  sync.Map // requestKey -> prometheus.Counter
+	decisionCs sync.Map // decisionKey -> prometheus.Counter
+}
+
+type requestKey struct {
+	route string
+	code  int
+}
+
+type decisionKey struct {
+	result string
+	kind   gatehouse.TokenKind
+}
+
+// Request is the counter of Requests for route and code.
+func (m *Metrics) Request(route string, code int) prometheus.Counter {
+	k := requestKey{route, code}
+	if c, ok := m.requestCs.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.requestCs.LoadOrStore(k, m.Requests.WithLabelValues(route, strconv.Itoa(code)))
+	return c.(prometheus.Counter)
+}
+
+// Decision is the counter of Decisions for result and kind.
+func (m *Metrics) Decision(result string, kind gatehouse.TokenKind) prometheus.Counter {
+	k := decisionKey{result, kind}
+	if c, ok := m.decisionCs.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.decisionCs.LoadOrStore(k, m.Decisions.WithLabelValues(result, string(kind)))
+	return c.(prometheus.Counter)
 }
 
 // NewMetrics creates the metrics and registers them with reg; a nil reg
@@ -47,14 +84,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		reaperRemoved: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_reaper_removed_tokens_total", Help: "Expired tokens removed by the reaper.",
 		}),
-		auditWaits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gatehouse_audit_queue_waits_total", Help: "Times a request waited because the audit queue was full.",
+		auditDrops: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatehouse_audit_refused_requests_total", Help: "Requests refused with 503 because the audit queue was full (the store fell behind): a request is served only if its audit event can be kept.",
 		}),
 		auditLostN: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_audit_events_lost_total", Help: "Audit events that could not be written after retries.",
 		}),
 	}
-	m.register(m.Requests, m.Decisions, m.verify, m.logins, m.reaperRuns, m.reaperRemoved, m.auditWaits, m.auditLostN)
+	m.register(m.Requests, m.Decisions, m.verify, m.logins, m.reaperRuns, m.reaperRemoved, m.auditDrops, m.auditLostN)
 	// Export zeros from the start, so that rates and alerts work before
 	// the first event of each kind.
 	for _, r := range []string{"succeeded", "failed", "throttled", "busy"} {
@@ -88,7 +125,7 @@ func (m *Metrics) reaped(n int, err error) {
 	m.reaperRemoved.Add(float64(n))
 }
 
-func (m *Metrics) auditWait()      { m.auditWaits.Inc() }
+func (m *Metrics) auditDropped()   { m.auditDrops.Inc() }
 func (m *Metrics) auditLost(n int) { m.auditLostN.Add(float64(n)) }
 func (m *Metrics) auditDepth(f func() float64) {
 	m.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -39,7 +39,7 @@ type Options struct {
 	BcryptCost         int           // default 12; at least 10
 
 	AuditRetention time.Duration // default 90 days
-	// AuditQueue is the capacity of the request-event queue; default 4096.
+	// AuditQueue is the capacity of the request-event queue; default 32768.
 	AuditQueue int
 	// AuditDisabled turns off request events (benchmarks); lifecycle
 	// events are always written.

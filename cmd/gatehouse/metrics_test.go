@@ -33,7 +33,7 @@ func TestMetricsNeedSettingsGet(t *testing.T) {
 	for _, m := range []string{
 		"gatehouse_http_requests_total", "gatehouse_auth_decisions_total", "gatehouse_token_verify_seconds",
 		"gatehouse_logins_total", "gatehouse_active_tokens", "gatehouse_audit_queue_depth",
-		"gatehouse_audit_queue_waits_total", "gatehouse_reaper_runs_total",
+		"gatehouse_audit_refused_requests_total", "gatehouse_log_lines_dropped_total", "gatehouse_reaper_runs_total",
 	} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)

@@ -27,6 +27,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/cli"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/internal/logbuf"
 	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/service"
 	"github.com/gatehouse/gatehouse/store/postgres"
@@ -56,8 +57,12 @@ generated and written to <data-dir>/initial-admin-password.`,
 		}
 		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), nil))
-		return run(ctx, cfg, log, os.Getenv("GATEHOUSE_ADMIN_PASSWORD"), nil)
+		// The log is written in the background (see logbuf): a request
+		// never waits for the disk. Close writes what is left.
+		logw := logbuf.New(cmd.ErrOrStderr(), logbuf.DefaultInterval, logbuf.DefaultMaxBytes)
+		defer logw.Close()
+		log := slog.New(slog.NewJSONHandler(logw, nil))
+		return run(ctx, cfg, log, logw, os.Getenv("GATEHOUSE_ADMIN_PASSWORD"), nil)
 	}
 	return cmd
 }
@@ -66,7 +71,9 @@ generated and written to <data-dir>/initial-admin-password.`,
 // gracefully: drain (see drain), stop accepting, finish requests, flush
 // audit events. ready, when not nil, receives the bound address once the
 // server listens.
-func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword string, ready chan<- string) error {
+// logw, when not nil, is the log's asynchronous writer, whose drops are
+// exported as a metric.
+func run(ctx context.Context, cfg config.Config, log *slog.Logger, logw *logbuf.Writer, adminPassword string, ready chan<- string) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -79,6 +86,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := service.NewMetrics(reg)
+	if logw != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gatehouse_log_lines_dropped_total",
+			Help: "Log lines dropped because the log's write queue was full (the disk fell behind).",
+		}, func() float64 { return float64(logw.Dropped()) }))
+	}
 	svc, err := service.New(ctx, service.Options{
 		Store:              st,
 		Instance:           cfg.InstanceName,

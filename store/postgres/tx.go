@@ -542,18 +542,55 @@ func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
 	return t.appendEvents(ctx, events)
 }
 
-// appendEvents inserts a batch in one round trip. The statements run in
-// order, so the ids (from the identity sequence) increase in the order of
-// events.
+// eventRows is how many events one INSERT carries (18 parameters each,
+// far under PostgreSQL's 65,535): one statement of many rows is parsed,
+// planned and executed once instead of once a row.
+const eventRows = 100
+
+// insertEvents is the INSERT of n events, numbered $1 ... $18n.
+func insertEvents(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (` + eventCols + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range 18 {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i*18 + c + 1))
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+var insertFull = insertEvents(eventRows)
+
+// appendEvents inserts a batch in one round trip, eventRows events a
+// statement. The statements run in order and a multi-row VALUES takes its
+// identity values row by row, so the ids increase in the order of events.
 func (t *tx) appendEvents(ctx context.Context, events []gatehouse.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	b := &pgx.Batch{}
-	for _, e := range events {
-		b.Queue(`INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-			t.args(nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
-				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account)...)
+	for len(events) > 0 {
+		n := min(len(events), eventRows)
+		q := insertFull
+		if n < eventRows {
+			q = insertEvents(n)
+		}
+		args := make([]any, 0, 18*n)
+		for _, e := range events[:n] {
+			args = append(args, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
+				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account)
+		}
+		b.Queue(q, t.args(args...)...)
+		events = events[n:]
 	}
 	return t.batch(ctx, b)
 }

@@ -473,20 +473,60 @@ func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
 	return appendEvents(ctx, t.tx, events)
 }
 
-// appendEvents inserts a batch with one prepared statement. The ids come
-// from AUTOINCREMENT, so they increase and are never reused after a prune.
+// eventRows is how many events one INSERT carries: 18 parameters each,
+// well under SQLite's limit of 32,766 parameters a statement. One
+// statement of many rows costs a fraction of as many one-row statements
+// (the per-statement work of database/sql and the driver dominates).
+const eventRows = 64
+
+// insertEvents is the INSERT of n events.
+func insertEvents(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (` + eventCols + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+// insertFull is the statement of a full chunk, built once.
+var insertFull = insertEvents(eventRows)
+
+// appendEvents inserts a batch, eventRows events a statement (the full
+// chunks through one prepared statement). The rows of a statement get
+// their ids in the order given, and the ids come from AUTOINCREMENT, so
+// they increase in the order of events and are never reused after a prune.
 func appendEvents(ctx context.Context, t *sql.Tx, events []gatehouse.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	stmt, err := t.PrepareContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`)
-	if err != nil {
-		return wrap(err)
+	args := make([]any, 0, 18*min(len(events), eventRows))
+	add := func(chunk []gatehouse.Event) []any {
+		args = args[:0]
+		for _, e := range chunk {
+			args = append(args, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
+				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account)
+		}
+		return args
 	}
-	defer stmt.Close()
-	for _, e := range events {
-		if _, err := stmt.ExecContext(ctx, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
-			e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account); err != nil {
+	if len(events) >= eventRows {
+		stmt, err := t.PrepareContext(ctx, insertFull)
+		if err != nil {
+			return wrap(err)
+		}
+		defer stmt.Close()
+		for len(events) >= eventRows {
+			if _, err := stmt.ExecContext(ctx, add(events[:eventRows])...); err != nil {
+				return wrap(err)
+			}
+			events = events[eventRows:]
+		}
+	}
+	if len(events) > 0 {
+		if _, err := t.ExecContext(ctx, insertEvents(len(events)), add(events)...); err != nil {
 			return wrap(err)
 		}
 	}
