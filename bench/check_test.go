@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/casbin/casbin/v2"
-	"github.com/casbin/casbin/v2/model"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/bench/internal/argo"
 	"github.com/gatehouse/gatehouse/bench/internal/fixture"
 	"github.com/gatehouse/gatehouse/service"
 	"github.com/gatehouse/gatehouse/store/sqlite"
@@ -177,67 +177,13 @@ func BenchmarkCheck(b *testing.B) {
 	})
 }
 
-// argoModel is Argo CD's casbin model: deny wins, roles through g, and a
-// glob where * spans /.
-const argoModel = `
-[request_definition]
-r = sub, res, act, obj
-[policy_definition]
-p = sub, res, act, obj, eft
-[role_definition]
-g = _, _
-[policy_effect]
-e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
-[matchers]
-m = g(r.sub, p.sub) && globOrRegexMatch(r.res, p.res) && globOrRegexMatch(r.act, p.act) && globOrRegexMatch(r.obj, p.obj)
-`
-
-// argoEnforcer loads the policy into casbin's cached enforcer, its best
-// configuration, with Argo CD's model.
+// argoEnforcer is the Argo CD-style enforcer of bench/internal/argo (the
+// one the HTTP comparison server uses) over policy.
 func argoEnforcer(b *testing.B, policy string) *casbin.SyncedCachedEnforcer {
 	b.Helper()
-	m, err := model.NewModelFromString(argoModel)
+	e, err := argo.Enforcer(policy)
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := casbin.NewSyncedCachedEnforcer(m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.AddFunction("globOrRegexMatch", func(args ...any) (any, error) {
-		return globMatch(args[1].(string), args[0].(string)), nil
-	})
-	var ps, gs [][]string
-	for _, line := range strings.Split(policy, "\n") {
-		f := strings.Split(line, ",")
-		for i := range f {
-			f[i] = strings.TrimSpace(f[i])
-		}
-		switch f[0] {
-		case "p":
-			ps = append(ps, f[1:])
-		case "g":
-			gs = append(gs, f[1:])
-		}
-	}
-	if _, err := e.AddPolicies(ps); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := e.AddGroupingPolicies(gs); err != nil {
-		b.Fatal(err)
-	}
-	e.EnableCache(true)
 	return e
-}
-
-// globMatch is Argo CD's glob (gobwas/glob without separators): * matches
-// any run of characters, / included. Enough for this policy's patterns.
-func globMatch(pattern, s string) bool {
-	if pattern == "*" {
-		return true
-	}
-	if prefix, ok := strings.CutSuffix(pattern, "*"); ok && !strings.ContainsAny(prefix, "*?") {
-		return strings.HasPrefix(s, prefix)
-	}
-	return pattern == s
 }
