@@ -1,10 +1,6 @@
 package server
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -15,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/seal"
 )
 
 // A freshly minted token reaches the browser once, whichever replica
@@ -46,9 +43,7 @@ const (
 	// expire; beyond it the one closest to expiry is forgotten first.
 	flashSpentCapacity = 10000
 
-	flashVersion = 1
-	flashInfo    = "gatehouse dashboard flash v1"
-	flashSaltLen = 16
+	flashInfo = "gatehouse dashboard flash v1"
 	// flashMaxLabel clips the owner label sealed for the page, so the
 	// cookie stays well below the 4 KiB browsers keep.
 	flashMaxLabel = 200
@@ -97,17 +92,11 @@ func (s *flashSealer) seal(secret, session string, f flashToken) (string, error)
 	if err != nil {
 		return "", gatehouse.Internal(err)
 	}
-	buf := make([]byte, 1+flashSaltLen+12, 1+flashSaltLen+12+len(plain)+16)
-	buf[0] = flashVersion
-	if _, err := io.ReadFull(s.rand, buf[1:]); err != nil {
-		return "", gatehouse.Internal(err)
-	}
-	salt, nonce := buf[1:1+flashSaltLen], buf[1+flashSaltLen:]
-	aead, err := flashAEAD(secret, salt)
+	b, err := seal.Sealer{Secret: []byte(secret), Rand: s.rand}.Seal(plain, flashInfo, flashAD(session))
 	if err != nil {
 		return "", gatehouse.Internal(err)
 	}
-	v := flashEncoding.EncodeToString(aead.Seal(buf, nonce, plain, flashAD(session)))
+	v := flashEncoding.EncodeToString(b)
 	if len(v) > flashMaxCookie {
 		return "", gatehouse.Errorf(gatehouse.EINTERNAL, "sealed token is %d bytes, more than a cookie holds", len(v))
 	}
@@ -149,21 +138,16 @@ func (s *flashSealer) take(value, secret, session string) (flashToken, bool) {
 // of the session's secret, then that the payload names the session and
 // has not expired at now. It returns the seal's nonce and expiry too.
 func openFlash(value, secret, session string, now time.Time) (f flashToken, nonce string, exp time.Time, ok bool) {
-	const head = 1 + flashSaltLen + 12
 	// Canonical base64 only (the decoder would skip line breaks), so that
 	// one seal has one spelling.
 	if len(value) > flashMaxCookie || strings.ContainsAny(value, "\r\n") {
 		return flashToken{}, "", time.Time{}, false
 	}
 	b, err := flashEncoding.DecodeString(value)
-	if err != nil || len(b) < head+16 || b[0] != flashVersion {
-		return flashToken{}, "", time.Time{}, false
-	}
-	aead, err := flashAEAD(secret, b[1:1+flashSaltLen])
 	if err != nil {
 		return flashToken{}, "", time.Time{}, false
 	}
-	plain, err := aead.Open(nil, b[1+flashSaltLen:head], b[head:], flashAD(session))
+	plain, err := seal.Sealer{Secret: []byte(secret)}.Open(b, flashInfo, flashAD(session))
 	if err != nil {
 		return flashToken{}, "", time.Time{}, false
 	}
@@ -175,21 +159,7 @@ func openFlash(value, secret, session string, now time.Time) (f flashToken, nonc
 	if !now.Before(exp) {
 		return flashToken{}, "", time.Time{}, false
 	}
-	return p.flashToken, string(b[1:head]), exp, true
-}
-
-// flashAEAD is AES-256-GCM under the key derived from the session secret
-// and the seal's salt.
-func flashAEAD(secret string, salt []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, []byte(secret), salt, flashInfo, 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return p.flashToken, string(b[1:seal.Head]), exp, true
 }
 
 // flashAD is the additional data of a seal: a seal made for this cookie

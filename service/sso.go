@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/loopback"
+	"github.com/gatehouse/gatehouse/internal/seal"
 )
 
 // SSO: login through an OpenID Connect provider (authorization code flow
@@ -116,7 +117,7 @@ func newSSOClient(o SSOOptions, r io.Reader) (*ssoClient, error) {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	return &ssoClient{
-		o: o, seal: sealer{secret: []byte(o.ClientSecret), rand: r}, http: hc, caps: caps,
+		o: o, seal: sealer{seal.Sealer{Secret: []byte(o.ClientSecret), Rand: r}}, http: hc, caps: caps,
 		every: orDur(o.GroupsRefreshInterval, DefaultGroupsRefreshInterval),
 	}, nil
 }

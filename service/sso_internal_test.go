@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/seal"
 	"github.com/gatehouse/gatehouse/policy"
 )
 
@@ -111,7 +112,7 @@ func FuzzIdentityFromClaims(f *testing.F) {
 }
 
 func testSealer() sealer {
-	return sealer{secret: []byte("client-secret-for-the-fuzzer-1234"), rand: rand.Reader}
+	return sealer{seal.Sealer{Secret: []byte("client-secret-for-the-fuzzer-1234"), Rand: rand.Reader}}
 }
 
 func TestStateSeal(t *testing.T) {
@@ -128,7 +129,7 @@ func TestStateSeal(t *testing.T) {
 	if _, ok := k.openState(v, now.Add(2*time.Minute)); ok {
 		t.Error("an expired state opened")
 	}
-	other := sealer{secret: []byte("another-client-secret-0000000000"), rand: rand.Reader}
+	other := sealer{seal.Sealer{Secret: []byte("another-client-secret-0000000000"), Rand: rand.Reader}}
 	if _, ok := other.openState(v, now); ok {
 		t.Error("a state opened under another client secret")
 	}

@@ -1,16 +1,12 @@
 package service
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"io"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/seal"
 )
 
 // Two things of an SSO login are sealed with keys derived from the OIDC
@@ -33,10 +29,6 @@ import (
 // purpose and owner.
 
 const (
-	sealVersion = 1
-	sealSaltLen = 16
-	sealHead    = 1 + sealSaltLen + 12
-
 	stateInfo   = "gatehouse sso state v1"
 	refreshInfo = "gatehouse sso refresh token v1"
 	pendingInfo = "gatehouse sso cli confirmation v1"
@@ -52,52 +44,17 @@ const (
 
 var sealEncoding = base64.RawURLEncoding.Strict()
 
-// sealer seals with keys derived from one secret.
-type sealer struct {
-	secret []byte
-	rand   io.Reader
-}
+// sealer seals with keys derived from the client secret.
+type sealer struct{ seal.Sealer }
 
-func (k sealer) aead(salt []byte, info string) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, k.secret, salt, info, 32)
-	if err != nil {
-		return nil, err
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}
+var errSeal = seal.ErrOpen
 
 func (k sealer) seal(plain []byte, info string, ad []byte) ([]byte, error) {
-	buf := make([]byte, sealHead, sealHead+len(plain)+16)
-	buf[0] = sealVersion
-	if _, err := io.ReadFull(k.rand, buf[1:]); err != nil {
-		return nil, err
-	}
-	aead, err := k.aead(buf[1:1+sealSaltLen], info)
-	if err != nil {
-		return nil, err
-	}
-	return aead.Seal(buf, buf[1+sealSaltLen:sealHead], plain, ad), nil
+	return k.Seal(plain, info, ad)
 }
 
-var errSeal = errors.New("sealed value does not open")
-
 func (k sealer) open(b []byte, info string, ad []byte) ([]byte, error) {
-	if len(b) < sealHead+16 || b[0] != sealVersion {
-		return nil, errSeal
-	}
-	aead, err := k.aead(b[1:1+sealSaltLen], info)
-	if err != nil {
-		return nil, errSeal
-	}
-	plain, err := aead.Open(nil, b[1+sealSaltLen:sealHead], b[sealHead:], ad)
-	if err != nil {
-		return nil, errSeal
-	}
-	return plain, nil
+	return k.Open(b, info, ad)
 }
 
 // loginState is what the browser carries between /auth/login and
