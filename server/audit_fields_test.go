@@ -248,13 +248,22 @@ func TestForwardAuthAuditRecordsTheOriginalRequest(t *testing.T) {
 	if s := ask("GET", "/elsewhere"); s != 403 {
 		t.Fatalf("no route: %d", s)
 	}
+	// A check with two original URIs is refused too (400), and recorded
+	// as a refusal.
+	if s := ask("GET", "/apps/web", "X-Original-URI", "/apps/other"); s != 400 {
+		t.Fatalf("two original URIs: %d", s)
+	}
 	// In the order asked (events are queued after the answer, so the
 	// trail's order may differ).
 	evs := requestEvents(e, "&account=ivy")
-	if len(evs) != 4 {
-		t.Fatalf("%d events, want 4: %+v", len(evs), evs)
+	if len(evs) != 5 {
+		t.Fatalf("%d events, want 5: %+v", len(evs), evs)
 	}
 	slices.SortFunc(evs, func(a, b gatehouse.Event) int { return strings.Compare(a.UserAgent, b.UserAgent) })
+	if last := evs[4]; last.Status != 400 || last.Decision != "deny" {
+		t.Errorf("a 400 forward-auth check is recorded as %q, status %d; want deny", last.Decision, last.Status)
+	}
+	evs = evs[:4]
 	type rec struct{ method, path, route, decision, remote, triple string }
 	want := []rec{
 		{"GET", "/apps/web", "GET /apps/{name}", "allow", "198.51.100.7", "applications,get,team-a/web"},

@@ -133,6 +133,11 @@ func (s *Server) audit(r *http.Request, p *service.Principal, status int, err er
 	if status == http.StatusForbidden || (d.Resource != "" && !d.Allowed) {
 		decision = "deny"
 	}
+	if r.Pattern == verifyPath && status != http.StatusOK {
+		// Anything but forward auth's one success refused the original
+		// request (a 400 for missing headers included).
+		decision = "deny"
+	}
 	s.metrics.Decision(decision, p.Kind()).Inc()
 	ev := gatehouse.Event{
 		Actor:      p.Subject(),

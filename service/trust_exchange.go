@@ -418,8 +418,10 @@ var identityClaims = []string{"sub", "repository", "repository_id", "ref", "envi
 func identity(iss string, claims map[string]any) string {
 	parts := []string{"iss " + strconv.Quote(clipClaim(iss))}
 	for _, k := range identityClaims {
-		if s, ok := gatehouse.ScalarText(claims[k]); ok {
-			parts = append(parts, k+" "+strconv.Quote(clipClaim(s)))
+		// A list-valued claim (matched when any element matches) is
+		// recorded whole, as matched.
+		if texts, ok := claimTexts(claims[k]); ok {
+			parts = append(parts, k+" "+clipClaim(strings.Join(quoteAll(texts), ", ")))
 		}
 	}
 	return strings.Join(parts, "; ")

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
@@ -114,4 +115,16 @@ func FuzzMatchClaims(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestIdentityRecordsListClaims: a claim that is a list matched when any
+// element did, so the audit record keeps the whole list, not nothing.
+func TestIdentityRecordsListClaims(t *testing.T) {
+	got := identity("https://ci.example", map[string]any{
+		"sub": []any{"repo:evil/x", "repo:acme/x"}, "repository_id": json.Number("123456"), "ref": map[string]any{"x": 1},
+	})
+	want := `iss "https://ci.example"; sub "repo:evil/x", "repo:acme/x"; repository_id "123456"`
+	if got != want {
+		t.Errorf("identity = %s\nwant       %s", got, want)
+	}
 }
