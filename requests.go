@@ -144,3 +144,32 @@ type List[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"nextCursor,omitempty"`
 }
+
+// DeviceLogin answers POST /api/v1/session/device: an SSO login with the
+// device authorization grant (RFC 8628), started at the identity
+// provider for a machine without a browser. The user opens
+// VerificationURI (or VerificationURIComplete, which carries the code) on
+// any device and enters UserCode; meanwhile the CLI polls POST
+// /api/v1/session/device/token with Handle, which only this server's
+// replicas can open.
+type DeviceLogin struct {
+	UserCode                string `json:"userCode"`
+	VerificationURI         string `json:"verificationURI"`
+	VerificationURIComplete string `json:"verificationURIComplete,omitempty"`
+	ExpiresIn               int    `json:"expiresIn"` // seconds
+	Interval                int    `json:"interval"`  // seconds between polls
+	Handle                  string `json:"handle"`
+}
+
+// DevicePoll is the body of POST /api/v1/session/device/token.
+type DevicePoll struct {
+	Handle string `json:"handle"`
+}
+
+// DevicePending answers a device poll (202 Accepted) while the user has
+// not finished at the identity provider: poll again (at once; the server
+// waits before it answers).
+type DevicePending struct {
+	Status   string `json:"status"` // authorization_pending
+	Interval int    `json:"interval"`
+}

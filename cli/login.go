@@ -62,7 +62,7 @@ policy for a short-lived token instead; no password is involved.`,
 			if err != nil {
 				return err
 			}
-			if sso.on {
+			if sso.on || sso.device {
 				return a.loginWithSSO(cmd, c, cfg, path, name, server, sso, tr)
 			}
 			if username == "" {

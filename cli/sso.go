@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -116,23 +118,87 @@ func (a *app) openBrowser(u string) error {
 	return nil
 }
 
+// deviceLogin logs in through the server's identity provider with the
+// device authorization grant (RFC 8628), for a machine without a browser:
+// the server starts the login at the provider; the user opens the address
+// shown, on any device, and enters the code; meanwhile the CLI polls the
+// server, which waits at the provider and answers with the session when
+// the user has logged in.
+func (a *app) deviceLogin(ctx context.Context, c *client.Client) (gatehouse.NewToken, error) {
+	dl, err := c.StartDeviceLogin(ctx)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	if !shownAsIs(dl.UserCode) || !shownAsIs(dl.VerificationURI) || !shownAsIs(dl.VerificationURIComplete) {
+		return gatehouse.NewToken{}, errors.New("the server's answer to a device login holds characters a terminal should not be sent")
+	}
+	out := a.env.Stderr
+	fmt.Fprintf(out, "To log in, open %s on any device and enter the code %s\n", dl.VerificationURI, dl.UserCode)
+	if dl.VerificationURIComplete != "" {
+		fmt.Fprintf(out, "(or open %s, which carries the code)\n", dl.VerificationURIComplete)
+	}
+	fmt.Fprintf(out, "Waiting for the login (up to %s)...\n", time.Duration(dl.ExpiresIn)*time.Second)
+	wait, cancel := context.WithTimeout(ctx, time.Duration(dl.ExpiresIn)*time.Second)
+	defer cancel()
+	for {
+		asked := time.Now()
+		tok, interval, err := c.PollDeviceLogin(wait, dl.Handle)
+		switch {
+		case err != nil && wait.Err() != nil && ctx.Err() == nil:
+			return gatehouse.NewToken{}, fmt.Errorf("the device login was not finished within %s", time.Duration(dl.ExpiresIn)*time.Second)
+		case gatehouse.IsCode(err, gatehouse.ETHROTTLED) || gatehouse.IsCode(err, gatehouse.EUNAVAILABLE):
+			interval = max(dl.Interval, 5) // the server is busy or the provider away: wait, then ask again
+		case err != nil:
+			return gatehouse.NewToken{}, err
+		case tok != "":
+			return gatehouse.NewToken{Token: tok}, nil
+		}
+		// The server waits at the provider before it answers "pending";
+		// an answer that came back sooner than the interval (a proxy, a
+		// busy server) waits here instead of asking again at once.
+		if rest := time.Duration(max(interval, 1))*time.Second - time.Since(asked); rest > 0 {
+			select {
+			case <-time.After(rest):
+			case <-wait.Done():
+			}
+		}
+	}
+}
+
+// shownAsIs reports whether s can be printed to a terminal as it is.
+func shownAsIs(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r > unicode.MaxASCII || !unicode.IsPrint(r) })
+}
+
 // ssoFlags are login's SSO flags.
 type ssoFlags struct {
-	on, launch bool
+	on, launch, device bool
 }
 
 func (f *ssoFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.on, "sso", false, "log in through the server's identity provider (SSO) in a browser; the session comes back through a port on 127.0.0.1")
 	fl.BoolVar(&f.launch, "sso-launch-browser", true, "with --sso, open the browser (false: print the address to open)")
-	cmd.MarkFlagsMutuallyExclusive("sso", "username")
-	cmd.MarkFlagsMutuallyExclusive("sso", "password")
+	fl.BoolVar(&f.device, "sso-device", false, "log in through the server's identity provider without a browser on this machine: open the address shown on any device and enter the code (device authorization grant, RFC 8628, where the provider offers it)")
+	for _, flag := range []string{"sso", "sso-device"} {
+		cmd.MarkFlagsMutuallyExclusive(flag, "username")
+		cmd.MarkFlagsMutuallyExclusive(flag, "password")
+	}
+	cmd.MarkFlagsMutuallyExclusive("sso", "sso-device")
+	cmd.MarkFlagsMutuallyExclusive("sso-device", "sso-launch-browser")
 }
 
-// loginWithSSO is `login --sso`: the session is stored in the context
-// like a password login's, under the user name the server knows it by.
+// loginWithSSO is `login --sso` and `login --sso-device`: the session is
+// stored in the context like a password login's, under the user name the
+// server knows it by.
 func (a *app) loginWithSSO(cmd *cobra.Command, c *client.Client, cfg config, path, name, server string, f ssoFlags, tr transport) error {
-	nt, err := a.ssoLogin(cmd.Context(), c, f.launch)
+	var nt gatehouse.NewToken
+	var err error
+	if f.device {
+		nt, err = a.deviceLogin(cmd.Context(), c)
+	} else {
+		nt, err = a.ssoLogin(cmd.Context(), c, f.launch)
+	}
 	if err != nil {
 		return err
 	}

@@ -219,3 +219,74 @@ func TestLoginSSOPrintsAddress(t *testing.T) {
 		t.Errorf("no context for alice")
 	}
 }
+
+// `gatehouse login HOST --sso-device` shows the provider's address and a
+// code; the user approves the code there (here: the provider's form,
+// posted as the user's browser on another device would), and the CLI
+// stores the session it polled for. No browser is opened on this
+// machine.
+func TestLoginSSODevice(t *testing.T) {
+	base, _ := ssoServer(t)
+	r, path := newRun(t)
+	pr, pw := io.Pipe()
+	approved := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		re := regexp.MustCompile(`^To log in, open (\S+) on any device and enter the code (\S+)$`)
+		for sc.Scan() {
+			m := re.FindStringSubmatch(sc.Text())
+			if m == nil {
+				continue
+			}
+			resp, err := http.PostForm(m[1], url.Values{"user_code": {m[2]}, "username": {"u-alice"}, "action": {"approve"}})
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					err = io.ErrUnexpectedEOF
+				}
+			}
+			approved <- err
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	res := ssoRun(t, r, pw, func(string) error {
+		t.Error("opened a browser for a device login")
+		return nil
+	}, "login", base, "--sso-device")
+	pw.Close()
+	mustSucceed(t, res)
+	select {
+	case err := <-approved:
+		if err != nil {
+			t.Fatalf("approving at the provider: %v", err)
+		}
+	default:
+		t.Fatalf("the CLI showed no address and code:\n%s", res.stderr)
+	}
+	if want := "'alice@example.com' logged in successfully\nContext '" + base + "' updated\n"; res.stdout != want {
+		t.Errorf("stdout = %q, want %q", res.stdout, want)
+	}
+	cfg := readConfig(t, path)
+	ctx, ok := cfg.find(base)
+	if !ok || ctx.User != "alice@example.com" || ctx.Token == "" {
+		t.Fatalf("config %+v", cfg)
+	}
+	if strings.Contains(res.stdout+res.stderr, ctx.Token) {
+		t.Error("the CLI printed the session token")
+	}
+	res = r.run(t, "account", "can-i", "get", "applications", "web/shop")
+	mustSucceed(t, res)
+	if strings.TrimSpace(res.stdout) != "yes" {
+		t.Errorf("can-i after the device login = %q, want yes", res.stdout)
+	}
+
+	// --sso-device excludes the browser flags and a password.
+	res = ssoRun(t, r, io.Discard, nil, "login", base, "--sso-device", "--sso")
+	if res.code == 0 || !strings.Contains(res.stderr, "sso") {
+		t.Errorf("--sso-device --sso: exit %d, %s", res.code, res.stderr)
+	}
+	res = ssoRun(t, r, io.Discard, nil, "login", base, "--sso-device", "--username", "x")
+	if res.code == 0 {
+		t.Errorf("--sso-device --username: exit 0")
+	}
+}

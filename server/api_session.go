@@ -104,3 +104,44 @@ func (s *Server) userInfo(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})(w, r)
 }
+
+// startDeviceLogin starts an SSO login with the device authorization
+// grant, for a CLI on a machine without a browser. The body is {}.
+func (s *Server) startDeviceLogin(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dl, err := s.svc.StartDeviceLogin(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dl)
+}
+
+// pollDeviceLogin answers a device login's poll: 202 while the user has
+// not finished at the identity provider, then the session as a password
+// login answers it (no cookie: the caller is a CLI).
+func (s *Server) pollDeviceLogin(w http.ResponseWriter, r *http.Request) {
+	var req gatehouse.DevicePoll
+	if err := decode(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Handle == "" {
+		s.writeError(w, r, gatehouse.Errorf(gatehouse.EINVALID, "handle is required"))
+		return
+	}
+	ans, err := s.svc.PollDeviceLogin(r.Context(), req.Handle, clientIP(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if ans.Pending {
+		writeJSON(w, http.StatusAccepted, gatehouse.DevicePending{Status: "authorization_pending", Interval: ans.Interval})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": ans.Session.Token})
+}

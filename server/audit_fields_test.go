@@ -195,12 +195,12 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 			routes["/api/v1/auth/verify"] = true // forward auth records the proxied route
 		}
 	}
-	// Every authenticated route is covered: the login route and the token
-	// exchange have no caller yet, the version reads no credential, and
-	// "/api/" is the JSON 404.
+	// Every authenticated route is covered: the login routes (password
+	// and device) and the token exchange have no caller yet, the version
+	// reads no credential, and "/api/" is the JSON 404.
 	for _, p := range server.RoutePatterns() {
 		api := strings.Contains(p, "/api/") || p == "GET /metrics"
-		if !api || p == "POST /api/v1/session" || p == "POST /api/v1/token/exchange" || p == "GET /api/version" || p == "/api/" {
+		if !api || p == "POST /api/v1/session" || strings.HasPrefix(p, "POST /api/v1/session/device") || p == "POST /api/v1/token/exchange" || p == "GET /api/version" || p == "/api/" {
 			continue
 		}
 		if !routes[p] {

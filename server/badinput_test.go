@@ -39,7 +39,7 @@ import (
 // as it was (every table but the audit events, lastUsed columns aside).
 
 // publicAPI are the API routes that take no credential.
-var publicAPI = map[string]bool{"POST /api/v1/session": true, "POST /api/v1/token/exchange": true, "GET /api/version": true}
+var publicAPI = map[string]bool{"POST /api/v1/session": true, "POST /api/v1/session/device": true, "POST /api/v1/session/device/token": true, "POST /api/v1/token/exchange": true, "GET /api/version": true}
 
 // credentialFreeAPI are the public API routes that never read a
 // credential, so that any credential, good or bad, gets their answer.

@@ -68,6 +68,8 @@ func (s *Server) routeTable() []route {
 		{"POST /api/v1/session", s.login},
 		{"DELETE /api/v1/session", s.api(s.logout)},
 		{"GET /api/v1/session/userinfo", s.userInfo},
+		{"POST /api/v1/session/device", s.startDeviceLogin},
+		{"POST /api/v1/session/device/token", s.pollDeviceLogin},
 
 		// Accounts and their tokens.
 		{"GET /api/v1/account", s.api(s.listAccounts)},

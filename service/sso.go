@@ -53,6 +53,10 @@ type SSOOptions struct {
 	GroupsMaxAge          time.Duration
 	// Capabilities of an account created by its first login.
 	Capabilities []gatehouse.Capability
+	// DevicePollWait is how long one poll of a device login waits for
+	// the user at the provider before it answers "pending" (default
+	// 12s; keep it below the read timeout of any proxy in front).
+	DevicePollWait time.Duration
 	// HTTPClient talks to the provider; default a client with a 10s
 	// timeout.
 	HTTPClient *http.Client
@@ -79,6 +83,9 @@ type ssoClient struct {
 	verifier   *oidc.IDTokenVerifier
 	oauth      oauth2.Config
 	endSession string
+
+	devicePolls chan struct{} // device logins waiting at the provider
+	deviceWait  time.Duration
 }
 
 func newSSOClient(o SSOOptions, r io.Reader) (*ssoClient, error) {
@@ -118,7 +125,9 @@ func newSSOClient(o SSOOptions, r io.Reader) (*ssoClient, error) {
 	}
 	return &ssoClient{
 		o: o, seal: sealer{seal.Sealer{Secret: []byte(o.ClientSecret), Rand: r}}, http: hc, caps: caps,
-		every: orDur(o.GroupsRefreshInterval, DefaultGroupsRefreshInterval),
+		every:       orDur(o.GroupsRefreshInterval, DefaultGroupsRefreshInterval),
+		devicePolls: make(chan struct{}, maxDevicePolls),
+		deviceWait:  orDur(o.DevicePollWait, defaultDeviceWait),
 	}, nil
 }
 
@@ -307,7 +316,11 @@ func (s *Service) FinishSSO(ctx context.Context, sealedState string, cb SSOCallb
 		return SSOResult{}, err
 	}
 	cli := st.CLIPort != 0
-	name, nt, err := s.ssoLogin(ctx, idt.Issuer, id, tok.RefreshToken, remoteAddr, !cli)
+	login := "sso"
+	if cli {
+		login = "" // the session is minted when the user confirms
+	}
+	name, nt, err := s.ssoLogin(ctx, idt.Issuer, id, tok.RefreshToken, remoteAddr, login)
 	if err != nil {
 		return SSOResult{}, err
 	}
@@ -516,9 +529,9 @@ func (s *Service) cliRedirect(port int, key string, nt gatehouse.NewToken) (stri
 }
 
 // ssoLogin finds or creates the account of an identity the provider has
-// vouched for, records its groups and (sealed) refresh token and, when
-// mint is set, mints a session, all in one transaction. It returns the
-// account's name.
+// vouched for, records its groups and (sealed) refresh token and, unless
+// login is "", mints a session (the login's kind in the audit trail: sso,
+// sso (device)), all in one transaction. It returns the account's name.
 //
 // The account is the one bound to the provider's user (issuer, sub),
 // found in the store (not this replica's memory) before anything else:
@@ -535,7 +548,7 @@ func (s *Service) cliRedirect(port int, key string, nt gatehouse.NewToken) (stri
 // provider, nor a name the policy already binds (the user would inherit
 // what the policy grants that name, as CreateAccount requires settings,
 // update, rbac for).
-func (s *Service) ssoLogin(ctx context.Context, issuer string, id ssoIdentity, refreshToken, remoteAddr string, mint bool) (string, gatehouse.NewToken, error) {
+func (s *Service) ssoLogin(ctx context.Context, issuer string, id ssoIdentity, refreshToken, remoteAddr, login string) (string, gatehouse.NewToken, error) {
 	now := s.now().UTC()
 	rec, nt, err := s.newToken(gatehouse.Token{
 		Name: "session", Kind: gatehouse.KindSession, Account: id.Username,
@@ -633,7 +646,7 @@ func (s *Service) ssoLogin(ctx context.Context, issuer string, id ssoIdentity, r
 			return err
 		}
 		c.putAccount(a)
-		if mint {
+		if login != "" {
 			rec.Account, rec.CreatedBy = a.Name, a.Name
 			if err := tx.CreateToken(ctx, rec); err != nil {
 				return err
@@ -641,7 +654,7 @@ func (s *Service) ssoLogin(ctx context.Context, issuer string, id ssoIdentity, r
 			c.putToken(rec)
 			events = append(events,
 				s.tokenEvent(nil, gatehouse.EventTokenCreated, rec, "SSO login"),
-				s.stamp(gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, TokenID: rec.ID, TokenKind: rec.Kind, RemoteAddr: remoteAddr, Detail: "sso"}))
+				s.stamp(gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, TokenID: rec.ID, TokenKind: rec.Kind, RemoteAddr: remoteAddr, Detail: login}))
 		}
 		return tx.AppendEvents(ctx, events)
 	})
@@ -656,7 +669,7 @@ func (s *Service) ssoLogin(ctx context.Context, issuer string, id ssoIdentity, r
 	if id.Dropped > 0 {
 		s.log.InfoContext(ctx, "SSO: left out groups that cannot be used (invalid, or naming a role)", "account", name, "dropped", id.Dropped)
 	}
-	if !mint {
+	if login == "" {
 		nt = gatehouse.NewToken{}
 	}
 	return name, nt, nil

@@ -183,3 +183,76 @@ func FuzzOpenState(f *testing.F) {
 		}
 	})
 }
+
+// A device login's handle opens only as one, only in time, and only
+// under the client secret it was sealed with.
+func TestDeviceSeal(t *testing.T) {
+	k := testSealer()
+	now := time.Now()
+	d := deviceState{DeviceCode: "dc", Interval: 5, Expires: now.Add(time.Minute).UnixMilli()}
+	h, err := k.sealDevice(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := k.openDevice(h, now); !ok || got != d {
+		t.Fatalf("openDevice = %+v, %t", got, ok)
+	}
+	if _, ok := k.openDevice(h, now.Add(time.Minute)); ok {
+		t.Error("an expired handle opened")
+	}
+	other := sealer{seal.Sealer{Secret: []byte("another-client-secret-0000000000"), Rand: rand.Reader}}
+	if _, ok := other.openDevice(h, now); ok {
+		t.Error("a handle opened under another client secret")
+	}
+	st, _ := k.sealState(loginState{State: "s", Nonce: "n", Verifier: "v", Expires: now.Add(time.Minute).UnixMilli()})
+	if _, ok := k.openDevice(st, now); ok {
+		t.Error("a state opened as a handle")
+	}
+	if _, ok := k.openState(h, now); ok {
+		t.Error("a handle opened as a state")
+	}
+	if _, ok := k.openPending(h, now); ok {
+		t.Error("a handle opened as a CLI confirmation")
+	}
+}
+
+// What the provider says to show the user reaches a terminal: only
+// printable ASCII, and only a web address without credentials.
+func TestDeviceAnswerShownAsIs(t *testing.T) {
+	for code, want := range map[string]bool{
+		"BCDF-GHJK": true, "123-456-789": true, "": false, "AB CD": false,
+		"AB\x1b[2JCD": false, "ÄBCD": false, strings.Repeat("A", 65): false,
+	} {
+		if got := printableCode(code); got != want {
+			t.Errorf("printableCode(%q) = %t, want %t", code, got, want)
+		}
+	}
+	for u, want := range map[string]bool{
+		"https://idp.example/device": true, "http://127.0.0.1:9/device?user_code=X": true,
+		"": false, "javascript:alert(1)": false, "https://user:pw@idp.example/device": false,
+		"https://idp.example/\x1b[2J": false, "/device": false, "https://idp.example/a b": false,
+	} {
+		if got := webAddress(u); got != want {
+			t.Errorf("webAddress(%q) = %t, want %t", u, got, want)
+		}
+	}
+}
+
+// FuzzOpenDevice: the handle opener never accepts what it did not seal,
+// and never panics.
+func FuzzOpenDevice(f *testing.F) {
+	k := testSealer()
+	h, _ := k.sealDevice(deviceState{DeviceCode: "dc", Interval: 5, Expires: time.Now().Add(time.Hour).UnixMilli()})
+	f.Add(h)
+	f.Add("")
+	f.Add(strings.Repeat("A", 100))
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := k.openDevice(v, time.Now())
+		if ok && (d.DeviceCode == "" || d.Interval < 1) {
+			t.Fatalf("opened an incomplete handle %+v", d)
+		}
+		if ok && v != h {
+			t.Fatalf("opened a handle it did not seal: %q", v)
+		}
+	})
+}

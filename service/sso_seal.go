@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/seal"
 )
 
-// Two things of an SSO login are sealed with keys derived from the OIDC
+// Four things of an SSO login are sealed with keys derived from the OIDC
 // client secret, which every replica is configured with and the store
 // never holds:
 //
@@ -20,6 +20,8 @@ import (
 //   - a CLI login waiting for the browser's user to confirm it (the
 //     account, its provider's user, where the CLI waits), carried in a
 //     cookie from the callback's confirmation page to its answer;
+//   - a device login's device code, carried by the CLI in the handle it
+//     polls with (see sso_device.go);
 //   - the provider's refresh token, at rest in the store. A copy of the
 //     database alone cannot use it.
 //

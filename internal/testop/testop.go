@@ -9,7 +9,9 @@
 //
 // The login step at the provider is a small form (username, submit), or
 // with AutoLogin answered at once as one user, so that an HTTP client
-// following redirects completes the flow.
+// following redirects completes the flow. The device authorization grant
+// (RFC 8628) has its verification page at /device: a form with the user
+// code, the username and Approve or Deny.
 package testop
 
 import (
@@ -102,12 +104,13 @@ func New(t testing.TB, o Options) *Provider {
 	}
 	st := &storage{
 		users:    map[string]*User{},
+		devices:  map[string]*device{},
 		requests: map[string]*authRequest{},
 		codes:    map[string]string{},
 		access:   map[string]*accessToken{},
 		refresh:  map[string]*refreshToken{},
 		client: &client{id: o.ClientID, secret: o.ClientSecret,
-			redirects: o.RedirectURIs, postLogout: o.PostLogoutRedirectURIs},
+			redirects: o.RedirectURIs, postLogout: o.PostLogoutRedirectURIs, device: true},
 		rsa: signingKey{id: "rsa-" + uuid.NewString(), alg: jose.RS256, key: rsaKey, pub: &rsaKey.PublicKey},
 		ec:  signingKey{id: "ec-" + uuid.NewString(), alg: jose.ES256, key: ecKey, pub: &ecKey.PublicKey},
 	}
@@ -146,6 +149,10 @@ func New(t testing.TB, o Options) *Provider {
 		GrantTypeRefreshToken:    true,
 		SupportedUILocales:       []language.Tag{language.English},
 		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess, "groups"},
+		DeviceAuthorization: op.DeviceAuthorizationConfig{
+			Lifetime: 5 * time.Minute, PollInterval: time.Second,
+			UserFormPath: "/device", UserCode: op.UserCodeBase20,
+		},
 	}
 	p.op, err = op.NewProvider(cfg, st, issuer, op.WithAllowInsecure())
 	if err != nil {
@@ -156,6 +163,7 @@ func New(t testing.TB, o Options) *Provider {
 	mux.Handle("/login", intercept.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.login(w, r, callback)
 	}))
+	mux.Handle("/device", intercept.HandlerFunc(p.devicePage))
 	mux.HandleFunc("/logged-out", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "signed out") })
 	mux.Handle("/", p.op)
 	return p
@@ -218,6 +226,16 @@ func (p *Provider) SetDown(down bool) {
 	if down {
 		p.srv.CloseClientConnections()
 	}
+}
+
+// SetDeviceGrant gives the client the device authorization grant (RFC
+// 8628; it has it at the start) or takes it away: then the provider
+// refuses device logins for it (unauthorized_client), as most providers
+// do until an administrator enables the grant for a client.
+func (p *Provider) SetDeviceGrant(on bool) {
+	p.st.mu.Lock()
+	defer p.st.mu.Unlock()
+	p.st.client.device = on
 }
 
 // AutoLogin answers the login step at once as the user id ("" shows the
@@ -318,6 +336,7 @@ func (k publicKey) Key() any                           { return k.k.pub }
 type storage struct {
 	mu        sync.Mutex
 	users     map[string]*User
+	devices   map[string]*device // by device code
 	requests  map[string]*authRequest
 	codes     map[string]string // code -> request id
 	access    map[string]*accessToken
@@ -499,8 +518,11 @@ func (s *storage) CreateAccessToken(_ context.Context, req op.TokenRequest) (str
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clientID := ""
-	if a, ok := req.(*authRequest); ok {
-		clientID = a.clientID
+	switch r := req.(type) {
+	case *authRequest:
+		clientID = r.clientID
+	case *op.DeviceAuthorizationState:
+		clientID = r.ClientID
 	}
 	at := s.newAccess(req.GetSubject(), clientID, req.GetScopes())
 	return at.id, at.expires, nil
@@ -513,6 +535,8 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 	switch r := req.(type) {
 	case *authRequest:
 		rt = &refreshToken{subject: r.subject, clientID: r.clientID, scopes: r.scopes, amr: r.GetAMR(), authTime: r.authTime}
+	case *op.DeviceAuthorizationState:
+		rt = &refreshToken{subject: r.Subject, clientID: r.ClientID, scopes: r.Scopes, amr: r.AMR, authTime: r.AuthTime}
 	case *refreshToken:
 		old, ok := s.refresh[current]
 		if !ok {
@@ -681,6 +705,7 @@ type client struct {
 	id, secret            string
 	redirects, postLogout []string
 	lifetime              time.Duration
+	device                bool // has the device authorization grant
 }
 
 func (c *client) GetID() string                       { return c.id }
@@ -698,6 +723,9 @@ func (c *client) IsScopeAllowed(scope string) bool     { return scope == "groups
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
 func (c *client) ClockSkew() time.Duration             { return 0 }
 func (c *client) GrantTypes() []oidc.GrantType {
+	if c.device {
+		return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeDeviceCode}
+	}
 	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
 }
 func (c *client) IDTokenLifetime() time.Duration {
@@ -711,4 +739,104 @@ func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 }
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
+}
+
+// ---- device authorization grant (RFC 8628)
+
+var _ op.DeviceAuthorizationStorage = (*storage)(nil)
+
+// device is a device login: waiting for the user, approved or denied,
+// and consumed once its tokens were issued (a device code is good for
+// one set of tokens, as at any provider).
+type device struct {
+	userCode string
+	state    op.DeviceAuthorizationState
+	consumed bool
+}
+
+func (s *storage) StoreDeviceAuthorization(_ context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.devices {
+		if d.userCode == userCode {
+			return op.ErrDuplicateUserCode
+		}
+	}
+	s.devices[deviceCode] = &device{userCode: userCode, state: op.DeviceAuthorizationState{
+		ClientID: clientID, Scopes: slices.Clone(scopes), Expires: expires,
+	}}
+	return nil
+}
+
+func (s *storage) GetDeviceAuthorizatonState(_ context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.devices[deviceCode]
+	if !ok || d.state.ClientID != clientID || d.consumed {
+		return nil, errors.New("no such device login")
+	}
+	st := d.state
+	if st.Done {
+		d.consumed = true
+	}
+	return &st, nil
+}
+
+// finishDevice approves (as user) or denies the device login of a user
+// code.
+func (s *storage) finishDevice(userCode, user string, approve bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.devices {
+		if d.userCode != userCode || d.consumed || d.state.Done || d.state.Denied || time.Now().After(d.state.Expires) {
+			continue
+		}
+		if !approve {
+			d.state.Denied = true
+			return nil
+		}
+		if _, ok := s.users[user]; !ok {
+			return errors.New("no such user")
+		}
+		d.state.Done, d.state.Subject, d.state.AuthTime, d.state.AMR = true, user, time.Now(), []string{"pwd"}
+		return nil
+	}
+	return errors.New("no device login waits for this code")
+}
+
+var devicePage = template.Must(template.New("device").Parse(`<!doctype html>
+<html><head><title>Test IdP device login</title></head><body>
+<h1>Test identity provider: log in a device</h1>
+<form method="post" action="/device">
+<label for="user_code">Code</label> <input id="user_code" name="user_code" value="{{.Code}}">
+<label for="username">Username</label> <input id="username" name="username">
+<button id="device-approve" name="action" value="approve" type="submit">Approve</button>
+<button id="device-deny" name="action" value="deny" type="submit">Deny</button>
+{{with .Error}}<p id="error">{{.}}</p>{{end}}
+{{with .Done}}<p id="done">{{.}}</p>{{end}}
+</form></body></html>`))
+
+// devicePage is the provider's verification page: the user enters the
+// code the device shows, logs in (by name; this provider trusts whoever
+// types it) and approves or denies the device.
+func (p *Provider) devicePage(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	if r.Method != http.MethodPost {
+		_ = devicePage.Execute(w, map[string]string{"Code": r.Form.Get("user_code")})
+		return
+	}
+	code, approve := r.PostForm.Get("user_code"), r.PostForm.Get("action") == "approve"
+	if err := p.st.finishDevice(code, r.PostForm.Get("username"), approve); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		_ = devicePage.Execute(w, map[string]string{"Code": code, "Error": err.Error()})
+		return
+	}
+	done := "The device is logged in; you can close this page."
+	if !approve {
+		done = "The device login was denied."
+	}
+	_ = devicePage.Execute(w, map[string]string{"Done": done})
 }
