@@ -108,7 +108,7 @@ func newSSOEnv(t *testing.T, policy string, adjust ...func(*service.SSOOptions))
 }
 
 // recordSecrets remembers every token in the provider's token endpoint
-// answers.
+// answers, and the device code of its device authorization answers.
 type recordSecrets struct {
 	next http.RoundTripper
 	e    *env
@@ -116,7 +116,7 @@ type recordSecrets struct {
 
 func (r *recordSecrets) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := r.next.RoundTrip(req)
-	if err != nil || !strings.HasSuffix(req.URL.Path, "/token") {
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/token") && !strings.HasSuffix(req.URL.Path, "/device_authorization") {
 		return resp, err
 	}
 	b, err := io.ReadAll(resp.Body)
@@ -129,9 +129,10 @@ func (r *recordSecrets) RoundTrip(req *http.Request) (*http.Response, error) {
 		IDToken      string `json:"id_token"`
 		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
+		DeviceCode   string `json:"device_code"`
 	}
 	if json.Unmarshal(b, &tr) == nil {
-		for _, s := range []string{tr.IDToken, tr.AccessToken, tr.RefreshToken} {
+		for _, s := range []string{tr.IDToken, tr.AccessToken, tr.RefreshToken, tr.DeviceCode} {
 			if s != "" {
 				r.e.remember(s)
 			}
