@@ -220,6 +220,9 @@ const (
 	ChangeToken   ChangeKind = "token"   // created, revoked, expiry changed (Key: id)
 	ChangeAccount ChangeKind = "account" // created, changed, deleted (Key: name)
 	ChangePolicy  ChangeKind = "policy"  // RBAC settings or projects' roles changed
+	// An application was created, changed (spec, project, status) or
+	// deleted (Key: name).
+	ChangeApplication ChangeKind = "application"
 )
 
 // Notifier is a Store that can tell other processes, at once, that changes

@@ -9,7 +9,7 @@ import (
 )
 
 // change is what one committed transaction did to the state the hot path
-// reads: tokens, accounts and the policy engine. A transaction function
+// reads: tokens, accounts, applications and the policy engine. A transaction function
 // records its effects here; nothing in memory changes until the store has
 // committed, and then only through apply.
 type change struct {
@@ -17,6 +17,8 @@ type change struct {
 	revoked         []string          // token ids deleted
 	accounts        []gatehouse.Account
 	deletedAccounts []string
+	apps            []gatehouse.Application // created or changed
+	deletedApps     []string
 	policy          bool // RBAC settings or projects changed: rebuild the engine
 	engine          *policy.Engine
 }
@@ -37,6 +39,12 @@ func (c *change) feed() []gatehouse.Change {
 	for _, name := range c.deletedAccounts {
 		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeAccount, Key: name})
 	}
+	for _, a := range c.apps {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeApplication, Key: a.Name})
+	}
+	for _, name := range c.deletedApps {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeApplication, Key: name})
+	}
 	if c.policy {
 		out = append(out, gatehouse.Change{Kind: gatehouse.ChangePolicy})
 	}
@@ -47,6 +55,8 @@ func (c *change) putToken(t gatehouse.Token)     { c.tokens = append(c.tokens, t
 func (c *change) revoke(ids ...string)           { c.revoked = append(c.revoked, ids...) }
 func (c *change) putAccount(a gatehouse.Account) { c.accounts = append(c.accounts, a) }
 func (c *change) deleteAccount(name string)      { c.deletedAccounts = append(c.deletedAccounts, name) }
+func (c *change) putApp(a gatehouse.Application) { c.apps = append(c.apps, a) }
+func (c *change) deleteApp(name string)          { c.deletedApps = append(c.deletedApps, name) }
 
 // write runs fn in one store transaction and, once it has committed,
 // applies the recorded change to memory.
@@ -104,6 +114,12 @@ func (s *Service) apply(c change) error {
 	}
 	for _, a := range c.accounts {
 		s.accounts.put(a)
+	}
+	for _, name := range c.deletedApps {
+		s.apps.delete(name)
+	}
+	for _, a := range c.apps {
+		s.apps.put(a)
 	}
 	var bad error
 	for _, t := range c.tokens {

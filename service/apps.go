@@ -15,17 +15,9 @@ var (
 )
 
 // ListApplications returns the applications the caller may get, of one
-// project or all.
+// project or all, from memory (see appCache).
 func (s *Service) ListApplications(ctx context.Context, p *Principal, project string) ([]gatehouse.Application, error) {
-	var all []gatehouse.Application
-	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
-		var err error
-		all, err = tx.ListApplications(ctx, project)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
+	all := s.apps.list(project)
 	p.filtered("applications")
 	if project != "" {
 		p.decision.Object = project + "/*"
@@ -41,46 +33,48 @@ func (s *Service) ListApplications(ctx context.Context, p *Principal, project st
 
 // GetApplication returns an application; needs applications, get.
 func (s *Service) GetApplication(ctx context.Context, p *Principal, name string) (gatehouse.Application, error) {
-	return s.appFor(ctx, p, name, "get")
+	return s.appFor(p, name, "get")
 }
 
-// appFor loads an application and checks action on it.
-func (s *Service) appFor(ctx context.Context, p *Principal, name, action string) (gatehouse.Application, error) {
-	var a gatehouse.Application
-	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
-		var err error
-		a, err = s.appTx(ctx, tx, p, name, action)
-		return err
-	})
-	return a, err
+// appFor finds an application in memory and checks action on it.
+func (s *Service) appFor(p *Principal, name, action string) (gatehouse.Application, error) {
+	a, ok := s.apps.get(name)
+	return s.decideApp(p, name, action, a, ok)
 }
 
-// appTx loads an application inside tx and checks action on it. An
-// existing application is authorized on its real object, <project>/<name>,
-// and nothing else. What a refusal says is chosen so that a caller who may
-// not act on an application learns neither whether it exists nor its
-// project: the same 403 for a missing one as for an existing one, with a
-// message that names no project. Only a caller who may act on an
-// application of that name in any project (applications, action,
-// */<name>) is told 404 for a missing one. The audit record of a refusal
-// names the object */<name> for the same reason (callers read their own
-// audit events).
+// appTx loads an application inside tx (a write reads what it changes
+// from the store, not from memory) and checks action on it.
 func (s *Service) appTx(ctx context.Context, tx gatehouse.Tx, p *Principal, name, action string) (gatehouse.Application, error) {
 	a, err := tx.GetApplication(ctx, name)
+	if err != nil && !gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+		return a, err
+	}
+	return s.decideApp(p, name, action, a, err == nil)
+}
+
+// decideApp checks action on an application (found or not). An
+// existing application is authorized on its real object,
+// <project>/<name>, and nothing else. What a refusal says is chosen so
+// that a caller who may not act on an application learns neither whether
+// it exists nor its project: the same 403 for a missing one as for an
+// existing one, with a message that names no project. Only a caller who
+// may act on an application of that name in any project (applications,
+// action, */<name>) is told 404 for a missing one. The audit record of a
+// refusal names the object */<name> for the same reason (callers read
+// their own audit events).
+func (s *Service) decideApp(p *Principal, name, action string, a gatehouse.Application, found bool) (gatehouse.Application, error) {
 	switch {
-	case err == nil:
+	case found:
 		if s.Can(p, "applications", action, a.RBACObject()) {
 			p.noteDecision(Decision{Resource: "applications", Action: action, Object: a.RBACObject(), Allowed: true, Via: gatehouse.ViaPolicy})
 			return a, nil
 		}
-	case !gatehouse.IsCode(err, gatehouse.ENOTFOUND):
-		return a, err
 	case s.Can(p, "applications", action, "*/"+name):
 		p.noteDecision(Decision{Resource: "applications", Action: action, Object: "*/" + name, Allowed: true, Via: gatehouse.ViaPolicy})
-		return a, gatehouse.Errorf(gatehouse.ENOTFOUND, "application %q not found", name)
+		return gatehouse.Application{}, gatehouse.Errorf(gatehouse.ENOTFOUND, "application %q not found", name)
 	}
 	via := gatehouse.ViaPolicy
-	if err == nil && len(p.scopes) > 0 && s.canIgnoringScopes(p, "applications", action, a.RBACObject()) {
+	if found && len(p.scopes) > 0 && s.canIgnoringScopes(p, "applications", action, a.RBACObject()) {
 		via = gatehouse.ViaScope
 	}
 	p.noteDecision(Decision{Resource: "applications", Action: action, Object: "*/" + name, Via: via})
@@ -97,17 +91,21 @@ func (s *Service) CreateApplication(ctx context.Context, p *Principal, a gatehou
 	}
 	a.Status = gatehouse.AppStatus{Sync: "Unknown", Health: "Unknown"}
 	a.CreatedAt = s.now().UTC()
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		if _, err := tx.GetProject(ctx, a.Project); gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
 			return gatehouse.Errorf(gatehouse.EINVALID, "project %q does not exist", a.Project)
 		} else if err != nil {
 			return err
 		}
 		err := tx.CreateApplication(ctx, a)
-		if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
+		switch {
+		case gatehouse.IsCode(err, gatehouse.ECONFLICT):
 			return gatehouse.Errorf(gatehouse.ECONFLICT, "application %q already exists", a.Name)
+		case err != nil:
+			return err
 		}
-		return err
+		c.putApp(a)
+		return nil
 	})
 	if err != nil {
 		return gatehouse.Application{}, err
@@ -128,7 +126,7 @@ func (s *Service) UpdateApplication(ctx context.Context, p *Principal, name stri
 		return gatehouse.Application{}, err
 	}
 	var out gatehouse.Application
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		old, err := s.appTx(ctx, tx, p, name, "update")
 		if err != nil {
 			return err
@@ -145,6 +143,7 @@ func (s *Service) UpdateApplication(ctx context.Context, p *Principal, name stri
 		}
 		old.Project, old.Spec = a.Project, a.Spec
 		out = old
+		c.putApp(old)
 		return tx.UpdateApplication(ctx, old)
 	})
 	return out, err
@@ -152,10 +151,11 @@ func (s *Service) UpdateApplication(ctx context.Context, p *Principal, name stri
 
 // DeleteApplication deletes an application and its operations.
 func (s *Service) DeleteApplication(ctx context.Context, p *Principal, name string) error {
-	return s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		if _, err := s.appTx(ctx, tx, p, name, "delete"); err != nil {
 			return err
 		}
+		c.deleteApp(name)
 		return tx.DeleteApplication(ctx, name)
 	})
 }
@@ -195,7 +195,7 @@ func (s *Service) ListOperations(ctx context.Context, p *Principal, name, state 
 	if state != "" && !validOpState(state) {
 		return nil, gatehouse.Errorf(gatehouse.EINVALID, "state must be Pending, Running, Succeeded or Failed")
 	}
-	if _, err := s.appFor(ctx, p, name, "get"); err != nil {
+	if _, err := s.appFor(p, name, "get"); err != nil {
 		return nil, err
 	}
 	var ops []gatehouse.Operation
@@ -249,12 +249,13 @@ func (s *Service) SetStatus(ctx context.Context, p *Principal, name string, rep 
 		return gatehouse.Application{}, gatehouse.Errorf(gatehouse.EINVALID, "message or revision is too long")
 	}
 	var a gatehouse.Application
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		if a, err = s.appTx(ctx, tx, p, name, "update"); err != nil {
 			return err
 		}
 		a.Status = gatehouse.AppStatus{Sync: rep.Sync, Health: rep.Health, Revision: rep.Revision, Message: rep.Message, ReportedAt: s.now().UTC()}
+		c.putApp(a)
 		return tx.UpdateApplication(ctx, a)
 	})
 	return a, err

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,7 +47,20 @@ func TestResyncReloadsEverything(t *testing.T) {
 	old, _ := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "old"})
 	gone, _ := a.CreateToken(ctx, admin, "gone", gatehouse.TokenRequest{Name: "gone"})
 
+	if _, err := a.CreateProject(ctx, admin, gatehouse.Project{Name: "team"}); err != nil {
+		t.Fatal(err)
+	}
+	app := func(name string) gatehouse.Application {
+		return gatehouse.Application{Name: name, Project: "team", Spec: gatehouse.AppSpec{RepoURL: "https://git.example/x", Destination: gatehouse.AppDestination{Namespace: "x"}}}
+	}
+	if _, err := a.CreateApplication(ctx, admin, app("old-app")); err != nil {
+		t.Fatal(err)
+	}
+
 	b := openReplica(t, path) // loads the state so far
+	if _, ok := b.apps.get("old-app"); !ok {
+		t.Fatal("b did not load the application at start")
+	}
 	for _, tok := range []string{old.Token, gone.Token} {
 		if _, err := b.Authenticate(ctx, tok); err != nil {
 			t.Fatalf("b before: %v", err)
@@ -62,6 +76,12 @@ func TestResyncReloadsEverything(t *testing.T) {
 	}
 	fresh, _ := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "fresh"})
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, role:x, applications, get, *, allow"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeleteApplication(ctx, admin, "old-app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateApplication(ctx, admin, app("new-app")); err != nil {
 		t.Fatal(err)
 	}
 	head, _ := a.store.ChangeHead(ctx)
@@ -83,6 +103,9 @@ func TestResyncReloadsEverything(t *testing.T) {
 	}
 	if got := b.Engine().Config().CSV; got != "p, role:x, applications, get, *, allow" {
 		t.Errorf("after the resync b's policy is %q", got)
+	}
+	if got := b.apps.names(); !slices.Equal(got, []string{"new-app"}) {
+		t.Errorf("after the resync b serves the applications %v, want [new-app]", got)
 	}
 	if got := b.follow.applied.Load(); got != head {
 		t.Errorf("after the resync b has applied up to %d, want the head %d", got, head)

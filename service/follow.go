@@ -10,7 +10,7 @@ import (
 )
 
 // Replicas. Several servers on one database each keep the request path's
-// state (tokens, accounts, the policy engine) in memory, so each must hear
+// state (tokens, accounts, applications, the policy engine) in memory, so each must hear
 // of every committed change, including those made by the others. Every
 // write records what it changed in the store's change feed, in its own
 // transaction (see write); a replica follows the feed and applies each
@@ -226,13 +226,15 @@ func (s *Service) catchUp(ctx context.Context) error {
 // applyFeed reads the current state of everything a batch of feed entries
 // names and applies it, under writeMu like a write of this replica's own.
 func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error {
-	tokens, accounts, policy := map[string]bool{}, map[string]bool{}, false
+	tokens, accounts, apps, policy := map[string]bool{}, map[string]bool{}, map[string]bool{}, false
 	for _, ch := range batch {
 		switch ch.Kind {
 		case gatehouse.ChangeToken:
 			tokens[ch.Key] = true
 		case gatehouse.ChangeAccount:
 			accounts[ch.Key] = true
+		case gatehouse.ChangeApplication:
+			apps[ch.Key] = true
 		case gatehouse.ChangePolicy:
 			policy = true
 		}
@@ -251,6 +253,17 @@ func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error
 				return err
 			default:
 				c.putAccount(a)
+			}
+		}
+		for name := range apps {
+			a, err := tx.GetApplication(ctx, name)
+			switch {
+			case gatehouse.IsCode(err, gatehouse.ENOTFOUND):
+				c.deleteApp(name)
+			case err != nil:
+				return err
+			default:
+				c.putApp(a)
 			}
 		}
 		for id := range tokens {
@@ -321,10 +334,11 @@ func (s *Service) resync(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var c change
-	inStore := map[string]bool{}
+	inStore, appsInStore := map[string]bool{}, map[string]bool{}
 	err = s.store.View(ctx, func(tx gatehouse.Tx) error {
 		c = change{}
 		clear(inStore)
+		clear(appsInStore)
 		accounts, err := tx.ListAccounts(ctx)
 		if err != nil {
 			return err
@@ -332,6 +346,14 @@ func (s *Service) resync(ctx context.Context) error {
 		for _, a := range accounts {
 			c.putAccount(a)
 			inStore[a.Name] = true
+		}
+		apps, err := tx.ListApplications(ctx, "")
+		if err != nil {
+			return err
+		}
+		for _, a := range apps {
+			c.putApp(a)
+			appsInStore[a.Name] = true
 		}
 		c.engine, err = s.rebuildEngine(ctx, tx)
 		return err
@@ -342,6 +364,11 @@ func (s *Service) resync(ctx context.Context) error {
 	for _, name := range s.accounts.names() {
 		if !inStore[name] {
 			c.deleteAccount(name)
+		}
+	}
+	for _, name := range s.apps.names() {
+		if !appsInStore[name] {
+			c.deleteApp(name)
 		}
 	}
 	seen := map[string]bool{}

@@ -82,6 +82,7 @@ type Service struct {
 	tokens      *tokenCache
 	verifyCount atomic.Uint64
 	accounts    accountCache
+	apps        *appCache
 	engine      atomic.Pointer[policy.Engine]
 
 	// writeMu serializes writes from their transaction to the apply that
@@ -124,6 +125,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		auditRetention:   orDur(o.AuditRetention, 90*24*time.Hour),
 		tokens:           newTokenCache(),
 		accounts:         accountCache{m: map[string]*accountSlot{}},
+		apps:             newAppCache(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -183,6 +185,7 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	var (
 		accounts []gatehouse.Account
 		projects []gatehouse.Project
+		apps     []gatehouse.Application
 		rbac     gatehouse.RBAC
 	)
 	// The feed's head is read before the state: whatever commits while the
@@ -196,6 +199,9 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	read := func(tx gatehouse.Tx, store bool) error {
 		var err error
 		if accounts, err = tx.ListAccounts(ctx); err != nil {
+			return err
+		}
+		if apps, err = tx.ListApplications(ctx, ""); err != nil {
 			return err
 		}
 		if projects, err = tx.ListProjects(ctx); err != nil {
@@ -227,6 +233,9 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	}
 	for _, a := range accounts {
 		s.accounts.put(a)
+	}
+	for _, a := range apps {
+		s.apps.put(a)
 	}
 	e, err := s.buildEngine(rbac, projects)
 	if err != nil {
