@@ -167,8 +167,8 @@ type DevicePoll struct {
 }
 
 // DevicePending answers a device poll (202 Accepted) while the user has
-// not finished at the identity provider: poll again (at once; the server
-// waits before it answers).
+// not finished at the identity provider: poll again after Interval
+// seconds.
 type DevicePending struct {
 	Status   string `json:"status"` // authorization_pending
 	Interval int    `json:"interval"`

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -140,9 +141,28 @@ func newTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 }
 
-// row writes one tab-separated table row.
+// row writes one tab-separated table row. Cells are shown terminal-safe:
+// what the server says (a user agent in the audit trail, an account's
+// name) may hold escape sequences meant for the reader's terminal.
 func row(w io.Writer, cells ...string) {
-	fmt.Fprintln(w, strings.Join(cells, "\t"))
+	safe := make([]string, len(cells))
+	for i, c := range cells {
+		safe[i] = termSafe(c)
+	}
+	fmt.Fprintln(w, strings.Join(safe, "\t"))
+}
+
+// termSafe replaces what a terminal would act on instead of showing —
+// control characters (C0, DEL, C1, which begin escape sequences) and the
+// bidirectional overrides, which reorder what is shown — with U+FFFD.
+func termSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20, r >= 0x7f && r < 0xa0, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			return utf8.RuneError
+		}
+		return r
+	}, s)
 }
 
 // fmtTime is RFC 3339 in UTC, or alt for the zero time.

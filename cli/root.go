@@ -241,7 +241,8 @@ func (a *app) loginHint() string {
 	return "run: gatehouse login " + c.server
 }
 
-// oneLine folds a multi-line message (cobra's suggestions) onto one line.
+// oneLine folds a multi-line message (cobra's suggestions) onto one line,
+// terminal-safe (a server's message may hold escape sequences).
 func oneLine(s string) string {
 	lines := strings.Split(s, "\n")
 	out := lines[:0]
@@ -250,7 +251,7 @@ func oneLine(s string) string {
 			out = append(out, l)
 		}
 	}
-	return strings.Join(out, " ")
+	return termSafe(strings.Join(out, " "))
 }
 
 // refuseUnknownSubcommands makes every command group (a command with

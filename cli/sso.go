@@ -122,8 +122,7 @@ func (a *app) openBrowser(u string) error {
 // device authorization grant (RFC 8628), for a machine without a browser:
 // the server starts the login at the provider; the user opens the address
 // shown, on any device, and enters the code; meanwhile the CLI polls the
-// server, which waits at the provider and answers with the session when
-// the user has logged in.
+// server, at the interval it says, until the user has logged in.
 func (a *app) deviceLogin(ctx context.Context, c *client.Client) (gatehouse.NewToken, error) {
 	dl, err := c.StartDeviceLogin(ctx)
 	if err != nil {
@@ -132,38 +131,47 @@ func (a *app) deviceLogin(ctx context.Context, c *client.Client) (gatehouse.NewT
 	if !shownAsIs(dl.UserCode) || !shownAsIs(dl.VerificationURI) || !shownAsIs(dl.VerificationURIComplete) {
 		return gatehouse.NewToken{}, errors.New("the server's answer to a device login holds characters a terminal should not be sent")
 	}
+	// The server's own limit, whatever an answer says.
+	ttl := min(time.Duration(max(dl.ExpiresIn, 1))*time.Second, maxDeviceWait)
 	out := a.env.Stderr
 	fmt.Fprintf(out, "To log in, open %s on any device and enter the code %s\n", dl.VerificationURI, dl.UserCode)
 	if dl.VerificationURIComplete != "" {
 		fmt.Fprintf(out, "(or open %s, which carries the code)\n", dl.VerificationURIComplete)
 	}
-	fmt.Fprintf(out, "Waiting for the login (up to %s)...\n", time.Duration(dl.ExpiresIn)*time.Second)
-	wait, cancel := context.WithTimeout(ctx, time.Duration(dl.ExpiresIn)*time.Second)
+	fmt.Fprintf(out, "Waiting for the login (up to %s)...\n", ttl)
+	wait, cancel := context.WithTimeout(ctx, ttl)
 	defer cancel()
+	pause := time.Duration(min(max(dl.Interval, 1), 60)) * time.Second
 	for {
-		asked := time.Now()
+		select {
+		case <-time.After(pause):
+		case <-wait.Done():
+			if ctx.Err() != nil {
+				return gatehouse.NewToken{}, ctx.Err()
+			}
+			return gatehouse.NewToken{}, fmt.Errorf("the device login was not finished within %s", ttl)
+		}
 		tok, interval, err := c.PollDeviceLogin(wait, dl.Handle)
 		switch {
-		case err != nil && wait.Err() != nil && ctx.Err() == nil:
-			return gatehouse.NewToken{}, fmt.Errorf("the device login was not finished within %s", time.Duration(dl.ExpiresIn)*time.Second)
+		case err != nil && wait.Err() != nil:
+			continue // the loop's select says which ended
 		case gatehouse.IsCode(err, gatehouse.ETHROTTLED) || gatehouse.IsCode(err, gatehouse.EUNAVAILABLE):
-			interval = max(dl.Interval, 5) // the server is busy or the provider away: wait, then ask again
+			// The server is busy or could not reach the provider, which
+			// has not spent the code: wait longer, then ask again.
+			pause = max(pause, 5*time.Second)
 		case err != nil:
 			return gatehouse.NewToken{}, err
 		case tok != "":
 			return gatehouse.NewToken{Token: tok}, nil
-		}
-		// The server waits at the provider before it answers "pending";
-		// an answer that came back sooner than the interval (a proxy, a
-		// busy server) waits here instead of asking again at once.
-		if rest := time.Duration(max(interval, 1))*time.Second - time.Since(asked); rest > 0 {
-			select {
-			case <-time.After(rest):
-			case <-wait.Done():
-			}
+		default:
+			pause = time.Duration(min(max(interval, 1), 60)) * time.Second
 		}
 	}
 }
+
+// maxDeviceWait is the longest a device login may take (the server's
+// limit too).
+const maxDeviceWait = 30 * time.Minute
 
 // shownAsIs reports whether s can be printed to a terminal as it is.
 func shownAsIs(s string) bool {
@@ -216,7 +224,7 @@ func (a *app) loginWithSSO(cmd *cobra.Command, c *client.Client, cfg config, pat
 		return err
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "'%s' logged in successfully\n", info.Username)
+	fmt.Fprintf(out, "'%s' logged in successfully\n", termSafe(info.Username))
 	fmt.Fprintf(out, "Context '%s' updated\n", name)
 	return nil
 }

@@ -49,7 +49,7 @@ func ssoServer(t *testing.T) (string, *testop.Provider) {
 		RBAC: gatehouse.RBAC{PolicyCSV: "p, role:dev, applications, get, web/*, allow\ng, devs, role:dev"},
 		SSO: &service.SSOOptions{
 			Name: "Acme SSO", Issuer: op.Issuer, ClientID: "gatehouse", ClientSecret: "client-secret-of-the-test-provider",
-			RedirectURL: base + "/auth/callback", HTTPClient: op.Client(),
+			RedirectURL: base + "/auth/callback", HTTPClient: op.Client(), DeviceLogin: true,
 		},
 	})
 	if err != nil {
@@ -288,5 +288,26 @@ func TestLoginSSODevice(t *testing.T) {
 	res = ssoRun(t, r, io.Discard, nil, "login", base, "--sso-device", "--username", "x")
 	if res.code == 0 {
 		t.Errorf("--sso-device --username: exit 0")
+	}
+}
+
+// What a server says reaches the terminal without what a terminal would
+// act on: escape sequences, other control characters and bidirectional
+// overrides are shown as U+FFFD, in table cells and in error messages.
+func TestTermSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice@example.com":                    "alice@example.com",
+		"\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2Jok":   "\uFFFD]52;c;cm0gLXJmIH4K\uFFFD\uFFFD[2Jok",
+		"a\rb\tc\x7fd\u009be":                   "a\uFFFDb\uFFFDc\uFFFDd\uFFFDe",
+		"user\u202egnp.exe":                     "user\uFFFDgnp.exe",
+		"grüße, 東京":                            "grüße, 東京",
+	} {
+		if got := termSafe(in); got != want {
+			t.Errorf("termSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+	a := newApp(Env{})
+	if got := a.describe(&gatehouse.Error{Code: gatehouse.EFORBIDDEN, Message: "no\x1b[2J"}); strings.ContainsRune(got, 0x1b) {
+		t.Errorf("describe kept an escape: %q", got)
 	}
 }

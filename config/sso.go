@@ -47,10 +47,10 @@ type OIDC struct {
 	// Capabilities of an account created by its first login (default
 	// login and apiKey).
 	Capabilities []string `yaml:"capabilities,omitempty"`
-	// DevicePollWait: how long one poll of a device login (login
-	// --sso-device) waits at the provider before it answers "pending"
-	// (default 12s; keep it below the read timeout of a proxy in front).
-	DevicePollWait Duration `yaml:"devicePollWait"`
+	// DeviceLogin offers login with the device authorization grant
+	// (RFC 8628; gatehouse login --sso-device) where the provider offers
+	// it. Off by default: see docs/sso.md on remote phishing.
+	DeviceLogin bool `yaml:"deviceLogin"`
 }
 
 // Enabled reports whether SSO is configured.
@@ -93,9 +93,6 @@ func (o OIDC) WithDefaults() OIDC {
 	}
 	if o.GroupsMaxAge == 0 {
 		o.GroupsMaxAge = Duration(24 * time.Hour)
-	}
-	if o.DevicePollWait == 0 {
-		o.DevicePollWait = Duration(12 * time.Second)
 	}
 	return o
 }
@@ -160,9 +157,6 @@ func (o OIDC) validate(bad func(setting, format string, args ...any)) {
 	if o.GroupsMaxAge.D() < o.GroupsRefreshInterval.D() {
 		bad("sso.oidc.groupsMaxAge", "%s: must be at least sso.oidc.groupsRefreshInterval (%s)", o.GroupsMaxAge, o.GroupsRefreshInterval)
 	}
-	if d := o.DevicePollWait.D(); d < time.Second || d > 25*time.Second {
-		bad("sso.oidc.devicePollWait", "%s: must be from 1s to 25s (the server's write timeout is 30s)", o.DevicePollWait)
-	}
 	hasLogin := false
 	for _, c := range o.Capabilities {
 		switch c {
@@ -217,5 +211,6 @@ func (o OIDC) logAttrs() []slog.Attr {
 		slog.String("sso.oidc.redirectURL", o.RedirectURL),
 		slog.String("sso.oidc.groupsRefreshInterval", o.GroupsRefreshInterval.String()),
 		slog.String("sso.oidc.groupsMaxAge", o.GroupsMaxAge.String()),
+		slog.Bool("sso.oidc.deviceLogin", o.DeviceLogin),
 	}
 }

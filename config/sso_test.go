@@ -43,8 +43,7 @@ func TestSSOConfig(t *testing.T) {
 		"fail/http issuer":           {yaml: strings.Replace(ssoYAML, "https://idp.example", "http://idp.example", 1), env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "sso.oidc.issuer"},
 		"fail/redirect elsewhere":    {yaml: strings.Replace(ssoYAML, "/auth/callback", "/callback", 1), env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "must be /auth/callback"},
 		"fail/max age below refresh": {yaml: strings.Replace(ssoYAML, "groupsMaxAge: 24h", "groupsMaxAge: 30m", 1), env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "sso.oidc.groupsMaxAge"},
-		"ok/device poll wait":        {yaml: ssoYAML + "    devicePollWait: 20s\n", env: env{config.EnvOIDCClientSecret: ssoSecret}},
-		"fail/device poll wait":      {yaml: ssoYAML + "    devicePollWait: 40s\n", env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "sso.oidc.devicePollWait"},
+		"ok/device login":            {yaml: ssoYAML + "    deviceLogin: true\n", env: env{config.EnvOIDCClientSecret: ssoSecret}},
 		"fail/no openid scope":       {yaml: strings.Replace(ssoYAML, "[openid, ", "[", 1), env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "must include openid"},
 		"fail/no issuer":             {yaml: "sso:\n  oidc:\n    clientID: x\n", want: "sso.oidc.issuer: must be set"},
 	}

@@ -113,7 +113,7 @@ func (s *Server) startDeviceLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	dl, err := s.svc.StartDeviceLogin(r.Context())
+	dl, err := s.svc.StartDeviceLogin(r.Context(), clientIP(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -121,9 +121,10 @@ func (s *Server) startDeviceLogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, dl)
 }
 
-// pollDeviceLogin answers a device login's poll: 202 while the user has
-// not finished at the identity provider, then the session as a password
-// login answers it (no cookie: the caller is a CLI).
+// pollDeviceLogin answers a device login's poll: 202 with the seconds to
+// wait while the user has not finished at the identity provider, then
+// the session as a password login answers it (no cookie: the caller is a
+// CLI).
 func (s *Server) pollDeviceLogin(w http.ResponseWriter, r *http.Request) {
 	var req gatehouse.DevicePoll
 	if err := decode(r, &req); err != nil {

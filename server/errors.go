@@ -42,6 +42,13 @@ type errorBody struct {
 // text}, the status from the one code map above. Internal causes
 // are logged once, with the request id; the client sees "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+		// The client went away (or its deadline passed) before the
+		// answer: nobody reads it, and it is no server error. The
+		// access log records 499, nginx's "client closed request".
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	code := gatehouse.ErrorCode(err)
 	status := StatusOf(err)
 	if code == gatehouse.EINTERNAL {
@@ -71,6 +78,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeJSON(w, status, errorBody{Error: code, Message: gatehouse.ErrorMessage(err)})
 }
+
+// statusClientClosed is the status logged for a request whose client
+// went away before the answer.
+const statusClientClosed = 499
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

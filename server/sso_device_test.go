@@ -1,13 +1,15 @@
 package server_test
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 
 // Device login (RFC 8628) through the real provider: the server starts
 // it, the user approves the code on the provider's page, and the CLI's
-// poll brings back a session.
+// polls bring back a session.
 
 // startDevice starts a device login and checks the answer's shape.
 func (s *ssoEnv) startDevice() gatehouse.DeviceLogin {
@@ -30,6 +32,7 @@ func (s *ssoEnv) startDevice() gatehouse.DeviceLogin {
 	if !strings.HasPrefix(dl.VerificationURI, s.op.Issuer+"/device") || !strings.Contains(dl.VerificationURIComplete, "user_code="+url.QueryEscape(dl.UserCode)) {
 		s.t.Fatalf("verification URIs %q, %q; want the provider's /device page", dl.VerificationURI, dl.VerificationURIComplete)
 	}
+	s.remember(dl.Handle)
 	return dl
 }
 
@@ -48,51 +51,70 @@ func (s *ssoEnv) answerDevice(dl gatehouse.DeviceLogin, user, action string) {
 	}
 }
 
-type pollResult struct {
-	status int
-	body   []byte
-	err    error
-}
-
-// pollDevice polls once in the background (it waits at the provider).
-func (s *ssoEnv) pollDevice(handle string) <-chan pollResult {
-	out := make(chan pollResult, 1)
-	b, _ := json.Marshal(gatehouse.DevicePoll{Handle: handle})
-	go func() {
-		resp, err := http.Post(s.srv.URL+"/api/v1/session/device/token", "application/json", bytes.NewReader(b))
-		if err != nil {
-			out <- pollResult{err: err}
-			return
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		out <- pollResult{status: resp.StatusCode, body: body, err: err}
-	}()
-	return out
-}
-
-func (s *ssoEnv) waitPoll(ch <-chan pollResult) (int, []byte) {
+// poll polls once.
+func (s *ssoEnv) poll(handle string) (int, []byte) {
 	s.t.Helper()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			s.t.Fatal(r.err)
+	return s.do("POST", "/api/v1/session/device/token", "", gatehouse.DevicePoll{Handle: handle})
+}
+
+// pollUntilAnswered polls as the CLI does, at the interval each 202
+// gives, until the answer is not 202.
+func (s *ssoEnv) pollUntilAnswered(handle string) (int, []byte) {
+	s.t.Helper()
+	for range 20 {
+		status, body := s.poll(handle)
+		if status != http.StatusAccepted {
+			return status, body
 		}
-		return r.status, r.body
-	case <-time.After(30 * time.Second):
-		s.t.Fatal("the device poll did not answer within 30 s")
+		var p gatehouse.DevicePending
+		if err := json.Unmarshal(body, &p); err != nil || p.Status != "authorization_pending" || p.Interval < 1 {
+			s.t.Fatalf("202 answer %s", body)
+		}
+		time.Sleep(time.Duration(p.Interval) * time.Second)
 	}
+	s.t.Fatal("still pending after 20 polls")
 	return 0, nil
+}
+
+// tokenCalls counts the requests that reach the provider's token
+// endpoint, and can make its answers slow.
+type tokenCalls struct {
+	next  http.RoundTripper
+	n     atomic.Int64
+	delay atomic.Int64 // nanoseconds
+}
+
+func (c *tokenCalls) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/token") {
+		c.n.Add(1)
+		if d := time.Duration(c.delay.Load()); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	return c.next.RoundTrip(req)
+}
+
+// countTokenCalls puts a tokenCalls between Gatehouse and the provider.
+func countTokenCalls(c *tokenCalls) func(*service.SSOOptions) {
+	return func(o *service.SSOOptions) {
+		hc := *o.HTTPClient
+		c.next = hc.Transport
+		hc.Transport = c
+		o.HTTPClient = &hc
+	}
 }
 
 func TestSSODeviceLogin(t *testing.T) {
 	s := newSSOEnv(t, ssoPolicy)
 	dl := s.startDevice()
-	s.remember(dl.Handle)
 
-	poll := s.pollDevice(dl.Handle)
+	// Before the user answers: 202, wait the provider's interval.
+	status, body := s.poll(dl.Handle)
+	if status != http.StatusAccepted || !strings.Contains(string(body), `"status":"authorization_pending","interval":1`) {
+		t.Fatalf("poll before the user answered: %d %s; want 202 authorization_pending, interval 1", status, body)
+	}
 	s.answerDevice(dl, "u-alice", "approve")
-	status, body := s.waitPoll(poll)
+	status, body = s.pollUntilAnswered(dl.Handle)
 	var out struct {
 		Token string `json:"token"`
 	}
@@ -128,32 +150,51 @@ func TestSSODeviceLogin(t *testing.T) {
 
 	// A device code is good for one login: the handle polled again is
 	// refused, and no second session appears.
-	status, body = s.waitPoll(s.pollDevice(dl.Handle))
-	if code, _ := errorOf(t, body); status != http.StatusUnauthorized || code != gatehouse.EUNAUTHORIZED {
-		t.Errorf("second poll with the same handle: %d %s; want 401", status, body)
+	status, body = s.poll(dl.Handle)
+	if code, msg := errorOf(t, body); status != http.StatusUnauthorized || code != gatehouse.EUNAUTHORIZED || !strings.Contains(msg, "--sso-device again") {
+		t.Errorf("second poll with the same handle: %d %s; want 401 asking to start again", status, body)
 	}
 	if n := len(eventsOf(s.env, string(gatehouse.EventLoginSucceeded))); n != len(logins) {
 		t.Errorf("%d logins after the replay, want %d: the replay made a session", n, len(logins))
 	}
 }
 
-// While the user has not finished, a poll waits (DevicePollWait) and
-// answers 202 pending; then the user denies, and the poll says so.
-func TestSSODevicePendingThenDenied(t *testing.T) {
-	s := newSSOEnv(t, ssoPolicy, func(o *service.SSOOptions) { o.DevicePollWait = 1500 * time.Millisecond })
+// The server asks the provider at most once per interval about a device
+// code, and only one poll at a time, however many polls arrive; a
+// denial at the provider is final.
+func TestSSODevicePacedThenDenied(t *testing.T) {
+	calls := &tokenCalls{}
+	s := newSSOEnv(t, ssoPolicy, countTokenCalls(calls))
 	dl := s.startDevice()
-	status, body := s.waitPoll(s.pollDevice(dl.Handle))
-	var pending gatehouse.DevicePending
-	if status != http.StatusAccepted || json.Unmarshal(body, &pending) != nil || pending != (gatehouse.DevicePending{Status: "authorization_pending", Interval: 1}) {
-		t.Fatalf("poll before the user answered: %d %s; want 202 authorization_pending, interval 1", status, body)
+	var wg sync.WaitGroup
+	var accepted atomic.Int64
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(s.srv.URL+"/api/v1/session/device/token", "application/json", strings.NewReader(`{"handle":"`+dl.Handle+`"}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted {
+				accepted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != 20 || calls.n.Load() != 1 {
+		t.Fatalf("20 concurrent polls: %d answered 202, %d questions to the provider; want 20 and 1", accepted.Load(), calls.n.Load())
+	}
+	// At once again: still paced.
+	if status, _ := s.poll(dl.Handle); status != http.StatusAccepted || calls.n.Load() != 1 {
+		t.Fatalf("a poll within the interval: %d, %d questions; want 202 and still 1", status, calls.n.Load())
 	}
 	s.answerDevice(dl, "u-alice", "deny")
-	status, body = s.waitPoll(s.pollDevice(dl.Handle))
+	status, body := s.pollUntilAnswered(dl.Handle)
 	if code, msg := errorOf(t, body); status != http.StatusUnauthorized || code != gatehouse.EUNAUTHORIZED || !strings.Contains(msg, "declined") {
 		t.Fatalf("poll after the user denied: %d %s; want 401 declined", status, body)
-	}
-	if _, st := s.userinfo(""); st != http.StatusOK {
-		t.Fatal("userinfo without a token should answer")
 	}
 	var list gatehouse.List[gatehouse.Account]
 	s.call("GET", "/api/v1/account", s.admin, nil, 200, &list)
@@ -164,11 +205,57 @@ func TestSSODevicePendingThenDenied(t *testing.T) {
 	}
 }
 
+// A provider slow to answer does not lose the user's approval: the
+// question runs to its end.
+func TestSSODeviceSlowProvider(t *testing.T) {
+	calls := &tokenCalls{}
+	s := newSSOEnv(t, ssoPolicy, countTokenCalls(calls))
+	dl := s.startDevice()
+	s.answerDevice(dl, "u-alice", "approve")
+	calls.delay.Store(int64(2 * time.Second))
+	status, body := s.pollUntilAnswered(dl.Handle)
+	if status != http.StatusOK || !strings.Contains(string(body), `"token"`) {
+		t.Fatalf("poll with a slow provider: %d %s; want 200 and the session", status, body)
+	}
+	var out struct{ Token string }
+	_ = json.Unmarshal(body, &out)
+	s.remember(out.Token)
+}
+
+// A client that hangs up while its poll waits is no server error: no
+// 500, no error in the log, and the device code is not spent.
+func TestSSODeviceClientGone(t *testing.T) {
+	s := newSSOEnv(t, ssoPolicy)
+	dl := s.startDevice()
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, "POST", s.srv.URL+"/api/v1/session/device/token", strings.NewReader(`{"handle":"`+dl.Handle+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+		time.Sleep(1200 * time.Millisecond) // past the interval
+	}
+	if strings.Contains(string(s.logs.Bytes()), `"level":"ERROR"`) {
+		t.Errorf("a client that hung up was logged as an error:\n%s", s.logs.Bytes())
+	}
+	s.answerDevice(dl, "u-alice", "approve")
+	if status, body := s.pollUntilAnswered(dl.Handle); status != http.StatusOK {
+		t.Fatalf("after the hang-ups: %d %s; want the login to finish", status, body)
+	} else {
+		var out struct{ Token string }
+		_ = json.Unmarshal(body, &out)
+		s.remember(out.Token)
+	}
+}
+
 // A handle is opened only when it is this server's, for a device login,
 // and not expired; anything else is refused the same way before the
 // provider is asked.
 func TestSSODeviceHandleRefused(t *testing.T) {
-	s := newSSOEnv(t, ssoPolicy)
+	calls := &tokenCalls{}
+	s := newSSOEnv(t, ssoPolicy, countTokenCalls(calls))
 	dl := s.startDevice()
 
 	// A state cookie of a browser login is sealed by the same server,
@@ -189,26 +276,47 @@ func TestSSODeviceHandleRefused(t *testing.T) {
 	flipped := []byte(dl.Handle)
 	flipped[len(flipped)/2] ^= 1
 	for name, h := range map[string]string{
-		"garbage":         "not-a-handle",
-		"tampered":        string(flipped),
-		"state cookie":    stateCookie,
-		"too long":        strings.Repeat("A", 5000),
-		"another handle+": dl.Handle + "A",
+		"garbage":      "not-a-handle",
+		"tampered":     string(flipped),
+		"state cookie": stateCookie,
+		"too long":     strings.Repeat("A", 5000),
+		"extended":     dl.Handle + "A",
 	} {
-		status, body := s.waitPoll(s.pollDevice(h))
+		status, body := s.poll(h)
 		if code, msg := errorOf(t, body); status != http.StatusUnauthorized || code != gatehouse.EUNAUTHORIZED || !strings.Contains(msg, "--sso-device again") {
 			t.Errorf("%s: %d %s; want 401 asking to start again", name, status, body)
 		}
 	}
 	s.call("POST", "/api/v1/session/device/token", "", gatehouse.DevicePoll{}, http.StatusBadRequest, nil)
+	if n := calls.n.Load(); n != 0 {
+		t.Errorf("refused handles made %d questions to the provider", n)
+	}
 
 	// Expired on the service's clock: refused without asking the
 	// provider, even after the user approved.
 	s.answerDevice(dl, "u-alice", "approve")
 	s.clock.Advance(time.Duration(dl.ExpiresIn+1) * time.Second)
-	status, body := s.waitPoll(s.pollDevice(dl.Handle))
-	if status != http.StatusUnauthorized {
-		t.Errorf("expired handle: %d %s; want 401", status, body)
+	if status, body := s.poll(dl.Handle); status != http.StatusUnauthorized || calls.n.Load() != 0 {
+		t.Errorf("expired handle: %d %s, %d questions; want 401 and none", status, body, calls.n.Load())
+	}
+}
+
+// One address may start only so many device logins a minute (each asks
+// the provider with the client's secret).
+func TestSSODeviceStartsThrottled(t *testing.T) {
+	s := newSSOEnv(t, ssoPolicy)
+	for range 10 {
+		s.startDevice()
+	}
+	req, _ := http.NewRequest("POST", s.srv.URL+"/api/v1/session/device", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("the 11th start in a minute: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 
@@ -223,9 +331,15 @@ func TestSSODeviceGrantNotAllowed(t *testing.T) {
 	}
 }
 
-// Without SSO the device endpoints answer 404, like /auth/login.
-func TestSSODeviceWithoutSSO(t *testing.T) {
+// Device login is off unless configured, and off without SSO: 404.
+func TestSSODeviceOff(t *testing.T) {
 	e := newEnv(t)
 	e.call("POST", "/api/v1/session/device", "", struct{}{}, http.StatusNotFound, nil)
 	e.call("POST", "/api/v1/session/device/token", "", gatehouse.DevicePoll{Handle: "x"}, http.StatusNotFound, nil)
+
+	s := newSSOEnv(t, ssoPolicy, func(o *service.SSOOptions) { o.DeviceLogin = false })
+	status, body := s.do("POST", "/api/v1/session/device", "", struct{}{})
+	if _, msg := errorOf(t, body); status != http.StatusNotFound || !strings.Contains(msg, "sso.oidc.deviceLogin") {
+		t.Fatalf("start with device login off: %d %s; want 404 naming sso.oidc.deviceLogin", status, body)
+	}
 }

@@ -69,7 +69,7 @@ func newSSOEnv(t *testing.T, policy string, adjust ...func(*service.SSOOptions))
 		Name: "Acme SSO", Issuer: op.Issuer, ClientID: ssoClientID, ClientSecret: ssoClientSecret,
 		RedirectURL:           base + "/auth/callback",
 		GroupsRefreshInterval: ssoInterval, GroupsMaxAge: ssoMaxAge,
-		HTTPClient: hc,
+		HTTPClient: hc, DeviceLogin: true,
 	}
 	for _, f := range adjust {
 		f(sso)

@@ -53,10 +53,9 @@ type SSOOptions struct {
 	GroupsMaxAge          time.Duration
 	// Capabilities of an account created by its first login.
 	Capabilities []gatehouse.Capability
-	// DevicePollWait is how long one poll of a device login waits for
-	// the user at the provider before it answers "pending" (default
-	// 12s; keep it below the read timeout of any proxy in front).
-	DevicePollWait time.Duration
+	// DeviceLogin offers login with the device authorization grant
+	// (RFC 8628; gatehouse login --sso-device) when the provider does.
+	DeviceLogin bool
 	// HTTPClient talks to the provider; default a client with a 10s
 	// timeout.
 	HTTPClient *http.Client
@@ -84,8 +83,9 @@ type ssoClient struct {
 	oauth      oauth2.Config
 	endSession string
 
-	devicePolls chan struct{} // device logins waiting at the provider
-	deviceWait  time.Duration
+	devicePolls chan struct{} // questions about device logins in flight
+	devices     *deviceTracker
+	starts      startLimiter
 }
 
 func newSSOClient(o SSOOptions, r io.Reader) (*ssoClient, error) {
@@ -127,7 +127,7 @@ func newSSOClient(o SSOOptions, r io.Reader) (*ssoClient, error) {
 		o: o, seal: sealer{seal.Sealer{Secret: []byte(o.ClientSecret), Rand: r}}, http: hc, caps: caps,
 		every:       orDur(o.GroupsRefreshInterval, DefaultGroupsRefreshInterval),
 		devicePolls: make(chan struct{}, maxDevicePolls),
-		deviceWait:  orDur(o.DevicePollWait, defaultDeviceWait),
+		devices:     newDeviceTracker(),
 	}, nil
 }
 
@@ -151,7 +151,8 @@ func (c *ssoClient) discover(ctx context.Context) (*oidc.Provider, *oidc.IDToken
 			Message: "the identity provider cannot be reached; try again shortly", Err: fmt.Errorf("OIDC discovery: %w", err)}
 	}
 	var meta struct {
-		EndSession string `json:"end_session_endpoint"`
+		EndSession  string   `json:"end_session_endpoint"`
+		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	_ = p.Claims(&meta) // optional
 	c.provider = p
@@ -165,6 +166,14 @@ func (c *ssoClient) discover(ctx context.Context) (*oidc.Provider, *oidc.IDToken
 		Endpoint:     p.Endpoint(),
 		RedirectURL:  c.o.RedirectURL,
 		Scopes:       c.o.Scopes,
+	}
+	// The client authenticates as the provider says it may (HTTP Basic,
+	// the default of OpenID Connect Discovery, unless only
+	// client_secret_post is offered), instead of x/oauth2 probing one way
+	// and then the other with a second request.
+	c.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	if len(meta.AuthMethods) > 0 && !slices.Contains(meta.AuthMethods, "client_secret_basic") && slices.Contains(meta.AuthMethods, "client_secret_post") {
+		c.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	}
 	if u, err := url.Parse(meta.EndSession); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		c.endSession = meta.EndSession

@@ -1,11 +1,18 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"io"
+	"math"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -16,19 +23,19 @@ import (
 
 // SSO login for a machine without a browser: the device authorization
 // grant (RFC 8628), run by the server, because the provider's client is
-// Gatehouse's, with its secret, not the CLI's.
+// Gatehouse's, with its secret, not the CLI's. It is off unless the
+// configuration turns it on (sso.oidc.deviceLogin).
 //
 //  1. StartDeviceLogin asks the provider for a device code and a user
 //     code. The user code and the verification address go to the CLI,
 //     which shows them; the device code goes to the CLI only sealed, in a
 //     handle that only this server's replicas can open (with a key
-//     derived from the client secret, like the other SSO seals). No
-//     replica keeps state, so each poll may land on another one.
+//     derived from the client secret, like the other SSO seals).
 //  2. The CLI calls PollDeviceLogin with the handle until the user has
-//     logged in at the provider on any device. Each call waits at the
-//     provider for up to DevicePollWait (polling it at the interval it asked
-//     for, slowing down when it says so), so the CLI's own loop needs no
-//     pacing.
+//     logged in at the provider on any device. Each poll asks the
+//     provider at most once, paced by the interval the provider set (see
+//     deviceTracker), and answers at once: "wait this long" (202) or the
+//     session.
 //  3. When the provider answers with tokens, the ID token is checked as
 //     in a browser login and the user logs in as in a browser login: the
 //     same account rules, groups and audit, and a session for the CLI.
@@ -42,26 +49,26 @@ import (
 // Whoever holds a handle receives the session when the user approves,
 // and a user can be talked into entering someone else's code (RFC 8628,
 // section 5.4). docs/sso.md says so; the provider's consent screen, which
-// names the client, is the defence, and an operator who does not want
-// device logins does not enable the grant for Gatehouse's client at the
-// provider.
+// names the client, is the defence, and the grant is off by default.
 
 const (
 	deviceInfo = "gatehouse sso device login v1"
 	deviceAD   = "gatehouse.sso device handle"
 	// maxDeviceHandle bounds the handle opened.
 	maxDeviceHandle = 4096
-	// defaultDeviceWait is how long one poll waits for the user at the
-	// provider before answering "pending" (at least one interval and a
-	// bit more, whatever is configured); well inside the server's write
-	// timeout.
-	defaultDeviceWait = 12 * time.Second
 	// maxDeviceTTL caps how long a device login may stay open, whatever
 	// the provider says.
 	maxDeviceTTL = 30 * time.Minute
-	// maxDevicePolls bounds the polls waiting at the provider at once,
-	// so that waiting requests cannot pile up without end.
+	// maxDeviceInterval caps the interval between questions.
+	maxDeviceInterval = 60 * time.Second
+	// maxDevicePolls bounds the questions to the provider in flight at
+	// once (each takes about a second).
 	maxDevicePolls = 64
+	// deviceStartsPerMinute bounds the device logins one address may
+	// start a minute: each start costs a request to the provider with the
+	// client's secret, and a flood of them could get the client
+	// rate-limited there, for every SSO user.
+	deviceStartsPerMinute = 10
 )
 
 // deviceState is what a handle carries.
@@ -106,25 +113,33 @@ func (k sealer) openDevice(v string, now time.Time) (deviceState, bool) {
 	return d, true
 }
 
-// errDeviceOff answers device logins when the provider does not offer
-// the grant.
-var errDeviceOff = gatehouse.Errorf(gatehouse.ENOTFOUND, "this server's identity provider does not offer device login (RFC 8628); use gatehouse login --sso with a browser")
+// errDeviceOff answers device logins on a server that does not offer
+// them.
+var errDeviceOff = gatehouse.Errorf(gatehouse.ENOTFOUND, "device login is not enabled on this server (sso.oidc.deviceLogin); use gatehouse login --sso with a browser")
+
+// errDeviceUnoffered answers device logins when the provider does not
+// offer the grant.
+var errDeviceUnoffered = gatehouse.Errorf(gatehouse.ENOTFOUND, "this server's identity provider does not offer device login (RFC 8628); use gatehouse login --sso with a browser")
 
 // errDeviceHandle answers a poll whose handle is missing, expired or not
 // this server's.
 var errDeviceHandle = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "this device login expired or is not this server's; run gatehouse login --sso-device again")
 
-// StartDeviceLogin starts a device login at the provider.
-func (s *Service) StartDeviceLogin(ctx context.Context) (gatehouse.DeviceLogin, error) {
-	if s.sso == nil {
-		return gatehouse.DeviceLogin{}, errSSOOff
+// StartDeviceLogin starts a device login at the provider for a caller
+// at remoteAddr.
+func (s *Service) StartDeviceLogin(ctx context.Context, remoteAddr string) (gatehouse.DeviceLogin, error) {
+	if s.sso == nil || !s.sso.o.DeviceLogin {
+		return gatehouse.DeviceLogin{}, errDeviceOff
+	}
+	if !s.sso.starts.allow(remoteAddr, time.Now()) {
+		return gatehouse.DeviceLogin{}, &gatehouse.Error{Code: gatehouse.ETHROTTLED, Message: "too many device logins started from this address; try again in a minute", RetryAfter: time.Minute}
 	}
 	_, _, cfg, err := s.sso.discover(ctx)
 	if err != nil {
 		return gatehouse.DeviceLogin{}, err
 	}
 	if cfg.Endpoint.DeviceAuthURL == "" {
-		return gatehouse.DeviceLogin{}, errDeviceOff
+		return gatehouse.DeviceLogin{}, errDeviceUnoffered
 	}
 	// x/oauth2 sends only the client ID to the device endpoint; a
 	// confidential client authenticates there too (client_secret_post,
@@ -146,8 +161,11 @@ func (s *Service) StartDeviceLogin(ctx context.Context) (gatehouse.DeviceLogin, 
 		out.VerificationURIComplete = da.VerificationURIComplete
 	}
 	// "If no value is provided, clients MUST use 5 as the default."
-	if out.Interval < 1 || out.Interval > 60 {
+	switch {
+	case out.Interval < 1:
 		out.Interval = 5
+	case out.Interval > int(maxDeviceInterval/time.Second):
+		out.Interval = int(maxDeviceInterval / time.Second)
 	}
 	ttl := maxDeviceTTL
 	if !da.Expiry.IsZero() {
@@ -169,18 +187,21 @@ func (s *Service) StartDeviceLogin(ctx context.Context) (gatehouse.DeviceLogin, 
 }
 
 // DeviceAnswer is a poll's answer: the session when the user has logged
-// in, or else the interval to keep polling at.
+// in, or else how many seconds to wait before polling again.
 type DeviceAnswer struct {
 	Session  gatehouse.NewToken
 	Pending  bool
 	Interval int
 }
 
-// PollDeviceLogin waits (up to DevicePollWait) for the user of a device login
-// to finish at the provider, and then logs them in.
+// PollDeviceLogin asks the provider, at most once, whether the user of a
+// device login has finished, and then logs them in. It asks only when
+// the interval the provider set has passed since this replica last
+// asked about the same device code, and only one poll of a device code
+// asks at a time; any other poll is told to wait (202).
 func (s *Service) PollDeviceLogin(ctx context.Context, handle, remoteAddr string) (DeviceAnswer, error) {
-	if s.sso == nil {
-		return DeviceAnswer{}, errSSOOff
+	if s.sso == nil || !s.sso.o.DeviceLogin {
+		return DeviceAnswer{}, errDeviceOff
 	}
 	d, ok := s.sso.seal.openDevice(handle, s.now())
 	if !ok {
@@ -190,73 +211,257 @@ func (s *Service) PollDeviceLogin(ctx context.Context, handle, remoteAddr string
 	if err != nil {
 		return DeviceAnswer{}, err
 	}
+	slot, wait, err := s.sso.devices.claim(d, time.Now())
+	switch {
+	case err != nil:
+		return DeviceAnswer{}, err
+	case slot == nil:
+		return DeviceAnswer{Pending: true, Interval: wait}, nil
+	}
 	select {
 	case s.sso.devicePolls <- struct{}{}:
 		defer func() { <-s.sso.devicePolls }()
 	default:
-		return DeviceAnswer{}, gatehouse.Errorf(gatehouse.ETHROTTLED, "too many device logins are waiting; poll again in a few seconds")
+		s.sso.devices.release(slot, deviceRetry, time.Now())
+		return DeviceAnswer{}, &gatehouse.Error{Code: gatehouse.ETHROTTLED, Message: "too many device logins are being checked at once; poll again in a few seconds", RetryAfter: 5 * time.Second}
 	}
-	// x/oauth2 asks the provider every interval until the context ends.
-	// The wait ends half an interval after a question, so that an
-	// answer is not cut off on its way (a provider that issued tokens
-	// to a cut-off question has spent the device code).
-	interval := time.Duration(d.Interval) * time.Second
-	wait := time.Duration(max(1, int64(s.sso.deviceWait/interval)))*interval + interval/2
-	if left := time.UnixMilli(d.Expires).Sub(s.now()); left < wait {
-		wait = left
-	}
-	pctx, cancel := context.WithTimeout(s.sso.ctx(ctx), wait)
-	defer cancel()
-	tok, err := cfg.DeviceAccessToken(pctx, &oauth2.DeviceAuthResponse{DeviceCode: d.DeviceCode, Interval: d.Interval})
+	tok, answer, err := s.sso.askOnce(ctx, cfg, d.DeviceCode)
+	now := time.Now()
 	switch {
 	case err == nil:
-	case ctx.Err() != nil:
-		return DeviceAnswer{}, ctx.Err()
-	case errors.Is(err, context.DeadlineExceeded):
-		if !s.now().Before(time.UnixMilli(d.Expires)) {
+		s.sso.devices.release(slot, deviceSpent, now)
+	case answer == "":
+		// No answer from the provider (or the caller went away before
+		// the question): the device code is not spent; ask again later.
+		s.sso.devices.release(slot, deviceRetry, now)
+		if ctx.Err() != nil {
+			return DeviceAnswer{}, ctx.Err()
+		}
+		return DeviceAnswer{}, providerRefusal("polling a device login", err)
+	case answer == "authorization_pending":
+		return DeviceAnswer{Pending: true, Interval: s.sso.devices.release(slot, devicePending, now)}, nil
+	case answer == "slow_down":
+		return DeviceAnswer{Pending: true, Interval: s.sso.devices.release(slot, deviceSlowDown, now)}, nil
+	default:
+		s.sso.devices.release(slot, deviceSpent, now)
+		s.metrics.login("sso_refused")
+		switch answer {
+		case "access_denied":
+			return DeviceAnswer{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the identity provider refused this device login: the user declined it, or it was already finished; run gatehouse login --sso-device again")
+		case "expired_token":
 			return DeviceAnswer{}, errDeviceExpired
 		}
-		return DeviceAnswer{Pending: true, Interval: int(d.Interval)}, nil
-	default:
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
-			switch re.ErrorCode {
-			case "access_denied":
-				s.metrics.login("sso_refused")
-				return DeviceAnswer{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the login was declined at the identity provider")
-			case "expired_token":
-				return DeviceAnswer{}, errDeviceExpired
-			}
-		}
-		s.metrics.login("sso_refused")
-		return DeviceAnswer{}, providerRefusal("polling a device login", err)
+		return DeviceAnswer{}, deviceFinal(providerRefusal("polling a device login", err))
+	}
+	// The provider has spent the device code: from here on, whatever
+	// goes wrong is final, and says so (a retry could not succeed).
+	if ctx.Err() != nil {
+		return DeviceAnswer{}, ctx.Err() // the caller left; no session for no one
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
-		return DeviceAnswer{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the identity provider sent no ID token (is the openid scope configured?)")
+		return DeviceAnswer{}, deviceFinal(gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the identity provider sent no ID token (is the openid scope configured?)"))
 	}
 	vctx := s.sso.ctx(ctx)
 	idt, err := verifier.Verify(vctx, rawID)
 	if err != nil {
 		s.metrics.login("sso_refused")
-		return DeviceAnswer{}, &gatehouse.Error{Code: gatehouse.EUNAUTHORIZED, Message: "the identity provider's ID token was refused: " + idTokenProblem(err), Err: err}
+		return DeviceAnswer{}, deviceFinal(&gatehouse.Error{Code: gatehouse.EUNAUTHORIZED, Message: "the identity provider's ID token was refused: " + idTokenProblem(err), Err: err})
 	}
 	claims, err := s.sso.claims(vctx, p, idt, tok, true)
 	if err != nil {
-		return DeviceAnswer{}, err
+		return DeviceAnswer{}, deviceFinal(err)
 	}
 	id, err := identityFromClaims(claims, s.sso.o.UsernameClaim, s.sso.o.GroupsClaim)
 	if err != nil {
 		s.metrics.login("sso_refused")
 		s.recordLifecycle(ctx, gatehouse.Event{Type: gatehouse.EventSSOLoginRefused, Actor: "sso:" + clip(id.Subject, 100), RemoteAddr: remoteAddr, Detail: gatehouse.ErrorMessage(err)})
-		return DeviceAnswer{}, err
+		return DeviceAnswer{}, deviceFinal(err)
 	}
 	_, nt, err := s.ssoLogin(ctx, idt.Issuer, id, tok.RefreshToken, remoteAddr, "sso (device)")
 	if err != nil {
-		return DeviceAnswer{}, err
+		return DeviceAnswer{}, deviceFinal(err)
 	}
 	s.metrics.login("sso_succeeded")
 	return DeviceAnswer{Session: nt}, nil
+}
+
+// deviceFinal marks a failure after the provider spent the device code:
+// a 503 (the provider's userinfo endpoint, the store) becomes a 401 that
+// says to start again, since asking again cannot succeed; other refusals
+// are final already and say so too.
+func deviceFinal(err error) error {
+	var e *gatehouse.Error
+	if !errors.As(err, &e) || e.Code == gatehouse.EINTERNAL {
+		return err
+	}
+	code := e.Code
+	if code == gatehouse.EUNAVAILABLE || code == gatehouse.ETHROTTLED {
+		code = gatehouse.EUNAUTHORIZED
+	}
+	return &gatehouse.Error{Code: code, Message: e.Message + "; this device login cannot be finished, run gatehouse login --sso-device again", Err: err}
+}
+
+// askOnce asks the provider's token endpoint once about a device code,
+// through x/oauth2 (which builds the request, authenticates the client
+// and reads the tokens). Its polling loop is given a transport that lets
+// one question through and then ends the loop, and the question itself
+// runs to its end even when the poll's caller goes away: an answer cut
+// off on its way would spend the device code for nothing. answer is the
+// provider's error code ("authorization_pending", "slow_down", ...), or
+// "ok" with the tokens, or "" when the provider gave no answer.
+func (c *ssoClient) askOnce(ctx context.Context, cfg oauth2.Config, deviceCode string) (*oauth2.Token, string, error) {
+	loop, stop := context.WithCancel(ctx)
+	defer stop()
+	base := c.http.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	q := &oneQuestion{next: base, timeout: c.http.Timeout, stop: stop}
+	loop = context.WithValue(loop, oauth2.HTTPClient, &http.Client{Transport: q})
+	// Interval 1: the loop's first question comes a second after the
+	// poll (this replica paces its questions itself, see deviceTracker).
+	tok, err := cfg.DeviceAccessToken(loop, &oauth2.DeviceAuthResponse{DeviceCode: deviceCode, Interval: 1})
+	switch {
+	case err == nil:
+		return tok, "ok", nil
+	case !q.answered.Load():
+		return nil, "", err
+	}
+	if q.code == "" {
+		q.code = "invalid_response"
+	}
+	return nil, q.code, err
+}
+
+// oneQuestion is the transport of askOnce.
+type oneQuestion struct {
+	next     http.RoundTripper
+	timeout  time.Duration // 0: none
+	stop     context.CancelFunc
+	asked    atomic.Bool
+	answered atomic.Bool
+	code     string // the provider's error code; written before answered
+}
+
+var errAskedOnce = errors.New("device login: asked once already")
+
+func (q *oneQuestion) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !q.asked.CompareAndSwap(false, true) {
+		return nil, errAskedOnce
+	}
+	defer q.stop()
+	ctx := context.WithoutCancel(req.Context())
+	if q.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, q.timeout)
+		defer cancel()
+	}
+	resp, err := q.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && providerError.MatchString(e.Error) {
+			q.code = e.Error
+		}
+	}
+	q.answered.Store(true)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+// deviceTracker is what this replica knows of the device logins it is
+// asked about, keyed by a hash of the device code: when it may next ask
+// the provider (the provider's interval, longer after a slow_down),
+// whether a poll is asking right now, and whether the code is spent. It
+// holds at most maxTracked logins; each is forgotten when its handle
+// expires. (Replicas pace separately; a provider that finds several
+// replicas too fast says slow_down, and each slows down.)
+type deviceTracker struct {
+	mu sync.Mutex
+	m  map[[32]byte]*deviceSlot
+}
+
+type deviceSlot struct {
+	key      [32]byte
+	interval time.Duration
+	next     time.Time // no question before
+	busy     bool
+	spent    bool
+	forget   time.Time
+}
+
+const maxTracked = 10000
+
+func newDeviceTracker() *deviceTracker { return &deviceTracker{m: map[[32]byte]*deviceSlot{}} }
+
+var errDeviceSpent = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "this device login is already finished or can no longer be finished; run gatehouse login --sso-device again")
+
+// claim lets a poll ask about d now (a slot, which release hands back),
+// or says how many seconds it must wait (nil slot).
+func (t *deviceTracker) claim(d deviceState, now time.Time) (*deviceSlot, int, error) {
+	key := sha256.Sum256([]byte(d.DeviceCode))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sl := t.m[key]
+	if sl == nil {
+		if len(t.m) >= maxTracked {
+			for k, o := range t.m {
+				if now.After(o.forget) {
+					delete(t.m, k)
+				}
+			}
+			if len(t.m) >= maxTracked {
+				return nil, 0, &gatehouse.Error{Code: gatehouse.ETHROTTLED, Message: "too many device logins are open; try again in a minute", RetryAfter: time.Minute}
+			}
+		}
+		sl = &deviceSlot{key: key, interval: time.Duration(d.Interval) * time.Second, forget: now.Add(maxDeviceTTL)}
+		t.m[key] = sl
+	}
+	switch {
+	case sl.spent:
+		return nil, 0, errDeviceSpent
+	case sl.busy || now.Before(sl.next):
+		return nil, max(1, int(math.Ceil(max(sl.next.Sub(now), time.Second).Seconds()))), nil
+	}
+	sl.busy = true
+	return sl, 0, nil
+}
+
+type deviceOutcome int
+
+const (
+	devicePending  deviceOutcome = iota // ask again after the interval
+	deviceSlowDown                      // ask again after a longer interval
+	deviceRetry                         // no answer: ask again after the interval
+	deviceSpent                         // the code is used up, or refused for good
+)
+
+// release records what the provider answered and returns the seconds
+// until the next question.
+func (t *deviceTracker) release(sl *deviceSlot, o deviceOutcome, now time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sl.busy = false
+	switch o {
+	case deviceSpent:
+		sl.spent = true
+	case deviceSlowDown:
+		// "the interval MUST be increased by 5 seconds for this and all
+		// subsequent requests" (RFC 8628, section 3.5).
+		sl.interval = min(sl.interval+5*time.Second, maxDeviceInterval)
+	}
+	sl.next = now.Add(sl.interval)
+	return int(sl.interval / time.Second)
 }
 
 var errDeviceExpired = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the device login expired before it was finished; run gatehouse login --sso-device again")
@@ -283,4 +488,26 @@ func webAddress(s string) bool {
 	}
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
+}
+
+// startLimiter counts the device logins each address started in the
+// current minute (a fixed window; at most maxTracked addresses, the
+// oldest window's forgotten first).
+type startLimiter struct {
+	mu     sync.Mutex
+	window time.Time
+	counts map[string]int
+}
+
+func (l *startLimiter) allow(addr string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.window) >= time.Minute || l.counts == nil {
+		l.window, l.counts = now, map[string]int{}
+	}
+	if l.counts[addr] >= deviceStartsPerMinute || len(l.counts) >= maxTracked && l.counts[addr] == 0 {
+		return false
+	}
+	l.counts[addr]++
+	return true
 }

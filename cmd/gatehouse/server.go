@@ -452,7 +452,7 @@ func ssoOf(cfg config.Config) *service.SSOOptions {
 		Name: o.Name, Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: string(o.ClientSecret),
 		RedirectURL: o.RedirectURL, Scopes: o.Scopes, UsernameClaim: o.UsernameClaim, GroupsClaim: o.GroupsClaim,
 		GroupsRefreshInterval: time.Duration(o.GroupsRefreshInterval), GroupsMaxAge: time.Duration(o.GroupsMaxAge),
-		DevicePollWait: time.Duration(o.DevicePollWait), Capabilities: caps,
+		DeviceLogin: o.DeviceLogin, Capabilities: caps,
 	}
 }
 
