@@ -296,11 +296,11 @@ func TestLoginSSODevice(t *testing.T) {
 // overrides are shown as U+FFFD, in table cells and in error messages.
 func TestTermSafe(t *testing.T) {
 	for in, want := range map[string]string{
-		"alice@example.com":                    "alice@example.com",
-		"\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2Jok":   "\uFFFD]52;c;cm0gLXJmIH4K\uFFFD\uFFFD[2Jok",
-		"a\rb\tc\x7fd\u009be":                   "a\uFFFDb\uFFFDc\uFFFDd\uFFFDe",
-		"user\u202egnp.exe":                     "user\uFFFDgnp.exe",
-		"grüße, 東京":                            "grüße, 東京",
+		"alice@example.com":                   "alice@example.com",
+		"\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2Jok": "\uFFFD]52;c;cm0gLXJmIH4K\uFFFD\uFFFD[2Jok",
+		"a\rb\tc\x7fd\u009be":                 "a\uFFFDb\uFFFDc\uFFFDd\uFFFDe",
+		"user\u202egnp.exe":                   "user\uFFFDgnp.exe",
+		"grüße, 東京":                           "grüße, 東京",
 	} {
 		if got := termSafe(in); got != want {
 			t.Errorf("termSafe(%q) = %q, want %q", in, got, want)
