@@ -132,6 +132,11 @@ type Tx interface {
 	// written late.
 	AppendEvents(ctx context.Context, events []Event) error
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	// RequestsByHour counts one token's request events (type request,
+	// token id tokenID) with Time in [since, until) by the UTC hour their
+	// Time falls in: one entry per hour that has any, oldest first. A zero
+	// since or until does not bound.
+	RequestsByHour(ctx context.Context, tokenID string, since, until time.Time) ([]HourCount, error)
 
 	// RecordChanges appends changes to the change feed as part of this
 	// transaction, ignoring their Seq and At: the store assigns At (now)
@@ -255,6 +260,13 @@ type TokenFilter struct {
 	IssuedBefore  time.Time // IssuedAt < IssuedBefore
 	ExpiredBefore time.Time // ExpiresAt set and ExpiresAt <= ExpiredBefore
 	ExceptID      string    // leave this one out
+}
+
+// HourCount is one hour of a token's requests (Tx.RequestsByHour).
+type HourCount struct {
+	Hour    time.Time // the hour's start, UTC
+	Allowed int       // requests not denied
+	Denied  int       // requests with decision deny
 }
 
 // EventFilter selects audit events; zero fields do not filter.

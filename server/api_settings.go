@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -128,6 +129,10 @@ func (s *Server) bulkRevoke(w http.ResponseWriter, r *http.Request, p *service.P
 // is parsed here, the answer decided by the service.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
 	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return gatehouse.Errorf(gatehouse.ETOOLARGE, "request body exceeds 1 MiB")
+		}
 		return gatehouse.Errorf(gatehouse.EINVALID, "invalid form body")
 	}
 	writeJSON(w, http.StatusOK, s.svc.Introspect(r.Context(), p, r.PostForm.Get("token")))

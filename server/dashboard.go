@@ -46,6 +46,8 @@ var pageNames = []string{
 	"login", "error", "user_info", "token_form", "token_created",
 	"accounts", "account", "projects", "project", "applications",
 	"audit", "break_glass", "trust", "sso_cli",
+	"project_form", "role_form", "rbac",
+	"users_new", "password_reset", "password_change", "audit_token",
 }
 
 // newDashboard parses the embedded templates. A template that does not
@@ -238,6 +240,11 @@ var notices = map[string]string{
 	"trust-created": "Trust policy created.",
 	"trust-updated": "Trust policy saved. Tokens issued under its old conditions were revoked.",
 	"trust-deleted": "Trust policy deleted. Every token issued through it stopped working.",
+
+	// Local users and passwords.
+	"user-created":     "Local user created.",
+	"password-set":     "Password set. Every session of the account was ended; its API tokens keep working.",
+	"password-changed": "Password changed. Your other sessions were ended; this one and your API tokens keep working.",
 }
 
 // nav lists the sections the user may open. Admin sections appear only
@@ -247,13 +254,16 @@ func (d *dashboard) nav(r *http.Request, p *service.Principal, active string) []
 	if d.svc.Can(p, "accounts", "get", "*") {
 		links = append(links, navLink{Label: "Accounts", Href: "/accounts"})
 	}
-	if d.svc.Can(p, "projects", "get", "*") || d.someProjects(r, p) {
+	if d.svc.SeesAnyProject(r.Context(), p) {
 		links = append(links, navLink{Label: "Projects", Href: "/projects"})
 	}
-	if d.svc.Can(p, "applications", "get", "*") || d.someApplications(r, p) {
+	if d.svc.SeesAnyApplication(r.Context(), p) {
 		links = append(links, navLink{Label: "Applications", Href: "/applications"})
 	}
 	links = append(links, navLink{Label: "Audit", Href: "/audit"})
+	if d.svc.Can(p, "settings", "get", "rbac") {
+		links = append(links, navLink{Label: "RBAC policy", Href: "/settings/rbac"})
+	}
 	if d.svc.Can(p, "settings", "get", "trust") {
 		links = append(links, navLink{Label: "Trust policies", Href: "/trust"})
 	}
@@ -264,18 +274,6 @@ func (d *dashboard) nav(r *http.Request, p *service.Principal, active string) []
 		links[i].Active = links[i].Label == active
 	}
 	return links
-}
-
-// someProjects reports whether the user may see at least one project,
-// for users whose permissions name projects one by one.
-func (d *dashboard) someProjects(r *http.Request, p *service.Principal) bool {
-	list, err := d.svc.ListProjects(r.Context(), p)
-	return err == nil && len(list) > 0
-}
-
-func (d *dashboard) someApplications(r *http.Request, p *service.Principal) bool {
-	list, err := d.svc.ListApplications(r.Context(), p, "")
-	return err == nil && len(list) > 0
 }
 
 // fail renders an error page. Internal causes are logged once; the page

@@ -9,8 +9,8 @@ import (
 	"github.com/gatehouse/gatehouse/service"
 )
 
-// The administration pages: accounts, projects and their role tokens,
-// applications, the audit trail and break-glass revocation. Each shows
+// The administration pages: accounts, applications, the audit trail and
+// break-glass revocation (projects are in dashboard_projects.go). Each shows
 // what the service lets the user see and offers only the actions the
 // policy allows; the service checks every action again.
 
@@ -131,52 +131,6 @@ func (d *dashboard) account(w http.ResponseWriter, r *http.Request, p *service.P
 	return nil
 }
 
-type projectsView struct {
-	Projects []gatehouse.Project
-}
-
-func (d *dashboard) projects(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	list, err := d.svc.ListProjects(r.Context(), p)
-	if err != nil {
-		return err
-	}
-	d.render(w, r, p, http.StatusOK, "projects", view{Title: "Projects", Section: "Projects", Data: projectsView{Projects: list}})
-	return nil
-}
-
-type projectView struct {
-	gatehouse.Project
-	Roles   []roleView
-	CanMint bool
-}
-
-type roleView struct {
-	gatehouse.ProjectRole
-	Tokens    []gatehouse.Token
-	MintURL   string
-	RevokeURL string
-}
-
-func (d *dashboard) project(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-	pr, err := d.svc.GetProject(r.Context(), p, r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	// Minting (and revoking) role tokens needs the same right for every
-	// role of a project, so asking for one of them answers for all.
-	v := projectView{Project: pr, CanMint: len(pr.Roles) > 0 && d.svc.MayMint(r.Context(), p, service.MintOwner{Project: pr.Name, Role: pr.Roles[0].Name})}
-	for _, role := range pr.Roles {
-		toks, err := d.svc.ListRoleTokens(r.Context(), p, pr.Name, role.Name)
-		if err != nil {
-			return err
-		}
-		base := "/projects/" + url.PathEscape(pr.Name) + "/roles/" + url.PathEscape(role.Name) + "/tokens/"
-		v.Roles = append(v.Roles, roleView{ProjectRole: role, Tokens: toks, MintURL: base + "new", RevokeURL: base})
-	}
-	d.render(w, r, p, http.StatusOK, "project", view{Title: pr.Name, Section: "Projects", Data: v})
-	return nil
-}
-
 type applicationsView struct {
 	Apps     []appRow
 	Projects []string
@@ -231,6 +185,7 @@ type auditView struct {
 	Events  []gatehouse.Event
 	NextURL string
 	CanAll  bool
+	Links   auditLinks // exports of this view, the chart of its token
 }
 
 // audit lists recent events, newest first, with simple filters. Users
@@ -239,6 +194,7 @@ func (d *dashboard) audit(w http.ResponseWriter, r *http.Request, p *service.Pri
 	q, f, err := parseAuditQuery(r.URL.Query())
 	v := auditView{Query: q, Types: auditEventTypes, CanAll: d.svc.Can(p, "audit", "get", "*")}
 	if err == nil {
+		v.Links = q.links()
 		var list gatehouse.List[gatehouse.Event]
 		list, err = d.svc.ListEvents(r.Context(), p, f, q.Cursor)
 		v.Events = list.Items

@@ -211,6 +211,7 @@ func parseBulkRevokeForm(v url.Values) (bulkRevokeForm, gatehouse.BulkRevoke, er
 // auditQuery is the audit page's filter as given in the URL.
 type auditQuery struct {
 	Actor, Account, Type, Decision, Since, Until, Cursor string
+	TokenID, Resource, Action, Route, Status             string
 }
 
 // auditEventTypes are the event types the filter offers.
@@ -219,6 +220,7 @@ var auditEventTypes = []string{
 	gatehouse.EventTokenRotated, gatehouse.EventTokenExpired, gatehouse.EventLoginSucceeded,
 	gatehouse.EventLoginFailed, gatehouse.EventLoginThrottled, gatehouse.EventLogout,
 	gatehouse.EventAccountChanged, gatehouse.EventPolicyChanged, gatehouse.EventProjectChanged,
+	gatehouse.EventSSOLoginRefused, gatehouse.EventSSOGroupsChanged, gatehouse.EventSSORefreshRefused,
 }
 
 // parseAuditQuery turns the audit filter into an event filter.
@@ -231,8 +233,21 @@ func parseAuditQuery(v url.Values) (auditQuery, gatehouse.EventFilter, error) {
 		Since:    strings.TrimSpace(v.Get("since")),
 		Until:    strings.TrimSpace(v.Get("until")),
 		Cursor:   v.Get("cursor"),
+		TokenID:  strings.TrimSpace(v.Get("tokenId")),
+		Resource: strings.TrimSpace(v.Get("resource")),
+		Action:   strings.TrimSpace(v.Get("action")),
+		Route:    strings.TrimSpace(v.Get("route")),
+		Status:   strings.TrimSpace(v.Get("status")),
 	}
-	f := gatehouse.EventFilter{Actor: q.Actor, Account: q.Account, Limit: 50}
+	f := gatehouse.EventFilter{Actor: q.Actor, Account: q.Account, TokenID: q.TokenID,
+		Resource: q.Resource, Action: q.Action, Route: q.Route, Limit: 50}
+	if q.Status != "" {
+		n, err := strconv.Atoi(q.Status)
+		if err != nil || n < 100 || n > 599 || strconv.Itoa(n) != q.Status {
+			return q, f, gatehouse.Errorf(gatehouse.EINVALID, "status must be an HTTP status code from 100 to 599")
+		}
+		f.Status = n
+	}
 	if q.Type != "" {
 		known := false
 		for _, t := range auditEventTypes {
@@ -262,7 +277,8 @@ func parseAuditQuery(v url.Values) (auditQuery, gatehouse.EventFilter, error) {
 // values encodes the filter (without the cursor) for links.
 func (q auditQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"actor": q.Actor, "account": q.Account, "type": q.Type, "decision": q.Decision, "since": q.Since, "until": q.Until} {
+	for k, s := range map[string]string{"actor": q.Actor, "account": q.Account, "type": q.Type, "decision": q.Decision, "since": q.Since, "until": q.Until,
+		"tokenId": q.TokenID, "resource": q.Resource, "action": q.Action, "route": q.Route, "status": q.Status} {
 		if s != "" {
 			v.Set(k, s)
 		}

@@ -31,12 +31,9 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (generated str
 		}
 		generated = password
 	}
-	if err := checkPassword(password); err != nil {
-		return "", err
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
+	hash, err := s.hashPassword(password)
 	if err != nil {
-		return "", gatehouse.Internal(err)
+		return "", err
 	}
 	a := gatehouse.Account{
 		Name:         gatehouse.AdminAccount,
@@ -76,7 +73,7 @@ func (s *Service) ListAccounts(ctx context.Context, p *Principal) ([]gatehouse.A
 			return err
 		}
 		p.filtered("accounts")
-		out = out[:0]
+		out = []gatehouse.Account{}
 		for _, a := range all {
 			if a.Name == p.account || s.Can(p, "accounts", "get", a.Name) {
 				out = append(out, a)
@@ -161,11 +158,8 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 	}
 	a := gatehouse.Account{Name: req.Name, Enabled: true, Capabilities: caps, Groups: groups, CreatedAt: s.now().UTC(), Source: gatehouse.SourceLocal}
 	if req.Password != "" {
-		if err := checkPassword(req.Password); err != nil {
+		if a.PasswordHash, err = s.hashPassword(req.Password); err != nil {
 			return gatehouse.Account{}, err
-		}
-		if a.PasswordHash, err = bcrypt.GenerateFromPassword([]byte(req.Password), s.bcryptCost); err != nil {
-			return gatehouse.Account{}, gatehouse.Internal(err)
 		}
 	} else if a.Has(gatehouse.CapLogin) {
 		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.EINVALID, "an account with the login capability needs a password")
@@ -211,6 +205,7 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 	}
 	var caps []gatehouse.Capability
 	var groups []string
+	var tokens []gatehouse.Token
 	var err error
 	if patch.Capabilities != nil {
 		if caps, err = checkCapabilities(*patch.Capabilities); err != nil {
@@ -267,12 +262,17 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 			}
 			events = append(events, gone...)
 		}
+		// The answer shows the account's API tokens as GetAccount does,
+		// as they are after the change.
+		if tokens, err = tx.ListTokens(ctx, gatehouse.TokenFilter{Account: a.Name, Kind: gatehouse.KindAPI}); err != nil {
+			return err
+		}
 		return tx.AppendEvents(ctx, events)
 	})
 	if err != nil {
 		return gatehouse.Account{}, err
 	}
-	return publicAccount(a, nil), nil
+	return publicAccount(a, tokens), nil
 }
 
 // AccountRights is what a caller may do with an account, for a page that
@@ -392,9 +392,9 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 		bcrypt.CompareHashAndPassword(caller.PasswordHash, []byte(req.CurrentPassword)) != nil {
 		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "current password is wrong")
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(req.NewPassword), s.bcryptCost)
+	hash, err := s.hashPassword(req.NewPassword)
 	if err != nil {
-		return gatehouse.Internal(err)
+		return err
 	}
 	var a gatehouse.Account
 	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
@@ -474,6 +474,19 @@ func checkGroupName(g string) error {
 		return gatehouse.Errorf(gatehouse.EINVALID, "group %q: group names may not start with role: or proj: (those name roles; bind a group to a role with a g line instead)", g)
 	}
 	return nil
+}
+
+// hashPassword checks a new password against the rules and hashes it as
+// every password is stored: bcrypt at the service's cost.
+func (s *Service) hashPassword(pw string) ([]byte, error) {
+	if err := checkPassword(pw); err != nil {
+		return nil, err
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.bcryptCost)
+	if err != nil {
+		return nil, gatehouse.Internal(err)
+	}
+	return h, nil
 }
 
 // checkPassword enforces bcrypt's limits: 8 to 72 bytes.

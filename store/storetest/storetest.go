@@ -70,6 +70,7 @@ var conformanceCases = []struct {
 	{"EventFilter", testEventFilter},
 	{"EventPaging", testEventPaging},
 	{"PruneEvents", testPruneEvents},
+	{"RequestsByHour", testRequestsByHour},
 	{"TxRollback", testTxRollback},
 	{"TxReadsOwnWrites", testTxReadsOwnWrites},
 	{"ErrorCodes", testErrorCodes},

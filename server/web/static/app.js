@@ -79,3 +79,44 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 });
+
+// A problem named by its line ("Line 3") selects that line of its text
+// box when clicked, so it can be fixed at once.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const ref of document.querySelectorAll("a.line-ref[data-target][data-line]")) {
+    ref.addEventListener("click", (event) => {
+      const box = document.getElementById(ref.dataset.target);
+      const line = Number(ref.dataset.line);
+      if (!box || !(line > 0)) return;
+      event.preventDefault();
+      const lines = box.value.split("\n");
+      let start = 0;
+      for (let i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+      const end = start + (lines[line - 1] || "").length;
+      box.focus();
+      box.setSelectionRange(start, end);
+      const height = parseFloat(getComputedStyle(box).lineHeight) || 20;
+      box.scrollTop = Math.max(0, (line - 3) * height);
+    });
+  }
+});
+
+// A "new password again" field says at once when it differs from the
+// first (the server checks again).
+document.addEventListener("DOMContentLoaded", () => {
+  for (const again of document.querySelectorAll("input[data-same-as]")) {
+    const first = document.getElementById(again.dataset.sameAs);
+    if (!first) continue;
+    const check = () => again.setCustomValidity(again.value === first.value ? "" : "The two passwords differ.");
+    first.addEventListener("input", check);
+    again.addEventListener("input", check);
+  }
+});
+
+// A chart wider than a narrow window scrolls sideways: show its newest
+// hours (at the right) first.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const wrap of document.querySelectorAll(".chart-wrap")) {
+    wrap.scrollLeft = wrap.scrollWidth;
+  }
+});
