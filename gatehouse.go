@@ -230,6 +230,12 @@ type RBAC struct {
 	PolicyDefault string `json:"policyDefault"`
 	Scopes        string `json:"scopes"`
 	MatchMode     string `json:"matchMode"` // glob (default) or regex
+	// ManagedByConfig names the fields above ("policyCSV",
+	// "policyDefault", "matchMode") that the server's configuration file
+	// sets: the server applies them at every start and refuses to change
+	// them through the API. The server fills it in its answers; it is
+	// ignored in requests and never stored.
+	ManagedByConfig []string `json:"managedByConfig,omitempty"`
 }
 
 // Audit event types.

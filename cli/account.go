@@ -268,9 +268,10 @@ from standard input) when --password is not given.`,
 
 func (a *app) accountEnableCmd(verb string, enabled bool) *cobra.Command {
 	return &cobra.Command{
-		Use:   verb + " NAME",
-		Short: map[bool]string{true: "Enable an account", false: "Disable an account; its tokens stop working at once"}[enabled],
-		Args:  cobra.ExactArgs(1),
+		Use:               verb + " NAME",
+		Short:             map[bool]string{true: "Enable an account", false: "Disable an account; its tokens stop working at once"}[enabled],
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeAccountName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -287,9 +288,10 @@ func (a *app) accountEnableCmd(verb string, enabled bool) *cobra.Command {
 
 func (a *app) accountDeleteCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete an account and all its tokens",
-		Args:  cobra.ExactArgs(1),
+		Use:               "delete NAME",
+		Short:             "Delete an account and all its tokens",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeAccountName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.client()
 			if err != nil {

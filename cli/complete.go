@@ -134,3 +134,70 @@ func (a *app) completeContextNames(_ *cobra.Command, args []string, prefix strin
 	}
 	return out, noFiles
 }
+
+// accountCandidates are the accounts the caller may see whose names start
+// with prefix, each described by its capabilities, and "disabled" when it
+// is.
+func accountCandidates(ctx context.Context, c *client.Client, prefix string) []string {
+	accounts, err := c.ListAccounts(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, acc := range accounts {
+		if !strings.HasPrefix(acc.Name, prefix) {
+			continue
+		}
+		var desc []string
+		for _, cp := range acc.Capabilities {
+			desc = append(desc, string(cp))
+		}
+		if !acc.Enabled {
+			desc = append(desc, "disabled")
+		}
+		if len(desc) == 0 {
+			out = append(out, acc.Name)
+		} else {
+			out = append(out, acc.Name+"\t"+strings.Join(desc, ", "))
+		}
+	}
+	return out
+}
+
+// completeAccounts completes an account name, from the server of the
+// current context (or --server, --context, GATEHOUSE_SERVER).
+func (a *app) completeAccounts(cmd *cobra.Command, prefix string) ([]string, cobra.ShellCompDirective) {
+	c, err := a.client()
+	if err != nil {
+		return nil, noFiles
+	}
+	ctx, cancel := completionContext(cmd)
+	defer cancel()
+	return accountCandidates(ctx, c, prefix), noFiles
+}
+
+// completeAccountName completes the NAME argument of `account enable`,
+// `disable` and `delete`.
+func (a *app) completeAccountName(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, noFiles
+	}
+	return a.completeAccounts(cmd, prefix)
+}
+
+// completeAccountFlags makes every --account flag in the tree under cmd,
+// and audit list's --actor, complete account names, so that a command
+// that takes an account by flag completes it without a line of its own.
+func (a *app) completeAccountFlags(cmd *cobra.Command) {
+	complete := func(cmd *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		return a.completeAccounts(cmd, prefix)
+	}
+	for _, name := range []string{"account", "actor"} {
+		if cmd.LocalNonPersistentFlags().Lookup(name) != nil {
+			_ = cmd.RegisterFlagCompletionFunc(name, complete)
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		a.completeAccountFlags(sub)
+	}
+}

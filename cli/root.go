@@ -195,6 +195,7 @@ func (a *app) root(extra ...*cobra.Command) *cobra.Command {
 		a.versionCmd(),
 	)
 	refuseUnknownSubcommands(root)
+	a.completeAccountFlags(root)
 	return root
 }
 

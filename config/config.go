@@ -54,6 +54,11 @@ type Config struct {
 	TrustPolicies []TrustPolicy `yaml:"trustPolicies,omitempty"`
 	// SSO is login through an OpenID Connect provider (sso.go).
 	SSO SSO `yaml:"sso"`
+
+	// File is the YAML file Load read, and which settings it sets where
+	// that matters (file.go); nil when there was none. It is never read
+	// from YAML, and Parse leaves it nil.
+	File *File `yaml:"-"`
 }
 
 // ForwardAuth is the route table of the forward-auth endpoint and the
@@ -167,10 +172,13 @@ type Tokens struct {
 	AllowNonExpiring bool `yaml:"allowNonExpiring"`
 }
 
-// RBAC is the initial policy, in Argo CD's argocd-rbac-cm shape.
+// RBAC is the policy settings, in Argo CD's argocd-rbac-cm shape. Each
+// of PolicyCSV, PolicyDefault and MatchMode that the file sets is applied
+// at every start and cannot be changed through the API while the file
+// sets it (File.RBAC, Config.FileRBAC); one the file does not set is
+// stored at the first start and is then the API's to change.
 type RBAC struct {
-	// PolicyCSV is the policy used when the store holds none yet; afterwards
-	// the stored policy (replaced through the API) wins.
+	// PolicyCSV is the policy's lines.
 	PolicyCSV string `yaml:"policyCSV"`
 	// PolicyDefault is a role every authenticated subject also has.
 	PolicyDefault string `yaml:"policyDefault"`
@@ -409,6 +417,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("rbac.policyDefault", c.RBAC.PolicyDefault),
 		slog.String("rbac.matchMode", c.RBAC.MatchMode),
 		slog.Bool("rbac.disableBuiltin", c.RBAC.DisableBuiltin),
+		slog.Any("rbac.setInFile", c.FileRBAC().Fields()),
 		slog.String("audit.retention", c.Audit.Retention.String()),
 		slog.Int("login.maxFailures", c.Login.MaxFailures),
 		slog.String("login.window", c.Login.Window.String()),

@@ -123,6 +123,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 		if err := decode(&c, data); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
+		if c.File, err = readFile(path, data); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
 	}
 
 	// A flag overrides its variable entirely, so a bad variable that a flag
@@ -291,7 +294,7 @@ func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == key && f.IsExported() {
+		if name == key && name != "-" && f.IsExported() {
 			return f, true
 		}
 	}

@@ -15,6 +15,7 @@ func (s *Service) CanI(p *Principal, resource, action, object string) bool {
 }
 
 // GetRBAC returns the RBAC settings; needs settings, get, rbac.
+// ManagedByConfig names the fields the configuration file sets.
 func (s *Service) GetRBAC(ctx context.Context, p *Principal) (gatehouse.RBAC, error) {
 	if err := s.authorize(p, "settings", "get", "rbac"); err != nil {
 		return gatehouse.RBAC{}, err
@@ -25,28 +26,40 @@ func (s *Service) GetRBAC(ctx context.Context, p *Principal) (gatehouse.RBAC, er
 		r, err = tx.GetRBAC(ctx)
 		return err
 	})
-	return r, err
+	if err != nil {
+		return gatehouse.RBAC{}, err
+	}
+	r.ManagedByConfig = s.fileRBAC.Fields()
+	return r, nil
 }
 
 // PutRBAC replaces the RBAC settings. A policy that does not compile is
 // refused whole (400 naming its lines) and the old one stays in force; a
 // good one is in force for every token before the call returns.
+//
+// A field that the configuration file sets may not be changed here: the
+// file is its source of truth, applied at every start. A request that
+// would change one is refused whole (ECONFLICT, naming the file) and
+// nothing changes; one that sends such a field as it is stored (a read
+// followed by a write of another field) is accepted.
 func (s *Service) PutRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC) (gatehouse.RBAC, error) {
 	if err := s.authorize(p, "settings", "update", "rbac"); err != nil {
 		return gatehouse.RBAC{}, err
 	}
-	switch r.MatchMode {
-	case "", "glob", "regex":
-	default:
-		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "matchMode must be glob or regex")
-	}
-	if len(r.PolicyDefault) > 253 {
-		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "policyDefault names a role: at most 253 bytes")
-	}
-	if len(r.Scopes) > 1024 {
-		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "scopes is at most 1024 bytes")
+	r.ManagedByConfig = nil // an answer's field, never stored
+	if _, problem := checkRBAC(r); problem != "" {
+		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "%s", problem)
 	}
 	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		if len(s.fileRBAC.Settings) > 0 {
+			stored, err := tx.GetRBAC(ctx)
+			if err != nil {
+				return err
+			}
+			if err := s.fileRBAC.keep(&r, stored); err != nil {
+				return err
+			}
+		}
 		if err := tx.PutRBAC(ctx, r); err != nil {
 			return err
 		}
@@ -56,7 +69,23 @@ func (s *Service) PutRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC) (
 	if err != nil {
 		return gatehouse.RBAC{}, err
 	}
+	r.ManagedByConfig = s.fileRBAC.Fields()
 	return r, nil
+}
+
+// checkRBAC is the check of the settings' fields that every write makes,
+// through the API or from the configuration file, before the policy is
+// compiled: it returns the field at fault and the problem, or "".
+func checkRBAC(r gatehouse.RBAC) (field, problem string) {
+	switch {
+	case r.MatchMode != "" && r.MatchMode != "glob" && r.MatchMode != "regex":
+		return "matchMode", "matchMode must be glob or regex"
+	case len(r.PolicyDefault) > 253:
+		return "policyDefault", "policyDefault names a role: at most 253 bytes"
+	case len(r.Scopes) > 1024:
+		return "scopes", "scopes is at most 1024 bytes"
+	}
+	return "", ""
 }
 
 // Explain says how the policy decides a question about any subject;

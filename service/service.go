@@ -29,9 +29,20 @@ type Options struct {
 	MaxLifetime      time.Duration // default 720h
 	AllowNonExpiring bool
 
-	// RBAC is the policy used when the store holds none yet (first start).
-	RBAC           gatehouse.RBAC
+	// RBAC is the policy stored when the store holds none yet (first
+	// start), for the fields that FileRBAC does not set.
+	RBAC gatehouse.RBAC
+	// FileRBAC is what the configuration file sets of the RBAC settings:
+	// applied at every start, the first included, and not editable
+	// through the API while the file sets it (rbac_file.go).
+	FileRBAC       FileRBAC
 	DisableBuiltin bool
+	// Replica names this server in the audit record of a change that its
+	// configuration file made, so that another replica can tell that the
+	// settings in force came from a file other than its own. It should
+	// stay the same across restarts of one server and differ between
+	// replicas.
+	Replica string
 
 	LoginMaxFailures   int           // default 5
 	LoginWindow        time.Duration // default 5m
@@ -76,6 +87,8 @@ type Service struct {
 	maxLifetime      time.Duration
 	allowNonExpiring bool
 	disableBuiltin   bool
+	fileRBAC         FileRBAC
+	replica          string
 	bcryptCost       int
 	auditRetention   time.Duration
 
@@ -121,6 +134,8 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		maxLifetime:      orDur(o.MaxLifetime, 720*time.Hour),
 		allowNonExpiring: o.AllowNonExpiring,
 		disableBuiltin:   o.DisableBuiltin,
+		fileRBAC:         o.FileRBAC,
+		replica:          o.Replica,
 		bcryptCost:       o.BcryptCost,
 		auditRetention:   orDur(o.AuditRetention, 90*24*time.Hour),
 		tokens:           newTokenCache(),
@@ -170,7 +185,16 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	_, notifies := o.Store.(gatehouse.Notifier)
 	s.follow = newFollower(o.Follow || notifies, orDur(o.StalenessBound, time.Second))
 
-	if err := s.load(ctx, o.RBAC); err != nil {
+	if err := s.fileRBAC.check(); err != nil {
+		return nil, err
+	}
+	// The first start stores o.RBAC without the fields the file sets;
+	// applyFileRBAC then writes those as a change made by the file, as
+	// it does at every later start.
+	if err := s.load(ctx, s.fileRBAC.clear(o.RBAC)); err != nil {
+		return nil, err
+	}
+	if err := s.applyFileRBAC(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -284,6 +308,22 @@ func (s *Service) uncacheToken(idStr string) {
 // buildEngine compiles the global policy together with every project
 // role's lines and group bindings.
 func (s *Service) buildEngine(r gatehouse.RBAC, projects []gatehouse.Project) (*policy.Engine, error) {
+	e, err := s.compileEngine(r, projects)
+	if err != nil {
+		var ge *gatehouse.Error
+		if errors.As(err, &ge) {
+			return nil, err
+		}
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "invalid policy: %v", err)
+	}
+	return e, nil
+}
+
+// compileEngine is buildEngine with the policy engine's own error (a
+// policy.ErrorList naming the bad lines), for callers that place the
+// lines themselves (the configuration file's policy, rbac_file.go). A
+// project that cannot make lines is a *gatehouse.Error.
+func (s *Service) compileEngine(r gatehouse.RBAC, projects []gatehouse.Project) (*policy.Engine, error) {
 	var extra []policy.Line
 	for _, p := range projects {
 		lines, err := projectLines(p)
@@ -292,17 +332,13 @@ func (s *Service) buildEngine(r gatehouse.RBAC, projects []gatehouse.Project) (*
 		}
 		extra = append(extra, lines...)
 	}
-	e, err := policy.New(policy.Config{
+	return policy.New(policy.Config{
 		CSV:            r.PolicyCSV,
 		DefaultRole:    r.PolicyDefault,
 		MatchMode:      r.MatchMode,
 		DisableBuiltin: s.disableBuiltin,
 		Extra:          extra,
 	})
-	if err != nil {
-		return nil, gatehouse.Errorf(gatehouse.EINVALID, "invalid policy: %v", err)
-	}
-	return e, nil
 }
 
 // rebuildEngine builds the engine from the policy inputs as tx sees them.

@@ -101,6 +101,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, logw *logbuf.
 		MaxLifetime:        time.Duration(cfg.Tokens.MaxLifetime),
 		AllowNonExpiring:   cfg.Tokens.AllowNonExpiring,
 		RBAC:               rbacOf(cfg),
+		FileRBAC:           cfg.FileRBAC(),
+		Replica:            replicaName(cfg),
 		DisableBuiltin:     cfg.RBAC.DisableBuiltin,
 		LoginMaxFailures:   cfg.Login.MaxFailures,
 		LoginWindow:        time.Duration(cfg.Login.Window),
@@ -462,4 +464,20 @@ func rbacOf(cfg config.Config) gatehouse.RBAC {
 		PolicyDefault: cfg.RBAC.PolicyDefault,
 		MatchMode:     cfg.RBAC.MatchMode,
 	}
+}
+
+// replicaName names this server in the audit record of a change its
+// configuration file makes: the host, the listen address and the data
+// directory, which stay the same across its restarts and tell apart
+// replicas on one host.
+func replicaName(cfg config.Config) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown host"
+	}
+	dir := cfg.DataDir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return host + ", listen " + cfg.Listen + ", data dir " + dir
 }
