@@ -3,7 +3,6 @@ package server
 import (
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -12,12 +11,13 @@ import (
 
 // The project pages: the list with a form to create a project, a project
 // with its roles and their tokens, the forms that edit the project and
-// its roles, and deletion. Every change is one call of the service method
-// the API uses (CreateProject, UpdateProject, DeleteProject), so
-// authorization, validation and audit are the API's. A role is part of its
-// project, as in the API: a role form reads the project, changes that one
-// role and writes the project back. The pages offer only what the policy
-// allows; the service decides every change again.
+// its roles, and deletion. Every change is one service call
+// (CreateProject, DeleteProject, SetProjectDescription, PutProjectRole,
+// DeleteProjectRole), with the API's authorization, validation and audit;
+// an edit of one role changes that role in the project as the store holds
+// it, in one transaction, so two people editing two roles at once both
+// keep their change. The pages offer only what the policy allows; the
+// service decides every change again.
 
 // projectNotices are the fixed messages a redirect to these pages may
 // ask for with ?notice=.
@@ -223,12 +223,7 @@ func (d *dashboard) projectSave(w http.ResponseWriter, r *http.Request, p *servi
 	name := r.PathValue("name")
 	f := parseProjectForm(r.PostForm)
 	f.Name = name
-	pr, err := d.svc.GetProject(r.Context(), p, name)
-	if err != nil {
-		return err
-	}
-	pr.Description = f.Description
-	if _, err := d.svc.UpdateProject(r.Context(), p, name, pr); err != nil {
+	if _, err := d.svc.SetProjectDescription(r.Context(), p, name, f.Description); err != nil {
 		switch gatehouse.ErrorCode(err) {
 		case gatehouse.EINVALID, gatehouse.EPRECONDITION, gatehouse.ECONFLICT:
 			d.showProjectForm(w, r, p, StatusOf(err), name, f, gatehouse.ErrorMessage(err))
@@ -343,7 +338,8 @@ func (d *dashboard) showRoleForm(w http.ResponseWriter, r *http.Request, p *serv
 }
 
 // roleSave creates a role (POST .../roles/new) or replaces the one being
-// edited (POST .../roles/{role}/edit) through UpdateProject. When the
+// edited (POST .../roles/{role}/edit) through PutProjectRole, which
+// leaves the project's other roles as the store holds them. When the
 // service refuses, the form comes back as typed, with each bad policy
 // line named next to its line.
 func (d *dashboard) roleSave(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
@@ -352,22 +348,11 @@ func (d *dashboard) roleSave(w http.ResponseWriter, r *http.Request, p *service.
 	}
 	project, editing := r.PathValue("name"), r.PathValue("role")
 	f, role, at := parseRoleForm(r.PostForm, editing)
-	pr, err := d.svc.GetProject(r.Context(), p, project)
-	if err != nil {
-		return err
-	}
 	notice := "role-created"
-	if editing == "" {
-		pr.Roles = append(pr.Roles, role)
-	} else {
-		i := slices.IndexFunc(pr.Roles, func(x gatehouse.ProjectRole) bool { return x.Name == editing })
-		if i < 0 {
-			return noRole(project, editing)
-		}
-		pr.Roles[i] = role
+	if editing != "" {
 		notice = "role-updated"
 	}
-	if _, err := d.svc.UpdateProject(r.Context(), p, project, pr); err != nil {
+	if _, err := d.svc.PutProjectRole(r.Context(), p, project, editing, role); err != nil {
 		switch gatehouse.ErrorCode(err) {
 		case gatehouse.EINVALID, gatehouse.EPRECONDITION, gatehouse.ECONFLICT:
 		default:
@@ -391,16 +376,7 @@ func (d *dashboard) roleDelete(w http.ResponseWriter, r *http.Request, p *servic
 		return err
 	}
 	project, name := r.PathValue("name"), r.PathValue("role")
-	pr, err := d.svc.GetProject(r.Context(), p, project)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(pr.Roles, func(x gatehouse.ProjectRole) bool { return x.Name == name })
-	if i < 0 {
-		return noRole(project, name)
-	}
-	pr.Roles = slices.Delete(pr.Roles, i, i+1)
-	if _, err := d.svc.UpdateProject(r.Context(), p, project, pr); err != nil {
+	if _, err := d.svc.DeleteProjectRole(r.Context(), p, project, name); err != nil {
 		return err
 	}
 	seeOther(w, r, projectURL(project)+"?notice=role-deleted")

@@ -273,7 +273,7 @@ func TestDashboardProjectRoleForms(t *testing.T) {
 			url.Values{"name": {"shipper"}, "policies": {bad}, "groups": {"shippers"}}, nil, 400,
 			[]string{`role "shipper" policy 1`, "Line 1", "object must lie under team-a/", "Line 4", "Line 5", "only p lines are allowed", "p, proj:team-a:shipper, applications, get\n", `value="shippers"`}},
 		"fail/duplicate role": {admin, "/projects/team-a/roles/new",
-			url.Values{"name": {"deployer"}}, nil, 400, []string{`role "deployer" appears twice`}},
+			url.Values{"name": {"deployer"}}, nil, 409, []string{`already has a role`}},
 		"fail/bad role name": {admin, "/projects/team-a/roles/new",
 			url.Values{"name": {"-ship-"}}, nil, 400, []string{`role name "-ship-"`}},
 		"fail/reserved group": {admin, "/projects/team-a/roles/deployer/edit",

@@ -85,8 +85,8 @@ func (s *Service) CreateProject(ctx context.Context, p *Principal, pr gatehouse.
 	return pr, nil
 }
 
-// UpdateProject replaces a project's description and roles. Tokens of
-// roles that disappear are revoked in the same transaction.
+// UpdateProject replaces a project's description and roles; needs
+// projects, update, <name>. Roles that are gone lose their tokens.
 func (s *Service) UpdateProject(ctx context.Context, p *Principal, name string, pr gatehouse.Project) (gatehouse.Project, error) {
 	if pr.Name == "" {
 		pr.Name = name
@@ -94,22 +94,87 @@ func (s *Service) UpdateProject(ctx context.Context, p *Principal, name string, 
 	if pr.Name != name {
 		return gatehouse.Project{}, gatehouse.Errorf(gatehouse.EINVALID, "project name in the body (%q) differs from the path (%q)", pr.Name, name)
 	}
+	return s.editProject(ctx, p, name, func(old *gatehouse.Project) error {
+		old.Description, old.Roles = pr.Description, pr.Roles
+		return nil
+	})
+}
+
+// SetProjectDescription changes only a project's description; needs
+// projects, update, <name>.
+func (s *Service) SetProjectDescription(ctx context.Context, p *Principal, name, description string) (gatehouse.Project, error) {
+	return s.editProject(ctx, p, name, func(pr *gatehouse.Project) error {
+		pr.Description = description
+		return nil
+	})
+}
+
+// PutProjectRole creates a role of a project (editing "") or replaces
+// the role named editing, leaving the rest of the project as the store
+// holds it at that moment (so that two people editing two roles at once
+// both keep their change); needs projects, update, <project>. A role's
+// name does not change.
+func (s *Service) PutProjectRole(ctx context.Context, p *Principal, project, editing string, role gatehouse.ProjectRole) (gatehouse.Project, error) {
+	if editing != "" && role.Name != editing {
+		return gatehouse.Project{}, gatehouse.Errorf(gatehouse.EINVALID, "a role's name does not change (%q, not %q)", editing, role.Name)
+	}
+	return s.editProject(ctx, p, project, func(pr *gatehouse.Project) error {
+		i := slices.IndexFunc(pr.Roles, func(x gatehouse.ProjectRole) bool { return x.Name == role.Name })
+		switch {
+		case editing == "" && i >= 0:
+			return gatehouse.Errorf(gatehouse.ECONFLICT, "project %q already has a role %q", project, role.Name)
+		case editing != "" && i < 0:
+			return gatehouse.Errorf(gatehouse.ENOTFOUND, "project %q has no role %q", project, editing)
+		case i >= 0:
+			pr.Roles[i] = role
+		default:
+			pr.Roles = append(pr.Roles, role)
+		}
+		return nil
+	})
+}
+
+// DeleteProjectRole deletes one role of a project, and its tokens; needs
+// projects, update, <project>.
+func (s *Service) DeleteProjectRole(ctx context.Context, p *Principal, project, role string) (gatehouse.Project, error) {
+	return s.editProject(ctx, p, project, func(pr *gatehouse.Project) error {
+		i := slices.IndexFunc(pr.Roles, func(x gatehouse.ProjectRole) bool { return x.Name == role })
+		if i < 0 {
+			return gatehouse.Errorf(gatehouse.ENOTFOUND, "project %q has no role %q", project, role)
+		}
+		pr.Roles = slices.Delete(pr.Roles, i, i+1)
+		return nil
+	})
+}
+
+// editProject changes a project as the store holds it, in one
+// transaction: edit gets the stored project (and may run more than once,
+// as the transaction may, so it only changes what it is given); the
+// result is checked like any project, written, and the tokens of roles
+// it no longer has are revoked.
+func (s *Service) editProject(ctx context.Context, p *Principal, name string, edit func(*gatehouse.Project) error) (gatehouse.Project, error) {
 	if err := s.authorize(p, "projects", "update", name); err != nil {
 		return gatehouse.Project{}, err
 	}
-	pr = normalProject(pr)
-	if _, err := projectLines(pr); err != nil {
-		return gatehouse.Project{}, err
-	}
+	var out gatehouse.Project
 	err := s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
-		if err := s.refuseEveryoneGroups(pr); err != nil {
-			return err
-		}
 		old, err := tx.GetProject(ctx, name)
 		if err != nil {
 			return err
 		}
-		pr.CreatedAt = old.CreatedAt
+		pr := normalProject(old)
+		pr.Roles = slices.Clone(pr.Roles)
+		if err := edit(&pr); err != nil {
+			return err
+		}
+		pr.Name, pr.CreatedAt = name, old.CreatedAt
+		pr = normalProject(pr)
+		if _, err := projectLines(pr); err != nil {
+			return err
+		}
+		if err := s.refuseEveryoneGroups(pr); err != nil {
+			return err
+		}
 		if err := tx.UpdateProject(ctx, pr); err != nil {
 			return err
 		}
@@ -124,12 +189,13 @@ func (s *Service) UpdateProject(ctx context.Context, p *Principal, name string, 
 			}
 			events = append(events, gone...)
 		}
+		out = pr
 		return tx.AppendEvents(ctx, events)
 	})
 	if err != nil {
 		return gatehouse.Project{}, err
 	}
-	return pr, nil
+	return out, nil
 }
 
 // DeleteProject deletes an empty project and kills its role tokens.
