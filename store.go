@@ -192,6 +192,9 @@ type Tx interface {
 	AddExchangeReplay(ctx context.Context, key string, expiresAt time.Time) error
 	ExchangeReplayed(ctx context.Context, key string) (bool, error)
 	PruneExchangeReplays(ctx context.Context, before time.Time) (int, error)
+	// ListExchangeReplays returns every recorded key, expired or not,
+	// sorted by key (a restore carries them into the restored store).
+	ListExchangeReplays(ctx context.Context) ([]ExchangeReplay, error)
 }
 
 // LoginAttempt is a password check that has been admitted: it holds a slot

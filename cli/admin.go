@@ -15,9 +15,9 @@ import (
 func (a *app) adminCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Administration: break-glass revocation and offline RBAC checks",
+		Short: "Administration: break-glass revocation, backup and restore, offline RBAC checks",
 	}
-	cmd.AddCommand(a.adminRevokeCmd(), newRBACCommand(), adminSettingsCmd())
+	cmd.AddCommand(a.adminRevokeCmd(), a.adminBackupCmd(), newRBACCommand(), adminSettingsCmd())
 	return cmd
 }
 

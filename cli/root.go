@@ -113,7 +113,8 @@ func Run(ctx context.Context, env Env, args []string, extra ...*cobra.Command) i
 
 // NewRoot returns the gatehouse command tree on the process's own streams
 // and environment. extra commands (the server, wired in cmd/gatehouse) are
-// added at the top level. Errors are returned, not printed; Main prints
+// added at the top level; an extra group named like a built-in one (admin)
+// adds its subcommands to it. Errors are returned, not printed; Main prints
 // them.
 func NewRoot(extra ...*cobra.Command) *cobra.Command {
 	return newApp(Env{}).root(extra...)
@@ -179,7 +180,6 @@ func (a *app) root(extra ...*cobra.Command) *cobra.Command {
 		return a.completeContextNames(cmd, nil, prefix)
 	})
 
-	root.AddCommand(extra...)
 	root.AddCommand(
 		a.loginCmd(),
 		a.logoutCmd(),
@@ -194,9 +194,32 @@ func (a *app) root(extra ...*cobra.Command) *cobra.Command {
 		a.trustCmd(),
 		a.versionCmd(),
 	)
+	addCommands(root, extra...)
 	refuseUnknownSubcommands(root)
 	a.completeAccountFlags(root)
 	return root
+}
+
+// addCommands adds cmds to parent. A command group (one with nothing to
+// run itself) named like a group parent has already adds its subcommands
+// to that group instead: cmd/gatehouse puts the offline admin commands,
+// which open the store, under `gatehouse admin`.
+func addCommands(parent *cobra.Command, cmds ...*cobra.Command) {
+	for _, c := range cmds {
+		var into *cobra.Command
+		for _, have := range parent.Commands() {
+			if have.Name() == c.Name() && !c.Runnable() {
+				into = have
+			}
+		}
+		if into == nil {
+			parent.AddCommand(c)
+			continue
+		}
+		subs := c.Commands()
+		c.RemoveCommand(subs...)
+		into.AddCommand(subs...)
+	}
 }
 
 // describe renders err as the one line after "error: ". API errors show the

@@ -182,11 +182,30 @@ type request struct {
 
 // do sends req and decodes a 2xx JSON answer into out (when not nil).
 func (c *Client) do(ctx context.Context, req request, out any) error {
+	resp, err := c.send(ctx, req, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
+		return nil
+	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBody))
+	if err := dec.Decode(out); err != nil {
+		return fmt.Errorf("client: decode answer to %s %s: %w", req.method, req.path, err)
+	}
+	return nil
+}
+
+// send sends req, asking for accept, and returns a 2xx answer for the
+// caller to read and close; any other answer is its *gatehouse.Error.
+func (c *Client) send(ctx context.Context, req request, accept string) (*http.Response, error) {
 	// req.path is already escaped; parsing base path + req.path as one
 	// reference keeps escapes such as %2F inside a segment intact.
 	ref, err := url.Parse(c.base.EscapedPath() + req.path)
 	if err != nil {
-		return gatehouse.Errorf(gatehouse.EINVALID, "invalid request path: %v", err)
+		return nil, gatehouse.Errorf(gatehouse.EINVALID, "invalid request path: %v", err)
 	}
 	u := *c.base
 	u.Path, u.RawPath = ref.Path, ref.RawPath
@@ -203,7 +222,7 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 	case req.body != nil:
 		b, err := json.Marshal(req.body)
 		if err != nil {
-			return fmt.Errorf("client: encode %s %s: %w", req.method, req.path, err)
+			return nil, fmt.Errorf("client: encode %s %s: %w", req.method, req.path, err)
 		}
 		body = bytes.NewReader(b)
 		contentType = "application/json"
@@ -215,9 +234,9 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 
 	hr, err := http.NewRequestWithContext(ctx, req.method, u.String(), body)
 	if err != nil {
-		return fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
-	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("Accept", accept)
 	hr.Header.Set("User-Agent", c.userAgent)
 	if contentType != "" {
 		hr.Header.Set("Content-Type", contentType)
@@ -228,22 +247,13 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		return c.transportError(err)
+		return nil, c.transportError(err)
 	}
-	defer resp.Body.Close()
-
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return decodeError(resp.StatusCode, resp.Header, io.LimitReader(resp.Body, maxErrorBody))
+		defer resp.Body.Close()
+		return nil, decodeError(resp.StatusCode, resp.Header, io.LimitReader(resp.Body, maxErrorBody))
 	}
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
-		return nil
-	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBody))
-	if err := dec.Decode(out); err != nil {
-		return fmt.Errorf("client: decode answer to %s %s: %w", req.method, req.path, err)
-	}
-	return nil
+	return resp, nil
 }
 
 // ErrPlaintextServer is in the chain of the error returned when an HTTPS

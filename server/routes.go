@@ -62,6 +62,7 @@ func (s *Server) routeTable() []route {
 		{"GET /healthz", s.healthz},
 		{"GET /readyz", s.readyz},
 		{"GET /api/version", s.versionInfo},
+		{"GET /api/v1/openapi.json", s.openAPIDocument},
 		{"GET /metrics", s.api(s.metricsHandler)},
 
 		// Session.
@@ -123,6 +124,7 @@ func (s *Server) routeTable() []route {
 		// Audit and break-glass.
 		{"GET /api/v1/audit", s.api(s.listEvents)},
 		{"POST /api/v1/admin/revoke", s.api(s.bulkRevoke)},
+		{"GET /api/v1/admin/backup", s.api(s.backup)},
 
 		// Integration.
 		{"POST " + introspectPath, s.api(s.introspect)},

@@ -102,6 +102,9 @@ type Service struct {
 	// follows its commit (see write).
 	writeMu sync.Mutex
 
+	// backupBusy is set while a backup is taken or handed out (backup.go).
+	backupBusy atomic.Bool
+
 	logins    *loginGuard
 	dummyOnce sync.Once
 	dummy     []byte

@@ -278,7 +278,7 @@ func lockDataDir(dir string) (unlock func(), held func() error, ranHere bool, er
 			if b, _ := os.ReadFile(path); len(bytes.TrimSpace(b)) > 0 {
 				holder = "PID " + string(bytes.TrimSpace(b))
 			}
-			return nil, nil, false, fmt.Errorf("data directory %s is in use by another gatehouse server (%s, lock file %s): stop it first, or give this server its own --data-dir; two servers on one database would disagree about which tokens are revoked", dir, holder, path)
+			return nil, nil, false, &dataDirInUse{dir: dir, holder: holder, lock: path}
 		}
 		return nil, nil, false, fmt.Errorf("data dir lock %s: %w", path, err)
 	}
@@ -302,6 +302,14 @@ func lockDataDir(dir string) (unlock func(), held func() error, ranHere bool, er
 	return func() { f.Close() }, heldLock(path, locked), len(bytes.TrimSpace(prev)) > 0, nil
 }
 
+// dataDirInUse is lockDataDir's answer while another process holds the
+// lock: a server, or an offline admin command.
+type dataDirInUse struct{ dir, holder, lock string }
+
+func (e *dataDirInUse) Error() string {
+	return fmt.Sprintf("data directory %s is in use by another gatehouse server (%s, lock file %s): stop it first, or give this server its own --data-dir; two servers on one database would disagree about which tokens are revoked", e.dir, e.holder, e.lock)
+}
+
 // openStore opens the store the configuration names: PostgreSQL for a
 // database URL (several replicas may share it; each follows its change
 // feed), else the embedded SQLite database in the data directory, which
@@ -322,6 +330,7 @@ func openStore(ctx context.Context, cfg config.Config) (gatehouse.Store, func(),
 		unlock()
 		return nil, nil, err
 	}
+	removeStaleFiles(cfg.DataDir)
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
 	if err != nil {
 		unlock()
@@ -374,6 +383,19 @@ func (s lockedStore) View(ctx context.Context, fn func(gatehouse.Tx) error) erro
 		return err
 	}
 	return s.Store.View(ctx, fn)
+}
+
+// Snapshot is refused too once the lock is lost: the database file may
+// now be another server's.
+func (s lockedStore) Snapshot(ctx context.Context) (gatehouse.Snapshot, error) {
+	if err := s.held(); err != nil {
+		return nil, err
+	}
+	sn, ok := s.Store.(gatehouse.Snapshotter)
+	if !ok {
+		return nil, gatehouse.Internal(fmt.Errorf("the locked store %T cannot take snapshots", s.Store))
+	}
+	return sn.Snapshot(ctx)
 }
 
 // checkDataDir refuses to start over with a new, empty database in a data

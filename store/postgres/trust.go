@@ -120,3 +120,13 @@ func (t *tx) PruneExchangeReplays(ctx context.Context, before time.Time) (int, e
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+func (t *tx) ListExchangeReplays(ctx context.Context) ([]gatehouse.ExchangeReplay, error) {
+	return list(ctx, t, func(sc scanner) (gatehouse.ExchangeReplay, error) {
+		var r gatehouse.ExchangeReplay
+		var exp int64
+		err := sc.Scan(&r.Key, &exp)
+		r.ExpiresAt = fromNanos(exp)
+		return r, err
+	}, `SELECT key, expires_at FROM exchange_replays ORDER BY key`)
+}

@@ -10,9 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -59,6 +56,10 @@ type Store struct {
 	// so a commit there succeeds and is lost: writes are acknowledged only
 	// while the paths still name these files.
 	files []openedFile
+
+	// freeSpace reports the free space of a directory, for Snapshot's
+	// check (tests fill the disk through it).
+	freeSpace func(dir string) (uint64, error)
 }
 
 // openedFile is a path and the file (device and inode) it named at Open.
@@ -116,7 +117,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	ro.SetMaxOpenConns(8)
 	ro.SetMaxIdleConns(8)
-	s := &Store{db: db, ro: ro, writer: make(chan struct{}, 1), pin: pin}
+	s := &Store{db: db, ro: ro, writer: make(chan struct{}, 1), pin: pin, freeSpace: freeSpace}
 	if s.files, err = identify(path); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -220,16 +221,9 @@ func dsn(path string, readOnly bool) string {
 // was written by a newer binary and is refused: its schema may mean things
 // this code would get wrong.
 func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
+	names, err := migrationNames(fsys)
 	if err != nil {
 		return err
-	}
-	sort.Strings(names)
-	for i, name := range names {
-		prefix, _, _ := strings.Cut(path.Base(name), "_")
-		if n, err := strconv.Atoi(prefix); err != nil || n != i+1 {
-			return fmt.Errorf("migration %s is out of sequence: want number %d", name, i+1)
-		}
 	}
 	return runTx(ctx, db, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -334,7 +328,8 @@ func (s *Store) View(ctx context.Context, fn func(gatehouse.Tx) error) error {
 	// Nothing to commit: rolling back ends the read transaction the same
 	// way, also on a panic in fn.
 	defer t.Rollback()
-	if err := fn(readonly.Tx{Tx: &tx{tx: t}}); err != nil {
+	r := &tx{tx: t}
+	if err := fn(viewTx{Tx: readonly.Tx{Tx: r}, r: r}); err != nil {
 		return err
 	}
 	return s.checkFiles()

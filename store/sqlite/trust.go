@@ -127,3 +127,13 @@ func (t *tx) PruneExchangeReplays(ctx context.Context, before time.Time) (int, e
 	n, err := r.RowsAffected()
 	return int(n), wrap(err)
 }
+
+func (t *tx) ListExchangeReplays(ctx context.Context) ([]gatehouse.ExchangeReplay, error) {
+	return list(ctx, t, func(sc scanner) (gatehouse.ExchangeReplay, error) {
+		var r gatehouse.ExchangeReplay
+		var exp int64
+		err := sc.Scan(&r.Key, &exp)
+		r.ExpiresAt = fromNanos(exp)
+		return r, err
+	}, `SELECT key, expires_at FROM exchange_replays ORDER BY key`)
+}

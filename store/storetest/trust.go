@@ -139,6 +139,10 @@ func testExchangeReplays(t *testing.T, open func(t *testing.T) gatehouse.Store) 
 			t.Errorf("ExchangeReplayed(%q) = %v, want %v", key, got, want)
 		}
 	}
+	listed := read(t, s, func(tx gatehouse.Tx) ([]gatehouse.ExchangeReplay, error) { return tx.ListExchangeReplays(ctx) })
+	equal(t, "listed, by key", listed, []gatehouse.ExchangeReplay{
+		{Key: "jti:a", ExpiresAt: at(time.Minute)}, {Key: "jti:b", ExpiresAt: at(time.Hour)}, {Key: "jti:c", ExpiresAt: at(time.Hour)},
+	})
 	n := read(t, s, func(tx gatehouse.Tx) (int, error) { return tx.PruneExchangeReplays(ctx, at(time.Minute)) })
 	equal(t, "pruned at a's expiry", n, 1)
 	if replayed("jti:a") || !replayed("jti:b") {
