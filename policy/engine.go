@@ -120,8 +120,27 @@ func (r *rule) match(resource, action, object string) bool {
 	if r.confined && (r.never || !withinProject(r.project, resource, action, object)) {
 		return false
 	}
-	return r.res.Match(resource) && r.act.Match(action) && r.obj.Match(object)
+	if !r.res.Match(resource) || !r.act.Match(action) {
+		return false
+	}
+	if object == All {
+		// A question about every object: an allow line answers it only
+		// if it covers every object, and a deny line of the resource and
+		// action carves its objects out of "every", whichever they are.
+		return r.deny || r.obj.universal()
+	}
+	return r.obj.Match(object)
 }
+
+// All is the object of a question about every object of a resource and
+// action (the whole audit trail, every account's tokens): an allow line
+// answers it only when its object pattern matches every object (* in
+// glob mode; .* or (?s).* in regex mode), and any deny line of that
+// resource and action refuses it. So a subject allowed All is allowed
+// each object too: a line whose pattern happens to match the string "*"
+// (a glob ?, a regex .) grants no "all", and a deny of some objects is
+// not overlooked.
+const All = "*"
 
 // New parses and compiles a policy: the built-in lines (unless disabled),
 // then cfg.CSV, then cfg.Extra. Any bad line fails the whole load with an

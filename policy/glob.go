@@ -74,6 +74,13 @@ type pattern struct {
 }
 
 // Match reports whether the whole of s matches.
+// universal reports whether the pattern matches every object: glob *,
+// regex .* ('.' matches no newline, and an object holds none that a
+// question about every object would name) or (?s).*.
+func (p *pattern) universal() bool {
+	return p.kind == matchAny || p.kind == matchLine
+}
+
 func (p *pattern) Match(s string) bool {
 	switch p.kind {
 	case matchAny:

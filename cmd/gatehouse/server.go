@@ -182,7 +182,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, logw *logbuf.
 	if cfg.TLS.Cert != "" {
 		scheme = "https"
 	}
-	log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "instance", cfg.InstanceName, "data_dir", cfg.DataDir)
+	log.Info("gatehouse listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(), "instance", cfg.InstanceName, "data_dir", cfg.DataDir, "config", cfg)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
