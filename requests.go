@@ -74,6 +74,9 @@ type Explanation struct {
 	Value   string   `json:"value"` // yes or no
 	Rule    string   `json:"rule"`  // which rule decided
 	Matched []string `json:"matched"`
+	// Note says what the answer leaves out: the subject's groups, when
+	// the caller may not get the subject's account.
+	Note string `json:"note,omitempty"`
 }
 
 // SyncRequest is the body of POST /api/v1/applications/{name}/sync.

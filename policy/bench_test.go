@@ -79,6 +79,19 @@ func BenchmarkNew(b *testing.B) {
 	}
 }
 
+// BenchmarkNewRefusesRoleChain is the cost of refusing a policy over the
+// reach limit (MaxReach): 8,000 roles, each joining the next, which would
+// need 32 million steps resolved whole.
+func BenchmarkNewRefusesRoleChain(b *testing.B) {
+	csv := roleChain(8000, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := New(Config{CSV: csv, CacheSize: -1}); err == nil {
+			b.Fatal("the chain loaded")
+		}
+	}
+}
+
 // BenchmarkEnforceCold decides every request from the compiled rules: the
 // cache is off.
 func BenchmarkEnforceCold(b *testing.B) {

@@ -211,7 +211,11 @@ func ReservedGroup(name string) bool {
 // first, so each reach is built from finished ones. A node with no lines of
 // its own and one parent component shares that component's slice, which
 // keeps 10,000 accounts bound to one role cheap.
-func (e *Engine) computeReach() {
+//
+// The reach of a chain of roles grows with the square of its length, so
+// every reach is paid for from b before it is built (see MaxReach); it
+// reports false, having stopped, when b runs out.
+func (e *Engine) computeReach(b *reachBudget) bool {
 	all := make([]*node, len(e.nodes)+len(e.clones))
 	for _, n := range e.nodes {
 		all[n.id] = n
@@ -229,6 +233,7 @@ func (e *Engine) computeReach() {
 		comps   [][]*node
 		reach   [][]*node // of each component
 		stamp   = make([]int, len(all))
+		seen    = make([]int, len(all)) // component c+1 marks a child component of c
 	)
 	var visit func(n *node)
 	visit = func(n *node) {
@@ -240,6 +245,9 @@ func (e *Engine) computeReach() {
 			switch {
 			case index[p.id] == 0:
 				visit(p)
+				if b.over {
+					return
+				}
 				low[n.id] = min(low[n.id], low[p.id])
 			case onStack[p.id]:
 				low[n.id] = min(low[n.id], index[p.id])
@@ -261,7 +269,11 @@ func (e *Engine) computeReach() {
 			}
 		}
 		comps = append(comps, members)
-		reach = append(reach, componentReach(c, members, comp, reach, stamp))
+		r, ok := componentReach(c, members, comp, reach, stamp, seen, b)
+		if !ok {
+			return
+		}
+		reach = append(reach, r)
 		for _, m := range members {
 			m.reach = reach[c]
 		}
@@ -269,13 +281,20 @@ func (e *Engine) computeReach() {
 	for _, n := range all {
 		if index[n.id] == 0 {
 			visit(n)
+			if b.over {
+				return false
+			}
 		}
 	}
+	return true
 }
 
 // componentReach is the reach of component c: its members with lines, then
-// the reach of every component its members join, each node once.
-func componentReach(c int, members []*node, comp []int, reach [][]*node, stamp []int) []*node {
+// the reach of every component its members join, each node once. Its
+// cost, paid from b before anything is built, is what it looks at: its
+// own members with lines and every node of its children's reaches. It
+// reports false when b cannot pay.
+func componentReach(c int, members []*node, comp []int, reach [][]*node, stamp, seen []int, b *reachBudget) ([]*node, bool) {
 	var own []*node
 	var children []int
 	for _, m := range members {
@@ -283,28 +302,52 @@ func componentReach(c int, members []*node, comp []int, reach [][]*node, stamp [
 			own = append(own, m)
 		}
 		for _, p := range m.parents {
-			if pc := comp[p.id]; pc != c && !slices.Contains(children, pc) {
+			if pc := comp[p.id]; pc != c && seen[pc] != c+1 {
+				seen[pc] = c + 1
 				children = append(children, pc)
 			}
 		}
 	}
 	if len(own) == 0 && len(children) == 1 {
-		return reach[children[0]]
+		return reach[children[0]], true
+	}
+	cost := len(own)
+	for _, ch := range children {
+		cost += len(reach[ch])
+	}
+	if !b.spend(cost) {
+		return nil, false
 	}
 	slices.SortFunc(own, func(a, b *node) int { return a.id - b.id })
-	out := own
+	// Count first, then fill a slice of just that size: the engine keeps
+	// the reach, and no growth is wasted. Stamps 2c+1 and 2c+2 mark the
+	// nodes already counted and already placed.
+	n := len(own)
 	for _, m := range own {
-		stamp[m.id] = c + 1
+		stamp[m.id] = 2*c + 1
 	}
 	for _, ch := range children {
 		for _, m := range reach[ch] {
-			if stamp[m.id] != c+1 {
-				stamp[m.id] = c + 1
+			if stamp[m.id] != 2*c+1 {
+				stamp[m.id] = 2*c + 1
+				n++
+			}
+		}
+	}
+	out := make([]*node, 0, n)
+	for _, m := range own {
+		stamp[m.id] = 2*c + 2
+		out = append(out, m)
+	}
+	for _, ch := range children {
+		for _, m := range reach[ch] {
+			if stamp[m.id] != 2*c+2 {
+				stamp[m.id] = 2*c + 2
 				out = append(out, m)
 			}
 		}
 	}
-	return out
+	return out, true
 }
 
 // validate lists what loads but is probably a mistake: a role bound with g

@@ -18,7 +18,8 @@
 // match mode. Where Argo CD is lax, Gatehouse is strict: a regex must match
 // the whole string (Argo CD's matches anywhere), an invalid glob or regex
 // fails the load (Argo CD's silently never matches), and roles nest to any
-// depth, cycles included (casbin stops after 10 levels).
+// depth, cycles included (casbin stops after 10 levels), within a bound on
+// the work of resolving them (MaxReach) that no real policy comes near.
 //
 // An Engine is immutable: a new policy means a new Engine, which callers
 // swap in atomically (an atomic.Pointer). Patterns are compiled and the role

@@ -487,6 +487,29 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
+// TestNewErrorsNameExtraLinesByIndex: a bad line of Config.Extra is
+// named by its index there, so that a caller can tell whose line it is
+// (a project's, for one).
+func TestNewErrorsNameExtraLinesByIndex(t *testing.T) {
+	_, err := New(Config{CSV: "p, a, applications, get, [x", Extra: []Line{
+		{Type: "p", Subject: "proj:a:b", Resource: "applications", Action: "get", Object: "a/*"},
+		{Type: "p", Subject: "proj:a:b", Resource: "applications", Action: "get", Object: "a/["},
+		{Type: "g", Subject: "devs", Role: "proj:a:b"},
+		{Type: "q", Subject: "x"},
+	}})
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("New: %v, want an ErrorList", err)
+	}
+	var got [][2]int
+	for _, le := range list {
+		got = append(got, [2]int{le.Line, le.Extra})
+	}
+	if want := [][2]int{{1, 0}, {0, 1}, {0, 3}}; !slices.Equal(got, want) {
+		t.Errorf("(line, extra index) of the bad lines: %v, want %v", got, want)
+	}
+}
+
 func TestRoles(t *testing.T) {
 	e := newEngine(t, Config{DefaultRole: "role:base", CSV: "g, alice, role:dev\ng, role:dev, role:base\n" +
 		"g, role:base, role:readonly\ng, ops, role:ops\ng, cyc, role:c\ng, role:c, cyc\n" +

@@ -69,9 +69,10 @@ func quoteField(f string) string {
 
 // LineError is what is wrong with one policy line.
 type LineError struct {
-	Line int    // 1-based line number in Config.CSV; 0 for a line of Config.Extra
-	Text string // the line, trimmed
-	Msg  string // what is wrong
+	Line  int    // 1-based line number in Config.CSV; 0 for a line of Config.Extra
+	Extra int    // with Line 0: the line's index in Config.Extra
+	Text  string // the line, trimmed
+	Msg   string // what is wrong
 }
 
 // Error reads "line 3: p line needs 5 or 6 fields, got 4". A line without a

@@ -65,7 +65,7 @@ func (s *Server) updatePassword(w http.ResponseWriter, r *http.Request, p *servi
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := s.svc.UpdatePassword(r.Context(), p, req); err != nil {
+	if err := s.svc.UpdatePassword(r.Context(), p, req, clientIP(r)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/service"
@@ -221,16 +221,45 @@ var csvColumns = []string{
 	"resource", "action", "object", "decision", "via", "status", "remoteAddr", "userAgent", "detail",
 }
 
+// csvExporter writes the CSV export with its own small writer rather than
+// encoding/csv, which quotes a field only when it must and so leaves
+// cells that a spreadsheet reads apart when it guesses another separator.
+// Every field is quoted (a quote inside doubled), fields are separated by
+// commas and rows end with a line feed; each cell is neutralised
+// (csvCell) before it is quoted.
 type csvExporter struct {
-	w   *csv.Writer
+	w   io.Writer
+	buf []byte
 	row []string
 }
 
 func newCSVExporter(w io.Writer) *csvExporter {
-	return &csvExporter{w: csv.NewWriter(w), row: make([]string, len(csvColumns))}
+	return &csvExporter{w: w, row: make([]string, len(csvColumns))}
 }
 
-func (x *csvExporter) begin() error { return x.w.Write(csvColumns) }
+func (x *csvExporter) begin() error { return x.write(csvColumns) }
+
+// write writes one row, every field quoted.
+func (x *csvExporter) write(fields []string) error {
+	b := x.buf[:0]
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		for j := 0; j < len(f); j++ {
+			if f[j] == '"' {
+				b = append(b, '"')
+			}
+			b = append(b, f[j])
+		}
+		b = append(b, '"')
+	}
+	b = append(b, '\n')
+	x.buf = b
+	_, err := x.w.Write(b)
+	return err
+}
 
 func (x *csvExporter) event(e gatehouse.Event) error {
 	status := ""
@@ -244,7 +273,7 @@ func (x *csvExporter) event(e gatehouse.Event) error {
 	} {
 		x.row[i] = csvCell(v)
 	}
-	return x.w.Write(x.row)
+	return x.write(x.row)
 }
 
 // end writes, after an export that stopped, one more row that says so in
@@ -255,27 +284,72 @@ func (x *csvExporter) end(next, problem string) error {
 		note = "more events match: this export stopped at its maximum of " + strconv.Itoa(maxAuditExport) +
 			" events; narrow the filter (an earlier “to”) or use the JSON export, which gives the cursor of the rest"
 	}
-	if note != "" {
-		clear(x.row)
-		x.row[0] = "# " + note
-		if err := x.w.Write(x.row); err != nil {
-			return err
-		}
+	if note == "" {
+		return nil
 	}
-	x.w.Flush()
-	return x.w.Error()
+	clear(x.row)
+	x.row[0] = "# " + note
+	return x.write(x.row)
 }
 
-// csvCell neutralises a cell that a spreadsheet would take for a formula:
-// one that begins with =, +, - or @, or with a tab or carriage return
-// (which some skip before looking), is prefixed with an apostrophe, which
-// makes it text. Request paths, user agents, account names and details all
-// come from clients.
+// csvCell neutralises a cell that a spreadsheet could take for a formula.
+// Request paths, user agents, account names and details all come from
+// clients, unauthenticated ones included (a failed login's username).
+//
+// A formula starts with = + - or @, or their full-width forms ＝ ＋ － ＠,
+// which some spreadsheets fold to them; a tab or carriage return counts
+// as such a start too, since some readers skip it before looking. What
+// comes before it does not help: spaces (Unicode ones included, which
+// some readers trim), format characters such as a zero-width space or a
+// byte-order mark, double quotes. And a cell is not always read as one: a
+// spreadsheet that guesses ';' or tab as the separator splits it there,
+// and the part after the separator (or after a line feed, for a reader
+// that ignores the quoting) is a cell of its own.
+//
+// So a formula start is looked for at the beginning of the cell and after
+// every ';', tab, carriage return and line feed in it, and each place
+// that has one gets an apostrophe, which makes a spreadsheet show it as
+// text: before the cell, or right after the separator (before any
+// spaces). Everything else is kept as recorded.
 func csvCell(s string) string {
-	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
-		return "'" + s
+	if !formulaAt(s) && !strings.ContainsAny(s, ";\t\r\n") {
+		return s
 	}
-	return s
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	if formulaAt(s) {
+		b.WriteByte('\'')
+	}
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		// A run of separators ("\r\n") is neutralised after its last.
+		if isCSVBreak(s[i]) && (i+1 == len(s) || !isCSVBreak(s[i+1])) && formulaAt(s[i+1:]) {
+			b.WriteByte('\'')
+		}
+	}
+	return b.String()
+}
+
+// isCSVBreak reports whether c is where a reader may start a new cell
+// inside a quoted one: ';', tab, carriage return, line feed.
+func isCSVBreak(c byte) bool { return c == ';' || c == '\t' || c == '\r' || c == '\n' }
+
+// formulaAt reports whether s, read from its start, begins a formula: its
+// first rune that is not a space, a format character or a double quote
+// (which a reader splitting where the quoting did not expect may take for
+// an opening one) is one of = + - @ ＝ ＋ － ＠, or is a tab or carriage
+// return.
+func formulaAt(s string) bool {
+	for _, r := range s {
+		switch r {
+		case '=', '+', '-', '@', '＝', '＋', '－', '＠', '\t', '\r':
+			return true
+		}
+		if !unicode.IsSpace(r) && !unicode.Is(unicode.Cf, r) && r != '"' {
+			return false
+		}
+	}
+	return false
 }
 
 // jsonExporter writes the audit list's own shape, {"items": [...]}, with

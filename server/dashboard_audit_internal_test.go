@@ -19,8 +19,32 @@ func TestDashboardAuditCSVCellNeutralisesFormulas(t *testing.T) {
 		{"+1+1", "'+1+1"},
 		{"-2+3", "'-2+3"},
 		{"@SUM(A1)", "'@SUM(A1)"},
-		{"\t=1", "'\t=1"},
-		{"\r=1", "'\r=1"},
+		// A tab or carriage return starts a formula, and what follows
+		// it is a cell of its own to a reader that splits there.
+		{"\t=1", "'\t'=1"},
+		{"\r=1", "'\r'=1"},
+		{"\tx", "'\tx"},
+		// Spaces and format characters before the formula do not help.
+		{"  =1", "'  =1"},
+		{"\u00a0=1", "'\u00a0=1"},
+		{"\u3000-1", "'\u3000-1"},
+		{"\u200b\ufeff@A1", "'\u200b\ufeff@A1"},
+		{"\"=1", "'\"=1"},
+		// Full-width forms.
+		{"＝1+1", "'＝1+1"},
+		{"＋1", "'＋1"},
+		{"－1", "'－1"},
+		{"＠A1", "'＠A1"},
+		// After ';', a tab or a line break, whatever spaces follow; a
+		// run of breaks is neutralised after its last.
+		{"x;=1", "x;'=1"},
+		{"x; \u00a0=1", "x;' \u00a0=1"},
+		{"x\t=1", "x\t'=1"},
+		{"x\r\n=1", "x\r\n'=1"},
+		{"=1;+2", "'=1;'+2"},
+		{"x;;", "x;;"},
+		{"x; y", "x; y"},
+		{"x,=1", "x,=1"}, // every field is quoted: a comma splits nothing
 		{"/api/v1/account", "/api/v1/account"},
 		{"alice", "alice"},
 		{"a=b", "a=b"},

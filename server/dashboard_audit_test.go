@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/server"
@@ -316,5 +318,136 @@ func TestDashboardAuditExport(t *testing.T) {
 			}
 		}
 		e.mu.Unlock()
+	}
+}
+
+// startsFormula reports whether a spreadsheet could read s as a formula:
+// after any spaces (Unicode ones too), format characters and quotes, it
+// begins with = + - @, their full-width forms, a tab or a carriage return.
+func startsFormula(s string) bool {
+	s = strings.TrimLeftFunc(s, func(r rune) bool {
+		return (unicode.IsSpace(r) && r != '\t' && r != '\r') || unicode.Is(unicode.Cf, r) || r == '"'
+	})
+	r, _ := utf8.DecodeRuneInString(s)
+	return s != "" && strings.ContainsRune("=+-@＝＋－＠\t\r", r)
+}
+
+// TestDashboardAuditCSVExportNeutralisesHiddenFormulas: clients choose
+// what the trail records (a failed login's username, a user agent, a
+// path), so the CSV export holds no cell that starts a formula, however a
+// spreadsheet reads it: as CSV, or split at ';' or tabs (which
+// encoding/csv does not quote), after Unicode spaces, or in full-width
+// characters.
+func TestDashboardAuditCSVExportNeutralisesHiddenFormulas(t *testing.T) {
+	t.Parallel()
+	e := newDashEnv(t)
+	// username as sent -> the cell the export holds
+	usernames := map[string]string{
+		"x;=cmd|' /C calc'!A0": "x;'=cmd|' /C calc'!A0",
+		"y\t=2+2":              "y\t'=2+2",
+		"z; \t @SUM(A1)":       "z;' \t' @SUM(A1)",
+		"\u00a0=1+1":           "'\u00a0=1+1",
+		"\u3000@SUM(A1)":       "'\u3000@SUM(A1)",
+		"\u200b=1+1":           "'\u200b=1+1",
+		"＝1+1":                 "'＝1+1",
+		"＋1":                   "'＋1",
+		"－1":                   "'－1",
+		"＠A1":                  "'＠A1",
+		"a\n=1+1":              "a\n'=1+1",
+		"fine; ok":             "fine; ok",
+		"a,=1":                 "a,=1", // one quoted cell to a CSV reader; no ';' or tab to split it
+	}
+	for u := range usernames {
+		if status, _ := e.do("POST", "/api/v1/session", "", gatehouse.LoginRequest{Username: u, Password: "whatever-123"}); status != http.StatusUnauthorized {
+			t.Fatalf("login as %q: %d, want 401", u, status)
+		}
+	}
+	// A user agent and a path of an authenticated request.
+	const agent, path = "curl/8.0; =HYPERLINK(\"http://evil.example\")", "/api/v1/account/x;=1+1"
+	req, err := http.NewRequest("GET", e.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.admin)
+	req.Header.Set("User-Agent", agent)
+	e.send(req)
+
+	w := newWeb(t, e)
+	w.login("admin", adminPassword)
+	body := w.get("/audit/export.csv?since=2000-01-01T00:00").body
+
+	// Every field is quoted.
+	for _, line := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
+		if !strings.HasPrefix(line, `"`) && !strings.HasPrefix(line, `'`) { // ' begins the line after a line feed in a cell
+			t.Errorf("a line that does not begin with a quoted field: %q", line)
+		}
+	}
+	// Read as CSV: the cells hold what was recorded, each place that
+	// starts a formula neutralised.
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatalf("the export does not parse as CSV: %v", err)
+	}
+	cells := map[string]bool{}
+	for _, row := range rows {
+		for _, c := range row {
+			cells[c] = true
+			if startsFormula(c) {
+				t.Errorf("CSV cell %q starts a formula", c)
+			}
+		}
+	}
+	for u, want := range usernames {
+		if !cells[want] {
+			t.Errorf("no cell %q for the username %q", want, u)
+		}
+	}
+	// The apostrophe goes right after the separator, before the spaces.
+	for _, want := range []string{"curl/8.0;' =HYPERLINK(\"http://evil.example\")", "/api/v1/account/x;'=1+1", "x;'=1+1"} {
+		if !cells[want] {
+			t.Errorf("no cell %q", want)
+		}
+	}
+	// Read split at ';' or at tabs, as a spreadsheet that guesses the
+	// separator does: no part starts a formula either.
+	for _, sep := range []string{";", "\t"} {
+		for _, line := range strings.Split(body, "\n") {
+			for _, part := range strings.Split(line, sep) {
+				if startsFormula(part) {
+					t.Errorf("split at %q, the part %q starts a formula", sep, part)
+				}
+			}
+		}
+	}
+}
+
+// TestDashboardTokenActivityRefusalNamesNoOwner: a user refused a token's
+// activity reads the refusal in their own audit trail; it must not tell
+// them whose the token is, or whether it exists.
+func TestDashboardTokenActivityRefusalNamesNoOwner(t *testing.T) {
+	t.Parallel()
+	e := newDashEnv(t)
+	e.createUser("alice")
+	e.createUser("bob")
+	nt := e.mint(e.admin, "alice", gatehouse.TokenRequest{Name: "x"})
+	bob := webAs(t, e, "bob")
+	const unknown = "6f1c2a7e-3b4d-4c5e-8f90-0a1b2c3d4e5f"
+	for _, id := range []string{nt.ID, unknown} {
+		if r := bob.get("/audit/tokens/" + id); r.status != http.StatusForbidden || strings.Contains(r.body, "alice") {
+			t.Fatalf("bob's request for the activity of %s: %d, want 403 naming no owner\n%s", id, r.status, r.body)
+		}
+	}
+	var list gatehouse.List[gatehouse.Event]
+	e.call("GET", "/api/v1/audit?actor=bob&route="+url.QueryEscape("GET /audit/tokens/{id}"), e.admin, nil, 200, &list)
+	if len(list.Items) != 2 {
+		t.Fatalf("%d records of bob's requests, want 2", len(list.Items))
+	}
+	for _, ev := range list.Items {
+		if ev.Resource != "audit" || ev.Action != "get" || ev.Object != "*" || ev.Decision != "deny" || ev.Status != http.StatusForbidden {
+			t.Errorf("the record of %s: [%s, %s, %s] %s %d, want [audit, get, *] deny 403", ev.Path, ev.Resource, ev.Action, ev.Object, ev.Decision, ev.Status)
+		}
+	}
+	if r := bob.get("/audit?route=" + url.QueryEscape("GET /audit/tokens/{id}")); r.status != 200 || strings.Contains(r.body, "alice") {
+		t.Errorf("bob's own audit list: %d, naming alice:\n%s", r.status, r.body)
 	}
 }

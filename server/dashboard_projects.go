@@ -172,6 +172,12 @@ func (d *dashboard) deleteProject(w http.ResponseWriter, r *http.Request, p *ser
 	if err != nil {
 		return err
 	}
+	// The service decides on the deletion before the confirmation is
+	// checked, so that a refused form is recorded as the deletion asked
+	// for (not as the reads of the page around it).
+	if err := d.svc.Authorize(p, "projects", "delete", name); err != nil {
+		return err
+	}
 	v.Confirm = strings.TrimSpace(r.PostForm.Get("confirm"))
 	if v.Confirm != name {
 		d.showProject(w, r, p, http.StatusBadRequest, v, "To delete the project, type its name, "+name+", in the box.")

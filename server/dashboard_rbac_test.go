@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 // The RBAC policy page through the real server: saving is PutRBAC,
@@ -252,4 +254,97 @@ func TestDashboardRBACAndRoleRefusalsAreAudited(t *testing.T) {
 			t.Errorf("%s %s %s: recorded %v, want %v", tc.actor, tc.route, tc.status, got, tc.want)
 		}
 	}
+}
+
+// TestDashboardRBACDraftCountsGroupsOnlyForReadableAccounts: rita may read
+// the settings but not the accounts, so an answer about alice does not
+// count alice's groups, whether asked of a draft of rita's own (which
+// could grant anything to any group), of the saved policy, or through the
+// API; the answer says so. The admin's answer counts them.
+func TestDashboardRBACDraftCountsGroupsOnlyForReadableAccounts(t *testing.T) {
+	t.Parallel()
+	e, admin, rita, _ := newRBACEnv(t)
+	const note = "Note: answered without the subject&#39;s groups: counting them needs accounts, get, alice."
+	probe := url.Values{"policy_csv": {"p, role:q, x, y, z, allow\ng, devs, role:q"}, "op": {"check"},
+		"subject": {"alice"}, "resource": {"x"}, "action": {"y"}, "object": {"z"}}
+	saved := rbacForm(e.rbac(), "explain")
+	for k, v := range map[string]string{"subject": "alice", "resource": "applications", "action": "get", "object": "team-a/web"} {
+		saved.Set(k, v)
+	}
+	for name, tc := range map[string]struct {
+		w    *web
+		form url.Values
+		want string
+	}{
+		"fail/rita, her draft":         {rita, probe, "answer-no"},
+		"fail/rita, the saved policy":  {rita, saved, "answer-no"},
+		"ok/the admin, the same draft": {admin, probe, "answer-yes"},
+		"ok/the admin, saved policy":   {admin, saved, "answer-yes"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := tc.w.post("/settings/rbac", tc.form)
+			wantPage(t, r, 200, tc.want)
+			if hasNote := strings.Contains(r.body, note); hasNote != (tc.w == rita) {
+				t.Errorf("the note about groups shown: %v, want %v\n%s", hasNote, tc.w == rita, between(r.body, `id="explain-answer"`, "</div>"))
+			}
+		})
+	}
+
+	// The API's explain: the same rule, and the note in the answer.
+	const q = "/api/v1/settings/rbac/can?subject=alice&resource=applications&action=get&object=team-a/web"
+	var x gatehouse.Explanation
+	e.call("GET", q, e.login("rita", "rita-password"), nil, 200, &x)
+	if x.Value != "no" || x.Note != "answered without the subject's groups: counting them needs accounts, get, alice" {
+		t.Errorf("rita's API explain: %+v, want no, with a note", x)
+	}
+	x = gatehouse.Explanation{}
+	e.call("GET", q, e.admin, nil, 200, &x)
+	if x.Value != "yes" || x.Note != "" {
+		t.Errorf("the admin's API explain: %+v, want yes without a note", x)
+	}
+}
+
+// TestDashboardRBACDraftHidesUnreadableProjectLines: a draft check
+// compiles the projects' role lines too; one rita may not get (projects,
+// get) is not shown to her, neither as a bad line nor as a matched one.
+func TestDashboardRBACDraftHidesUnreadableProjectLines(t *testing.T) {
+	t.Parallel()
+	e, admin, rita, _ := newRBACEnv(t)
+	e.call("POST", "/api/v1/projects", e.admin, gatehouse.Project{Name: "hidden", Roles: []gatehouse.ProjectRole{{Name: "r",
+		Policies: []string{"p, proj:hidden:r, applications, *, hidden/secret-app, allow"}}}}, 200, nil)
+	const hidden = "a line of a project role you cannot read"
+	// In regex mode the line's * does not compile: a bad line.
+	regex := url.Values{"policy_csv": {""}, "match_mode": {"regex"}, "op": {"check"}}
+	r := rita.post("/settings/rbac", regex)
+	wantPage(t, r, 200, hidden)
+	if strings.Contains(r.body, "secret-app") || strings.Contains(r.body, "proj:hidden") {
+		t.Errorf("rita's check shows the line of project hidden:\n%s", r.body)
+	}
+	wantPage(t, admin.post("/settings/rbac", regex), 200, "p, proj:hidden:r, applications, *, hidden/secret-app, allow")
+
+	// In glob mode it compiles, and matches a question about its role.
+	ask := url.Values{"policy_csv": {""}, "op": {"check"},
+		"subject": {"proj:hidden:r"}, "resource": {"applications"}, "action": {"sync"}, "object": {"hidden/secret-app"}}
+	r = rita.post("/settings/rbac", ask)
+	wantPage(t, r, 200, "answer-yes", "<li><code>"+hidden+"</code></li>")
+	if strings.Contains(between(r.body, `id="explain-answer"`, "</div>"), "applications, *") {
+		t.Errorf("rita's answer shows the line of project hidden:\n%s", r.body)
+	}
+	wantPage(t, admin.post("/settings/rbac", ask), 200, "<li><code>p, proj:hidden:r, applications, *, hidden/secret-app, allow</code></li>")
+}
+
+// TestDashboardRBACCheckRefusesADraftOverTheReachLimit: a reader of the
+// settings asks for a check of a draft whose roles form a chain (8,000
+// roles, each joining the next, about 220 KB): its reach grows with the
+// square of its length, and the check refuses it, naming the limit,
+// instead of resolving it.
+func TestDashboardRBACCheckRefusesADraftOverTheReachLimit(t *testing.T) {
+	t.Parallel()
+	_, _, rita, _ := newRBACEnv(t)
+	var b strings.Builder
+	for i := range 8000 {
+		b.WriteString("p,r" + strconv.Itoa(i) + ",a,b,c\ng,r" + strconv.Itoa(i) + ",r" + strconv.Itoa(i+1) + "\n")
+	}
+	r := rita.post("/settings/rbac", url.Values{"policy_csv": {b.String()}, "op": {"check"}})
+	wantPage(t, r, 200, "the policy's role graph is too large", strconv.Itoa(policy.MaxReach)+" steps (the reach limit)")
 }

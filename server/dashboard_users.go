@@ -51,6 +51,12 @@ func (d *dashboard) createUser(w http.ResponseWriter, r *http.Request, p *servic
 		Login:  slices.Contains(caps, string(gatehouse.CapLogin)),
 		APIKey: slices.Contains(caps, string(gatehouse.CapAPIKey)),
 	}
+	// The service decides first, so that a refused form is recorded as
+	// the creation it asked for, and a user who may not create the
+	// account hears that before anything about the form.
+	if err := d.svc.Authorize(p, "accounts", "create", f.Name); err != nil {
+		return d.showUserForm(w, r, p, StatusOf(err), f, gatehouse.ErrorMessage(err))
+	}
 	password, again := r.PostForm.Get("password"), r.PostForm.Get("password_again")
 	if password != again {
 		return d.showUserForm(w, r, p, http.StatusBadRequest, f, "The two passwords differ. Type the same password twice.")
@@ -124,6 +130,11 @@ func (d *dashboard) setAccountPassword(w http.ResponseWriter, r *http.Request, p
 		seeOther(w, r, "/user-info/password")
 		return nil
 	}
+	// As for a new user: the service's decision on the change comes
+	// before the form's checks, and is the request's record.
+	if err := d.svc.Authorize(p, "accounts", "update", a.Name); err != nil {
+		return d.showAccountPassword(w, r, p, StatusOf(err), a, gatehouse.ErrorMessage(err))
+	}
 	if problem := samePasswords(r); problem != "" {
 		return d.showAccountPassword(w, r, p, http.StatusBadRequest, a, problem)
 	}
@@ -131,7 +142,7 @@ func (d *dashboard) setAccountPassword(w http.ResponseWriter, r *http.Request, p
 		Name:            a.Name,
 		CurrentPassword: r.PostForm.Get("current_password"),
 		NewPassword:     r.PostForm.Get("new_password"),
-	})
+	}, clientIP(r))
 	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.EINTERNAL {
 			return err
@@ -173,7 +184,7 @@ func (d *dashboard) changeOwnPassword(w http.ResponseWriter, r *http.Request, p 
 	err = d.svc.UpdatePassword(r.Context(), p, gatehouse.PasswordChange{
 		CurrentPassword: r.PostForm.Get("current_password"),
 		NewPassword:     r.PostForm.Get("new_password"),
-	})
+	}, clientIP(r))
 	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.EINTERNAL {
 			return err

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -361,6 +362,116 @@ func TestDashboardUserAndAuditPagesAreAccessible(t *testing.T) {
 			if strings.Contains(r.body, bad) {
 				t.Errorf("%s: contains %q (the CSP forbids inline code and styles)", path, bad)
 			}
+		}
+	}
+}
+
+// TestDashboardRefusedFormsAreRecordedAsTheirAction: a form refused for
+// its own content (passwords that differ, a wrong confirmation) is
+// recorded as the action it asked for, with the service's decision on
+// it, so that the trail shows who tried what: the service decides on the
+// action before the form is checked.
+func TestDashboardRefusedFormsAreRecordedAsTheirAction(t *testing.T) {
+	t.Parallel()
+	e := newDashEnv(t, withPolicy("p, u, accounts, get, *, allow\np, u, projects, get, *, allow", ""))
+	e.createUser("u")
+	e.createUser("alice")
+	e.call("POST", "/api/v1/projects", e.admin, gatehouse.Project{Name: "p1"}, 200, nil)
+	e.remember("zzzzzzzz1", "zzzzzzzz2")
+	u := webAs(t, e, "u")
+	admin := newWeb(t, e)
+	admin.login("admin", adminPassword)
+	newUser := url.Values{"name": {"mallory"}, "password": {"zzzzzzzz1"}, "password_again": {"zzzzzzzz2"}, "capability": {"login"}}
+	setPassword := url.Values{"current_password": {"zzzzzzzz1"}, "new_password": {"zzzzzzzz1"}, "new_password_again": {"zzzzzzzz2"}}
+	deleteProject := url.Values{"confirm": {"not-p1"}}
+	for name, tc := range map[string]struct {
+		w        *web
+		actor    string
+		path     string
+		route    string
+		form     url.Values
+		status   int
+		triple   [3]string
+		decision string
+	}{
+		"fail/create, no right":          {u, "u", "/users/new", "POST /users/new", newUser, 403, [3]string{"accounts", "create", "mallory"}, "deny"},
+		"fail/set password, no right":    {u, "u", "/accounts/alice/password", "POST /accounts/{name}/password", setPassword, 403, [3]string{"accounts", "update", "alice"}, "deny"},
+		"fail/delete project, no right":  {u, "u", "/projects/p1/delete", "POST /projects/{name}/delete", deleteProject, 403, [3]string{"projects", "delete", "p1"}, "deny"},
+		"fail/create, passwords differ":  {admin, "admin", "/users/new", "POST /users/new", newUser, 400, [3]string{"accounts", "create", "mallory"}, "allow"},
+		"fail/set password, they differ": {admin, "admin", "/accounts/alice/password", "POST /accounts/{name}/password", setPassword, 400, [3]string{"accounts", "update", "alice"}, "allow"},
+		"fail/delete project, not typed": {admin, "admin", "/projects/p1/delete", "POST /projects/{name}/delete", deleteProject, 400, [3]string{"projects", "delete", "p1"}, "allow"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if r := tc.w.post(tc.path, tc.form); r.status != tc.status {
+				t.Fatalf("POST %s: %d, want %d\n%s", tc.path, r.status, tc.status, r.body)
+			}
+			var list gatehouse.List[gatehouse.Event]
+			e.call("GET", "/api/v1/audit?type=request&actor="+tc.actor+"&status="+strconv.Itoa(tc.status)+"&route="+url.QueryEscape(tc.route), e.admin, nil, 200, &list)
+			if len(list.Items) == 0 {
+				t.Fatalf("no record of the request")
+			}
+			ev := list.Items[0]
+			if got := [3]string{ev.Resource, ev.Action, ev.Object}; got != tc.triple || ev.Decision != tc.decision {
+				t.Errorf("recorded [%s, %s, %s] %s, want %v %s", ev.Resource, ev.Action, ev.Object, ev.Decision, tc.triple, tc.decision)
+			}
+		})
+	}
+	// Nothing happened.
+	e.call("GET", "/api/v1/account/mallory", e.admin, nil, 404, nil)
+	e.call("GET", "/api/v1/projects/p1", e.admin, nil, 200, nil)
+	e.login("alice", "alice-password")
+}
+
+// TestPasswordChangeIsThrottledLikeLogin: the current password a password
+// change asks for, through the API or the dashboard, is throttled as a
+// login is: after 5 wrong ones the sixth attempt is refused with 429 and
+// Retry-After, the right password included, and the password stays.
+func TestPasswordChangeIsThrottledLikeLogin(t *testing.T) {
+	t.Parallel()
+	e := newDashEnv(t)
+	e.createUser("alice")
+	e.createUser("bob")
+	e.remember("alice-new-password", "bob-new-password")
+
+	alice := e.login("alice", "alice-password")
+	change := func(current string) (int, []byte) {
+		return e.do("PUT", "/api/v1/account/password", alice, gatehouse.PasswordChange{CurrentPassword: current, NewPassword: "alice-new-password"})
+	}
+	for i := range 5 {
+		if status, _ := change("wrong-password-" + strconv.Itoa(i)); status != http.StatusUnauthorized {
+			t.Fatalf("API, wrong current password %d: %d, want 401", i+1, status)
+		}
+	}
+	req, err := http.NewRequest("PUT", e.srv.URL+"/api/v1/account/password", strings.NewReader(`{"currentPassword":"alice-password","newPassword":"alice-new-password"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+alice)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if n, _ := strconv.Atoi(res.Header.Get("Retry-After")); res.StatusCode != http.StatusTooManyRequests || n < 1 || n > 300 {
+		t.Errorf("API, the right current password after 5 wrong ones: %d, Retry-After %q; want 429 and 1..300 seconds", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+
+	bob := webAs(t, e, "bob")
+	form := func(current string) url.Values {
+		return url.Values{"current_password": {current}, "new_password": {"bob-new-password"}, "new_password_again": {"bob-new-password"}}
+	}
+	for i := range 5 {
+		if r := bob.post("/user-info/password", form("wrong-password-"+strconv.Itoa(i))); r.status != http.StatusUnauthorized {
+			t.Fatalf("dashboard, wrong current password %d: %d, want 401", i+1, r.status)
+		}
+	}
+	wantPage(t, bob.post("/user-info/password", form("bob-password")), http.StatusTooManyRequests, "too many wrong passwords")
+
+	// Neither password changed.
+	for _, user := range []string{"alice", "bob"} {
+		if status, _ := e.do("POST", "/api/v1/session", "", gatehouse.LoginRequest{Username: user, Password: user + "-new-password"}); status == http.StatusOK {
+			t.Errorf("%s logs in with the new password: the change went through", user)
 		}
 	}
 }

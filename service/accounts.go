@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -367,9 +368,10 @@ func (s *Service) DeleteAccount(ctx context.Context, p *Principal, name string) 
 
 // UpdatePassword changes a password. The caller must give its current
 // password (its own for its account; an admin changing another account's
-// password gives the admin's own). Every session of the account except the
-// caller's is revoked.
-func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehouse.PasswordChange) error {
+// password gives the admin's own), checked under the login throttle for
+// the caller's account and remoteAddr (verifyCurrentPassword). Every
+// session of the account except the caller's is revoked.
+func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehouse.PasswordChange, remoteAddr string) error {
 	name := req.Name
 	if name == "" {
 		name = p.account
@@ -387,10 +389,8 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 	if err := checkPassword(req.NewPassword); err != nil {
 		return err
 	}
-	caller := s.accounts.get(p.account)
-	if caller == nil || len(caller.PasswordHash) == 0 ||
-		bcrypt.CompareHashAndPassword(caller.PasswordHash, []byte(req.CurrentPassword)) != nil {
-		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "current password is wrong")
+	if err := s.verifyCurrentPassword(ctx, p.account, req.CurrentPassword, remoteAddr); err != nil {
+		return err
 	}
 	hash, err := s.hashPassword(req.NewPassword)
 	if err != nil {
@@ -418,6 +418,46 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 		return tx.AppendEvents(ctx, append(events, gone...))
 	})
 	return err
+}
+
+// verifyCurrentPassword checks account's current password as Login checks
+// a password, under the same throttle: the same failure budgets (the
+// account's, shared with its logins, and the address's), reserved before
+// the check runs, and the same cap on concurrent bcrypt checks. A session
+// or API token is not the password: without this, whoever holds one could
+// guess its owner's password at full speed and, once right, change it.
+// A throttled attempt is refused before any check, right password or
+// not; a right one clears the account's failures, as a login does.
+func (s *Service) verifyCurrentPassword(ctx context.Context, account, password, remoteAddr string) error {
+	id, err := s.attemptID()
+	if err != nil {
+		return err
+	}
+	wait, err := s.logins.reserve(ctx, s.store, id, account, remoteAddr, s.now())
+	if err != nil {
+		return err // the budget cannot be read: no check goes uncounted
+	}
+	if wait > 0 {
+		return &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: wait,
+			Message: "too many wrong passwords for this account or from this address; try again in " + seconds(wait)}
+	}
+	if !s.logins.acquire(ctx, loginWait) {
+		s.settleLogin(ctx, id, account, loginNotRun)
+		return &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: time.Second, Message: "too many password checks in progress; try again in 1 second"}
+	}
+	a := s.accounts.get(account)
+	hash := s.dummyHash()
+	if a != nil && len(a.PasswordHash) > 0 {
+		hash = a.PasswordHash
+	}
+	err = bcrypt.CompareHashAndPassword(hash, []byte(password))
+	s.logins.release()
+	if err != nil || a == nil || len(a.PasswordHash) == 0 {
+		s.settleLogin(ctx, id, account, loginFailed)
+		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "current password is wrong")
+	}
+	s.settleLogin(ctx, id, account, loginSucceeded)
+	return nil
 }
 
 // publicAccount strips what must not leave the server and attaches tokens.

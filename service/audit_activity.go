@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/token"
 )
 
@@ -84,6 +85,16 @@ func (s *Service) TokenActivity(ctx context.Context, p *Principal, tokenID strin
 		err = s.authorize(p, "audit", "get", owner)
 	}
 	if err != nil {
+		// The refusal lands in the caller's own audit record, which the
+		// caller may read: it must not name the owner it looked up (nor
+		// tell by its object whether the token exists). It names what a
+		// refusal of any token id is: a question about every owner.
+		// Its via is the one that question gets, for the same reason.
+		via := gatehouse.ViaPolicy
+		if len(p.scopes) > 0 && s.canIgnoringScopes(p, "audit", "get", policy.All) {
+			via = gatehouse.ViaScope
+		}
+		p.noteDecision(Decision{Resource: "audit", Action: "get", Object: policy.All, Allowed: false, Via: via})
 		return TokenActivity{}, errActivityForbidden
 	}
 	// Read your writes, as ListEvents does: the events of requests already

@@ -151,8 +151,8 @@ func TestTokenActivity(t *testing.T) {
 	if _, err := e.svc.TokenActivity(e.ctx, bob, nt.ID); gatehouse.ErrorCode(err) != gatehouse.EFORBIDDEN || strings.Contains(err.Error(), "alice") {
 		t.Errorf("fail/bob reading alice's token: %v, want EFORBIDDEN not naming the owner", err)
 	}
-	if d := bob.LastDecision(); d.Resource != "audit" || d.Object != "alice" || d.Allowed {
-		t.Errorf("bob's recorded decision %+v, want audit get alice denied", d)
+	if d := bob.LastDecision(); d.Resource != "audit" || d.Object != "*" || d.Allowed {
+		t.Errorf("bob's recorded decision %+v, want audit get * denied (TestTokenActivityRefusalNamesNoOwner)", d)
 	}
 
 	// Revoked: the trail still says whose it was.
@@ -178,6 +178,50 @@ func TestTokenActivity(t *testing.T) {
 	for _, id := range []string{"", "nope", strings.Repeat("a", 1000), nt.ID + "x"} {
 		if _, err := e.svc.TokenActivity(e.ctx, e.adm, id); gatehouse.ErrorCode(err) != gatehouse.EINVALID {
 			t.Errorf("fail/id %q: %v, want EINVALID", id, err)
+		}
+	}
+}
+
+// TestTokenActivityRefusalNamesNoOwner: a refusal is recorded in the
+// caller's own audit record, which the caller may read, so it names the
+// same neutral object whoever owns the token, and whether the token
+// exists, is revoked or was never known.
+func TestTokenActivityRefusalNamesNoOwner(t *testing.T) {
+	e := newActivityEnv(t, "")
+	alice := e.user("alice")
+	bob := e.user("bob")
+	live, err := e.svc.CreateToken(e.ctx, alice, "alice", gatehouse.TokenRequest{Name: "live"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := e.svc.CreateToken(e.ctx, alice, "alice", gatehouse.TokenRequest{Name: "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A request, so that the trail knows whose it was; reading the
+	// activity writes the queued request to the store.
+	e.request(e.authenticate(gone.Token), e.clock(), "allow")
+	if _, err := e.svc.TokenActivity(e.ctx, alice, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteToken(e.ctx, alice, "alice", gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := e.svc.TokenActivity(e.ctx, alice, gone.ID); err != nil || a.Owner != "alice" {
+		t.Fatalf("the revoked token, to its owner: %+v, %v; want the trail to name alice", a, err)
+	}
+	want := service.Decision{Resource: "audit", Action: "get", Object: "*", Allowed: false, Via: gatehouse.ViaPolicy}
+	for name, id := range map[string]string{
+		"fail/alice's token":         live.ID,
+		"fail/alice's revoked token": gone.ID,
+		"fail/a token no one knows":  "6f1c2a7e-3b4d-4c5e-8f90-0a1b2c3d4e5f",
+	} {
+		_, err := e.svc.TokenActivity(e.ctx, bob, id)
+		if gatehouse.ErrorCode(err) != gatehouse.EFORBIDDEN || strings.Contains(err.Error(), "alice") {
+			t.Errorf("%s: %v, want EFORBIDDEN not naming the owner", name, err)
+		}
+		if got := bob.LastDecision(); got != want {
+			t.Errorf("%s: bob's recorded decision %+v, want %+v", name, got, want)
 		}
 	}
 }

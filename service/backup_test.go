@@ -271,7 +271,7 @@ func TestRestoreCarriesEveryRevocation(t *testing.T) {
 	if _, err := w.svc.UpdateAccount(ctx, w.admin, "carol", gatehouse.AccountPatch{Capabilities: &apiKeyless}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.svc.UpdatePassword(ctx, w.admin, gatehouse.PasswordChange{Name: "carol", CurrentPassword: backupAdminPassword, NewPassword: "carol-password-2"}); err != nil {
+	if err := w.svc.UpdatePassword(ctx, w.admin, gatehouse.PasswordChange{Name: "carol", CurrentPassword: backupAdminPassword, NewPassword: "carol-password-2"}, "127.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
 	w.secrets = append(w.secrets, "carol-password-2")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
@@ -38,19 +39,40 @@ type RBACDraft struct {
 	Warnings []string
 
 	svc    *Service
+	p      *Principal     // who checked it: explaining answers to them
 	engine *policy.Engine // nil unless the draft compiles
 }
 
 // OK reports whether the draft compiles.
 func (d RBACDraft) OK() bool { return d.engine != nil }
 
+// errCheckBusy refuses a draft check while another one runs.
+var errCheckBusy = &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: time.Second,
+	Message: "another policy check is running, and this server checks one at a time: try again in a moment"}
+
+// hiddenProjectLine stands for the text of a project role's line that the
+// caller may not read (it lacks projects, get on the project).
+const hiddenProjectLine = "a line of a project role you cannot read"
+
 // CheckRBAC compiles r with the projects' roles as they are now, as
 // PutRBAC would, without saving or applying anything; needs settings,
 // get, rbac (it answers questions about the policy, as Explain does).
+//
+// Anyone who may read the settings may ask, with a draft of up to a
+// request body, so a check costs what compiling a policy costs (bounded
+// by policy.MaxReach): the server runs one at a time, and a check asked
+// for while another runs is refused, ETHROTTLED, to be tried again.
+//
+// A bad line of a project role is named by its text only to a caller who
+// may get that project.
 func (s *Service) CheckRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC) (RBACDraft, error) {
 	if err := s.authorize(p, "settings", "get", "rbac"); err != nil {
 		return RBACDraft{}, err
 	}
+	if !s.rbacCheckBusy.CompareAndSwap(false, true) {
+		return RBACDraft{}, errCheckBusy
+	}
+	defer s.rbacCheckBusy.Store(false)
 	var projects []gatehouse.Project
 	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
@@ -61,12 +83,19 @@ func (s *Service) CheckRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC)
 		return RBACDraft{}, err
 	}
 	var extra []policy.Line
+	var owner []string // the project of each line of extra
 	for _, pr := range projects {
 		lines, err := projectLines(pr)
 		if err != nil {
 			return RBACDraft{}, err
 		}
 		extra = append(extra, lines...)
+		for range lines {
+			owner = append(owner, pr.Name)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return RBACDraft{}, err // nobody waits for the answer
 	}
 	// The configuration of buildEngine; a test holds the two to the same
 	// answers. The draft asks few questions, so it keeps no cache.
@@ -78,7 +107,7 @@ func (s *Service) CheckRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC)
 		Extra:          extra,
 		CacheSize:      -1,
 	})
-	d := RBACDraft{svc: s}
+	d := RBACDraft{svc: s, p: p}
 	if err != nil {
 		var list policy.ErrorList
 		if !errors.As(err, &list) {
@@ -86,7 +115,13 @@ func (s *Service) CheckRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC)
 			return d, nil
 		}
 		for _, le := range list {
-			d.Problems = append(d.Problems, PolicyProblem{Line: le.Line, Text: le.Text, Message: le.Msg})
+			pp := PolicyProblem{Line: le.Line, Text: le.Text, Message: le.Msg}
+			if le.Line == 0 && (le.Extra >= len(owner) || !s.Can(p, "projects", "get", owner[le.Extra])) {
+				// The message quotes the line's patterns: it goes too.
+				pp.Text = hiddenProjectLine
+				pp.Message = "it does not compile with these settings; someone who may read its project can see why"
+			}
+			d.Problems = append(d.Problems, pp)
 		}
 		return d, nil
 	}
@@ -95,28 +130,14 @@ func (s *Service) CheckRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC)
 	return d, nil
 }
 
-// Explain answers as Service.Explain does, against the draft: the
-// subject's groups are those of the account of that name, if any.
+// Explain answers as Service.Explain does, against the draft, for the
+// caller who checked it: the subject's groups are those of the account of
+// that name, if any, when the caller may get that account.
 func (d RBACDraft) Explain(subject, resource, action, object string) (gatehouse.Explanation, error) {
 	if d.engine == nil {
 		return gatehouse.Explanation{}, gatehouse.Errorf(gatehouse.EPRECONDITION, "the draft does not compile; fix its problems first")
 	}
-	if subject == "" || resource == "" || action == "" || object == "" {
-		return gatehouse.Explanation{}, gatehouse.Errorf(gatehouse.EINVALID, "subject, resource, action and object are required")
-	}
-	var groups []string
-	if a := d.svc.accounts.get(subject); a != nil {
-		groups = a.Groups
-	}
-	x := d.engine.Explain(subject, groups, resource, action, object)
-	out := gatehouse.Explanation{Value: "no", Rule: x.Rule, Matched: []string{}}
-	if x.Allowed {
-		out.Value = "yes"
-	}
-	for _, l := range x.Matched {
-		out.Matched = append(out.Matched, l.String())
-	}
-	return out, nil
+	return d.svc.explain(d.p, d.engine, subject, resource, action, object)
 }
 
 // RolePolicyProblems checks each policy line of a project role with the

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 // CanI answers the caller's own question, scopes included.
@@ -89,26 +90,55 @@ func checkRBAC(r gatehouse.RBAC) (field, problem string) {
 }
 
 // Explain says how the policy decides a question about any subject;
-// needs settings, get, rbac. groups are the subject's groups: for a known
-// account they are looked up.
+// needs settings, get, rbac. For a known account the answer counts its
+// groups, but only for a caller who may get that account
+// (accounts, get, <subject>): otherwise any reader of the settings could
+// learn whether any account is in any group, by asking about a line that
+// a group grants. Without that right the answer is for the subject
+// without groups, and says so (Note).
 func (s *Service) Explain(p *Principal, subject, resource, action, object string) (gatehouse.Explanation, error) {
 	if err := s.authorize(p, "settings", "get", "rbac"); err != nil {
 		return gatehouse.Explanation{}, err
 	}
+	return s.explain(p, s.engine.Load(), subject, resource, action, object)
+}
+
+// explain is Explain against engine e, the policy in force or a draft,
+// for caller p, whose right to read the settings is already checked. It
+// notes no decision: the request's audit record stays that check.
+//
+// The matched lines of a project role are shown only to a caller who may
+// get the project, as CheckRBAC shows its bad lines; the lines written in
+// the policy text itself are the settings the caller may read.
+func (s *Service) explain(p *Principal, e *policy.Engine, subject, resource, action, object string) (gatehouse.Explanation, error) {
 	if subject == "" || resource == "" || action == "" || object == "" {
 		return gatehouse.Explanation{}, gatehouse.Errorf(gatehouse.EINVALID, "subject, resource, action and object are required")
 	}
 	var groups []string
-	if a := s.accounts.get(subject); a != nil {
-		groups = a.Groups
+	note := ""
+	switch {
+	case !validAccountName(subject):
+		// No account has this name: there are no groups to look up.
+	case s.Can(p, "accounts", "get", subject):
+		if a := s.accounts.get(subject); a != nil {
+			groups = a.Groups
+		}
+	default:
+		// Whether or not the account exists: the note must not tell.
+		note = "answered without the subject's groups: counting them needs accounts, get, " + subject
 	}
-	x := s.engine.Load().Explain(subject, groups, resource, action, object)
-	out := gatehouse.Explanation{Value: "no", Rule: x.Rule, Matched: []string{}}
+	x := e.Explain(subject, groups, resource, action, object)
+	out := gatehouse.Explanation{Value: "no", Rule: x.Rule, Matched: []string{}, Note: note}
 	if x.Allowed {
 		out.Value = "yes"
 	}
 	for _, l := range x.Matched {
-		out.Matched = append(out.Matched, l.String())
+		text := l.String()
+		if project, isProject, _ := policy.ProjectOf(l.Subject); isProject && l.Num == 0 && l.Type == "p" &&
+			!s.Can(p, "projects", "get", project) {
+			text = hiddenProjectLine
+		}
+		out.Matched = append(out.Matched, text)
 	}
 	return out, nil
 }

@@ -104,6 +104,8 @@ type Service struct {
 
 	// backupBusy is set while a backup is taken or handed out (backup.go).
 	backupBusy atomic.Bool
+	// rbacCheckBusy is set while CheckRBAC compiles a draft.
+	rbacCheckBusy atomic.Bool
 
 	logins    *loginGuard
 	dummyOnce sync.Once
