@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
@@ -25,8 +27,30 @@ import (
 // start, and is the API's to edit.
 
 // actorConfig is the actor of the audit event of a change that the
-// configuration file made.
-const actorConfig = "config"
+// configuration file made. No account can have the name (':' is not in
+// an account name), so no account's requests are taken for the file's,
+// nor may an account read the file's records as its own.
+const actorConfig = "system:config"
+
+// owning returns the settings the file owns: what it sets and, when it
+// sets the policy, also the default role and the match mode (their
+// defaults when it leaves them out). Either changes what the policy
+// means — a default role is asked first and its allow ends the decision,
+// so it can void every deny of the file's policy, and a pattern means
+// something else in the other match mode — so an API edit of them would
+// undo the file's policy without touching its text.
+func (f FileRBAC) owning() FileRBAC {
+	if f.setting("policyCSV") == nil {
+		return f
+	}
+	f.Settings = slices.Clone(f.Settings)
+	for _, field := range []string{"policyDefault", "matchMode"} {
+		if f.setting(field) == nil {
+			f.Settings = append(f.Settings, FileSetting{Field: field})
+		}
+	}
+	return f
+}
 
 // FileRBAC is what the configuration file sets of the RBAC settings.
 type FileRBAC struct {
@@ -104,8 +128,10 @@ func (f FileRBAC) clear(r gatehouse.RBAC) gatehouse.RBAC {
 func (f FileRBAC) overlay(r gatehouse.RBAC) (gatehouse.RBAC, []string) {
 	var changed []string
 	for _, st := range f.Settings {
-		if v := rbacField(&r, st.Field); *v != st.Value {
-			*v = st.Value
+		v := rbacField(&r, st.Field)
+		same := *v == st.Value || st.Field == "matchMode" && orGlob(*v) == orGlob(st.Value)
+		*v = st.Value
+		if !same {
 			changed = append(changed, st.Field)
 		}
 	}
@@ -194,7 +220,7 @@ func (s *Service) applyFileRBAC(ctx context.Context) error {
 	var (
 		stored   gatehouse.RBAC
 		projects []gatehouse.Project
-		last     []gatehouse.Event
+		recent   []gatehouse.Event // the file changes, newest first
 	)
 	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
 		var err error
@@ -204,7 +230,7 @@ func (s *Service) applyFileRBAC(ctx context.Context) error {
 		if projects, err = tx.ListProjects(ctx); err != nil {
 			return err
 		}
-		last, err = tx.ListEvents(ctx, gatehouse.EventFilter{Type: gatehouse.EventPolicyChanged, Actor: actorConfig, Limit: 1})
+		recent, err = tx.ListEvents(ctx, gatehouse.EventFilter{Type: gatehouse.EventPolicyChanged, Actor: actorConfig, Limit: recentFileChanges})
 		return err
 	})
 	if err != nil {
@@ -220,7 +246,18 @@ func (s *Service) applyFileRBAC(ctx context.Context) error {
 	if _, err := s.compileEngine(want, projects); err != nil {
 		return f.compileError(err)
 	}
-	if len(last) > 0 {
+	if stale, other, at := s.staleFile(recent); stale {
+		// This replica's file is the one it applied before, and another
+		// replica's file has been applied since: an edit rolled out to
+		// the others, and this replica restarted with the old file.
+		// Applying it would undo that edit (a revocation made in Git,
+		// say), so it keeps what is in force and says so.
+		s.log.ErrorContext(ctx, "not applying this replica's RBAC settings: they are the ones it applied before, and another replica's configuration file has changed them since; keeping the settings in force. Update this replica's file to match the others",
+			"file", f.File, "other_replica", other, "other_applied_at", at, "replica", s.replica)
+		return nil
+	}
+	if len(recent) > 0 {
+		last := recent
 		if prev, ok := parseFileDetail(last[0].Detail); ok && prev.replica != s.replica {
 			var theirs []string
 			for _, name := range changed {
@@ -268,6 +305,38 @@ func (s *Service) applyFileRBAC(ctx context.Context) error {
 		s.log.InfoContext(ctx, "applied the RBAC settings of the configuration file", "file", f.File, "changed", names)
 	}
 	return nil
+}
+
+// recentFileChanges bounds the file changes read at start to find this
+// replica's own last one.
+const recentFileChanges = 200
+
+// staleFile reports whether this replica's file is out of date: the
+// newest file change was another replica's, this replica made one
+// before it, and this replica's file is still what it applied then.
+// (A replica with no change of its own on record, within the audit
+// retention, cannot tell, and applies its file.)
+func (s *Service) staleFile(recent []gatehouse.Event) (stale bool, other string, at time.Time) {
+	if len(recent) == 0 {
+		return false, "", time.Time{}
+	}
+	newest, ok := parseFileDetail(recent[0].Detail)
+	if !ok || newest.replica == s.replica {
+		return false, "", time.Time{}
+	}
+	for _, ev := range recent[1:] {
+		mine, ok := parseFileDetail(ev.Detail)
+		if !ok || mine.replica != s.replica {
+			continue
+		}
+		for _, st := range s.fileRBAC.Settings {
+			if mine.sets[st.Field] != digest(st.Value) {
+				return false, "", time.Time{} // this file changed since
+			}
+		}
+		return true, newest.replica, recent[0].Time
+	}
+	return false, "", time.Time{}
 }
 
 // compileError says why the file's settings do not compile, with the

@@ -133,11 +133,13 @@ func TestFileRBACAcrossRestarts(t *testing.T) {
 
 	first := r.mustStart(csvFile(readerPolicy), "a")
 	rb := first.rbac(t)
-	if rb.PolicyCSV != readerPolicy || !slices.Equal(rb.ManagedByConfig, []string{"policyCSV"}) || rb.MatchMode != "glob" {
-		t.Fatalf("after the first start: %+v, want the file's policy, managed, and the seeded match mode", rb)
+	// A file that sets the policy owns the default role and the match
+	// mode too (either changes what the policy means).
+	if rb.PolicyCSV != readerPolicy || !slices.Equal(rb.ManagedByConfig, []string{"policyCSV", "policyDefault", "matchMode"}) || rb.PolicyDefault != "" || (rb.MatchMode != "" && rb.MatchMode != "glob") {
+		t.Fatalf("after the first start: %+v, want the file's policy, managed with the default role and match mode, and glob", rb)
 	}
 	evs := first.policyEvents(t)
-	if len(evs) != 1 || evs[0].Actor != "config" || !strings.Contains(evs[0].Detail, "changed rbac.policyCSV") ||
+	if len(evs) != 1 || evs[0].Actor != "system:config" || !strings.Contains(evs[0].Detail, "changed rbac.policyCSV") ||
 		!strings.Contains(evs[0].Detail, `file "/etc/gatehouse/config.yaml"`) {
 		t.Fatalf("policy events after the first start: %+v, want one by config naming the file and rbac.policyCSV", evs)
 	}
@@ -155,7 +157,7 @@ func TestFileRBACAcrossRestarts(t *testing.T) {
 		t.Errorf("after a changed file, policyCSV = %q, want the file's %q", got, deployerPolicy)
 	}
 	evs = changed.policyEvents(t)
-	if len(evs) != 2 || evs[0].Actor != "config" {
+	if len(evs) != 2 || evs[0].Actor != "system:config" {
 		t.Errorf("after a changed file: %+v, want a second event by config", evs)
 	}
 	if !changed.svc.Engine().Enforce("alice", nil, "applications", "sync", "shop/web") {
@@ -203,8 +205,13 @@ func TestPutRBACRefusesFieldsTheFileSets(t *testing.T) {
 			"rbac.policyCSV is set in the configuration file (/etc/gatehouse/config.yaml); edit the file and restart"},
 		{"fail/policyCSV and matchMode", gatehouse.RBAC{PolicyCSV: deployerPolicy, MatchMode: "regex"},
 			"rbac.policyCSV and rbac.matchMode are set in the configuration file (/etc/gatehouse/config.yaml); edit the file and restart"},
-		{"fail/with an unmanaged change too", gatehouse.RBAC{PolicyCSV: "", PolicyDefault: "role:readonly", MatchMode: "glob"},
+		{"fail/with an unmanaged change too", gatehouse.RBAC{PolicyCSV: "", Scopes: "[groups]", MatchMode: "glob"},
 			"rbac.policyCSV is set in the configuration file"},
+		// The file sets the policy, so it owns the default role too: a
+		// default role's allow ends every decision, so it would void the
+		// file's denies.
+		{"fail/policyDefault, owned with the policy", gatehouse.RBAC{PolicyCSV: readerPolicy, PolicyDefault: "role:admin", MatchMode: "glob"},
+			"rbac.policyDefault is set in the configuration file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -227,18 +234,37 @@ func TestPutRBACRefusesFieldsTheFileSets(t *testing.T) {
 	// A read followed by a write of another field is accepted; an empty
 	// matchMode is glob.
 	put := s.rbac(t)
-	put.PolicyDefault = "role:readonly"
+	put.Scopes = "[groups]"
 	put.MatchMode = ""
 	got, err := s.svc.PutRBAC(ctx, s.admin, put)
 	if err != nil {
 		t.Fatalf("PutRBAC of an unmanaged field: %v", err)
 	}
-	if got.PolicyDefault != "role:readonly" || got.MatchMode != "glob" || got.PolicyCSV != readerPolicy ||
-		!slices.Equal(got.ManagedByConfig, []string{"policyCSV", "matchMode"}) {
-		t.Errorf("PutRBAC answered %+v, want the new default, the file's fields as stored, and managedByConfig", got)
+	if got.Scopes != "[groups]" || got.MatchMode != "glob" || got.PolicyCSV != readerPolicy ||
+		!slices.Equal(got.ManagedByConfig, []string{"policyCSV", "matchMode", "policyDefault"}) {
+		t.Errorf("PutRBAC answered %+v, want the new scopes, the file's fields as stored, and managedByConfig", got)
 	}
-	if rb := s.rbac(t); rb.PolicyDefault != "role:readonly" || rb.MatchMode != "glob" {
+	if rb := s.rbac(t); rb.Scopes != "[groups]" || rb.MatchMode != "glob" {
 		t.Errorf("stored %+v after the edit", rb)
+	}
+}
+
+// A file that sets only the policy also owns the match mode: flipping
+// glob to regex through the API would change what its lines mean (a
+// deny of prod-.* would stop covering prod-db).
+func TestFileRBACOwnsTheMatchModeWithThePolicy(t *testing.T) {
+	r := newRestarts(t)
+	s := r.mustStart(csvFile("g, alice, role:admin\np, alice, applications, delete, prod-*, deny\n"), "a")
+	for _, put := range []gatehouse.RBAC{
+		{PolicyCSV: "g, alice, role:admin\np, alice, applications, delete, prod-*, deny\n", MatchMode: "regex"},
+		{PolicyCSV: "g, alice, role:admin\np, alice, applications, delete, prod-*, deny\n", PolicyDefault: "role:admin"},
+	} {
+		if _, err := s.svc.PutRBAC(context.Background(), s.admin, put); !gatehouse.IsCode(err, gatehouse.ECONFLICT) {
+			t.Errorf("PutRBAC(%+v) = %v, want a conflict", put, err)
+		}
+	}
+	if !s.svc.Engine().Enforce("alice", nil, "applications", "delete", "dev/db") || s.svc.Engine().Enforce("alice", nil, "applications", "delete", "prod-eu/db") {
+		t.Error("alice's policy is not the file's: admin everywhere but prod-*")
 	}
 }
 
@@ -317,26 +343,40 @@ func TestFileRBACOfAnotherReplicaWarns(t *testing.T) {
 		t.Errorf("b's change is recorded as %q, want it to name replica-b", evs[0].Detail)
 	}
 
+	// a restarts with the file it applied before: b's file has changed
+	// the settings since, so a's is the stale one and applying it would
+	// undo b's edit (say a revocation made in Git). It keeps what is in
+	// force and says so at error level.
 	a = r.mustStart(csvFile(readerPolicy), "replica-a")
-	if w := warned(a); len(w) != 1 || w[0]["other_replica"] != "replica-b" {
-		t.Errorf("a, restarted with its old file over b's, logged %v; want a warning naming replica-b", w)
+	var refused []map[string]any
+	for _, m := range a.logged(t, "ERROR") {
+		if strings.Contains(m["msg"].(string), "not applying this replica's RBAC settings") {
+			refused = append(refused, m)
+		}
 	}
-	a = r.mustStart(csvFile(readerPolicy), "replica-a")
+	if len(refused) != 1 || refused[0]["other_replica"] != "replica-b" {
+		t.Errorf("a, restarted with its old file over b's, logged %v; want one error naming replica-b", refused)
+	}
+	if got := a.rbac(t).PolicyCSV; got != deployerPolicy {
+		t.Errorf("a's stale file replaced b's policy: %q", got)
+	}
+	// a's file brought up to date: nothing to do.
+	a = r.mustStart(csvFile(deployerPolicy), "replica-a")
 	if w := warned(a); len(w) != 0 {
 		t.Errorf("a, restarted with the file in force, warned: %v", w)
 	}
-	a = r.mustStart(csvFile(deployerPolicy), "replica-a")
-	if w := warned(a); len(w) != 0 {
-		t.Errorf("a, replacing values its own file applied, warned: %v", w)
+	// a's file edited since its own last apply: a new edit, applied,
+	// with a warning that it replaces b's values.
+	const third = "p, role:deployer, applications, get, */*, allow\ng, alice, role:deployer\n"
+	a = r.mustStart(csvFile(third), "replica-a")
+	if got := a.rbac(t).PolicyCSV; got != third {
+		t.Errorf("a's edited file was not applied: %q", got)
 	}
-	// An API edit of a field the file does not set is no file's doing.
-	if _, err := a.svc.PutRBAC(context.Background(), a.admin, gatehouse.RBAC{PolicyCSV: deployerPolicy, PolicyDefault: "role:readonly", MatchMode: "glob"}); err != nil {
-		t.Fatal(err)
+	if w := warned(a); len(w) != 1 || w[0]["other_replica"] != "replica-b" {
+		t.Errorf("a, applying an edited file over b's values, logged %v; want a warning naming replica-b", w)
 	}
-	b = r.mustStart(service.FileRBAC{File: "/etc/gatehouse/config.yaml", Settings: []service.FileSetting{
-		{Field: "policyCSV", Value: deployerPolicy}, {Field: "policyDefault", Value: ""},
-	}}, "replica-b")
-	if w := warned(b); len(w) != 0 {
-		t.Errorf("b, replacing a value set through the API, warned: %v", w)
+	a = r.mustStart(csvFile(readerPolicy), "replica-a")
+	if got := a.rbac(t).PolicyCSV; got != readerPolicy {
+		t.Errorf("a, replacing values its own file applied, left %q", got)
 	}
 }

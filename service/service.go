@@ -139,7 +139,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		maxLifetime:      orDur(o.MaxLifetime, 720*time.Hour),
 		allowNonExpiring: o.AllowNonExpiring,
 		disableBuiltin:   o.DisableBuiltin,
-		fileRBAC:         o.FileRBAC,
+		fileRBAC:         o.FileRBAC.owning(),
 		replica:          o.Replica,
 		bcryptCost:       o.BcryptCost,
 		auditRetention:   orDur(o.AuditRetention, 90*24*time.Hour),

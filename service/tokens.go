@@ -477,7 +477,7 @@ func publicTokens(ts []gatehouse.Token) []gatehouse.Token {
 
 func subjectOf(p *Principal) string {
 	if p == nil {
-		return "system"
+		return "system:gatehouse" // no account can have the name
 	}
 	return p.subject
 }

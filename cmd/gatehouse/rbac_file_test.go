@@ -126,11 +126,11 @@ func TestRBACKeysOfTheConfigFileApplyAtEveryStart(t *testing.T) {
 	// by the configuration.
 	p, tok := r.start()
 	s := settings(t, p, tok)
-	if s.body["policyCSV"] != csvV1 || managed(s) != "[policyCSV matchMode]" {
+	if s.body["policyCSV"] != csvV1 || managed(s) != "[policyCSV matchMode policyDefault]" {
 		t.Fatalf("after the first start: %v, want the file's policy, managed by the file", s.body)
 	}
 	evs := policyChanges(t, p, tok)
-	if len(evs) != 1 || evs[0]["actor"] != "config" || !strings.Contains(evs[0]["detail"].(string), "changed rbac.policyCSV rbac.matchMode") {
+	if len(evs) != 1 || evs[0]["actor"] != "system:config" || !strings.Contains(evs[0]["detail"].(string), "changed rbac.policyCSV;") {
 		t.Fatalf("policy events after the first start: %v, want one by config", evs)
 	}
 
@@ -146,10 +146,15 @@ func TestRBACKeysOfTheConfigFileApplyAtEveryStart(t *testing.T) {
 	if got := len(policyChanges(t, p, tok)); got != 1 {
 		t.Errorf("a refused PUT recorded an event (%d in all)", got)
 	}
-	// A key the file does not set stays editable.
+	// The file sets the policy, so it owns the default role too.
 	a = call(t, "PUT", p.url+"/api/v1/settings/rbac", tok, `{"policyCSV":`+jsonString(csvV1)+`,"policyDefault":"role:readonly","matchMode":"glob"}`)
-	if a.status != 200 || a.body["policyDefault"] != "role:readonly" || fmt.Sprint(a.body["managedByConfig"]) != "[policyCSV matchMode]" {
-		t.Errorf("PUT of policyDefault only: %v, want 200 with managedByConfig", a)
+	if a.status != 409 {
+		t.Errorf("PUT of policyDefault beside a file's policy: %v, want 409", a)
+	}
+	// A key the file does not own stays editable.
+	a = call(t, "PUT", p.url+"/api/v1/settings/rbac", tok, `{"policyCSV":`+jsonString(csvV1)+`,"policyDefault":"","matchMode":"glob","scopes":"[groups]"}`)
+	if a.status != 200 || a.body["scopes"] != "[groups]" || fmt.Sprint(a.body["managedByConfig"]) != "[policyCSV matchMode policyDefault]" {
+		t.Errorf("PUT of scopes only: %v, want 200 with managedByConfig", a)
 	}
 	r.stop(p)
 
@@ -168,11 +173,11 @@ func TestRBACKeysOfTheConfigFileApplyAtEveryStart(t *testing.T) {
 	r.write(fileV2)
 	p, tok = r.start()
 	s = settings(t, p, tok)
-	if s.body["policyCSV"] != csvV2 || s.body["policyDefault"] != "role:readonly" {
-		t.Errorf("after a changed file: %v, want its policy and the API's default role", s.body)
+	if s.body["policyCSV"] != csvV2 || s.body["scopes"] != "[groups]" {
+		t.Errorf("after a changed file: %v, want its policy and the API's scopes", s.body)
 	}
 	evs = policyChanges(t, p, tok)
-	if len(evs) != 3 || evs[0]["actor"] != "config" || !strings.Contains(evs[0]["detail"].(string), "changed rbac.policyCSV;") {
+	if len(evs) != 3 || evs[0]["actor"] != "system:config" || !strings.Contains(evs[0]["detail"].(string), "changed rbac.policyCSV;") {
 		t.Errorf("policy events after a changed file: %v, want a third, by config, changing rbac.policyCSV", evs)
 	}
 	if !strings.Contains(p.logs.String(), `"msg":"applied the RBAC settings of the configuration file"`) {
