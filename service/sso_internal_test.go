@@ -251,8 +251,10 @@ func FuzzOpenDevice(f *testing.F) {
 		if ok && (d.DeviceCode == "" || d.Interval < 1) {
 			t.Fatalf("opened an incomplete handle %+v", d)
 		}
-		if ok && v != h {
-			t.Fatalf("opened a handle it did not seal: %q", v)
+		// The only handles ever sealed with this key carry dc and 5
+		// (each fuzzing process seals its own seed, so the bytes differ).
+		if ok && (d.DeviceCode != "dc" || d.Interval != 5) {
+			t.Fatalf("opened a handle it did not seal: %q -> %+v", v, d)
 		}
 	})
 }
