@@ -106,8 +106,43 @@ type Token struct {
 	LastUsedAt   time.Time `json:"lastUsedAt,omitzero"`
 	LastUsedFrom string    `json:"lastUsedFrom,omitempty"`
 	CreatedBy    string    `json:"createdBy"`
+	// IdleTimeout, in seconds, refuses and reaps the token once it has not
+	// been used for that long (counted from its last use, or its issue
+	// when never used); 0: no idle timeout.
+	IdleTimeout int64 `json:"idleTimeout,omitempty"`
+	// SelfRotate lets the token rotate itself (POST
+	// /api/v1/account/{name}/token/self/rotate) without its owner's
+	// permission to manage tokens; its successors inherit it.
+	SelfRotate bool `json:"selfRotate,omitempty"`
+	// Family is the id of the first token of the rotation chain the token
+	// belongs to ("" for a token never rotated into: its own id is the
+	// family). Presenting a token rotated away revokes its whole family.
+	Family string `json:"family,omitempty"`
 
-	Hash []byte `json:"-"` // SHA-256 of the secret
+	Hash     []byte `json:"-"` // SHA-256 of the secret
+	TextHash []byte `json:"-"` // SHA-256 of the whole token text, for leak reports; nil for tokens minted before it was kept
+}
+
+// FamilyID is the id of the token's rotation family.
+func (t Token) FamilyID() string {
+	if t.Family != "" {
+		return t.Family
+	}
+	return t.ID
+}
+
+// Rotation is what is kept of a token rotated away: enough to know it
+// when it is presented again (its secret's SHA-256) and which family to
+// revoke then. It is kept until KeepUntil (the old token's own expiry;
+// zero: none) and no longer than its family has a token.
+type Rotation struct {
+	ID        string    // the old token's id
+	Hash      []byte    // SHA-256 of the old token's secret
+	Family    string    // the family's id
+	Account   string    // the owner
+	Successor string    // the token minted in its place
+	RotatedAt time.Time // when it was rotated
+	KeepUntil time.Time
 }
 
 // Subject is the RBAC subject that the token acts as.
@@ -240,18 +275,24 @@ type RBAC struct {
 
 // Audit event types.
 const (
-	EventRequest        = "request"
-	EventTokenCreated   = "token.created"
-	EventTokenRevoked   = "token.revoked"
-	EventTokenRotated   = "token.rotated"
-	EventTokenExpired   = "token.expired"
-	EventLoginSucceeded = "login.succeeded"
-	EventLoginFailed    = "login.failed"
-	EventLoginThrottled = "login.throttled"
-	EventLogout         = "logout"
-	EventAccountChanged = "account.changed"
-	EventPolicyChanged  = "policy.changed"
-	EventProjectChanged = "project.changed"
+	EventRequest      = "request"
+	EventTokenCreated = "token.created"
+	EventTokenRevoked = "token.revoked"
+	EventTokenRotated = "token.rotated"
+	EventTokenExpired = "token.expired"
+	// A token reported leaked (POST /api/v1/tokens/leaked) and revoked.
+	EventTokenLeaked = "token.leaked"
+	// A token rotated away was presented again: its family is revoked.
+	EventTokenReuseDetected = "token.reuse_detected"
+	// A token unused for its idle timeout was refused and removed.
+	EventTokenIdleExpired = "token.idle_expired"
+	EventLoginSucceeded   = "login.succeeded"
+	EventLoginFailed      = "login.failed"
+	EventLoginThrottled   = "login.throttled"
+	EventLogout           = "logout"
+	EventAccountChanged   = "account.changed"
+	EventPolicyChanged    = "policy.changed"
+	EventProjectChanged   = "project.changed"
 	// SSO: a login through the identity provider was refused after the
 	// provider answered (no account could be created or used); the groups
 	// of an SSO account were refreshed and changed; the provider refused

@@ -56,6 +56,19 @@ type TokenRequest struct {
 	ExpiresIn *int64  `json:"expiresIn,omitempty"`
 	Scopes    []Scope `json:"scopes,omitempty"`
 	ID        string  `json:"id,omitempty"`
+	// IdleTimeout in seconds (see Token.IdleTimeout); nil: the server's
+	// default, 0: none.
+	IdleTimeout *int64 `json:"idleTimeout,omitempty"`
+	// SelfRotate lets the token rotate itself (see Token.SelfRotate).
+	SelfRotate bool `json:"selfRotate,omitempty"`
+}
+
+// LeakReport is the body of POST /api/v1/tokens/leaked: whole tokens
+// found where they should not be, or the hex SHA-256 of whole tokens (so
+// that a scanner need not hold them).
+type LeakReport struct {
+	Tokens []string `json:"tokens,omitempty"`
+	SHA256 []string `json:"sha256,omitempty"`
 }
 
 // RotateRequest is the body of POST .../token/{id}/rotate.

@@ -195,6 +195,16 @@ type Tx interface {
 	// ListExchangeReplays returns every recorded key, expired or not,
 	// sorted by key (a restore carries them into the restored store).
 	ListExchangeReplays(ctx context.Context) ([]ExchangeReplay, error)
+
+	// Rotations: tokens rotated away (see Rotation). AddRotation returns
+	// ECONFLICT for a taken id; GetRotation ENOTFOUND for an unknown one.
+	// ListRotations is sorted by id. PruneRotations deletes those kept
+	// until at or before before, and those whose family has no token
+	// left, and returns their ids.
+	AddRotation(ctx context.Context, r Rotation) error
+	GetRotation(ctx context.Context, id string) (Rotation, error)
+	ListRotations(ctx context.Context) ([]Rotation, error)
+	PruneRotations(ctx context.Context, before time.Time) ([]string, error)
 }
 
 // LoginAttempt is a password check that has been admitted: it holds a slot
@@ -231,6 +241,9 @@ const (
 	// An application was created, changed (spec, project, status) or
 	// deleted (Key: name).
 	ChangeApplication ChangeKind = "application"
+	// A token was rotated away, or what was kept of it pruned (Key: the
+	// old token's id).
+	ChangeRotation ChangeKind = "rotation"
 )
 
 // Notifier is a Store that can tell other processes, at once, that changes
@@ -263,6 +276,15 @@ type TokenFilter struct {
 	IssuedBefore  time.Time // IssuedAt < IssuedBefore
 	ExpiredBefore time.Time // ExpiresAt set and ExpiresAt <= ExpiredBefore
 	ExceptID      string    // leave this one out
+	// Family: the tokens of this rotation family (the family's first
+	// token, whose id it is, and every token rotated into it).
+	Family string
+	// TextHash: the token whose whole text has this SHA-256.
+	TextHash []byte
+	// IdleAt: tokens with an idle timeout that are idle at this instant
+	// (last used, or issued when never used, at least IdleTimeout
+	// before it).
+	IdleAt time.Time
 }
 
 // HourCount is one hour of a token's requests (Tx.RequestsByHour).

@@ -373,8 +373,9 @@ func (a *app) accountCanICmd() *cobra.Command {
 }
 
 func (a *app) accountGenerateTokenCmd() *cobra.Command {
-	var name, account, expiresIn string
+	var name, account, expiresIn, idle string
 	var scopes []string
+	var selfRotate bool
 	cmd := &cobra.Command{
 		Use:   "generate-token",
 		Short: "Mint an API token; prints only the token",
@@ -383,12 +384,23 @@ token, so that TOKEN=$(gatehouse account generate-token ...) works. The
 token carries its owner's permissions, narrowed by every --scope
 (resource:action:object globs). --expires-in takes 30m, 12h, 7d, or 0 for a
 token that never expires (if the server allows it); the server's default
-is 12h.`,
+is 12h. --idle-timeout refuses and removes the token once it has not been
+used that long (1h to 366d; 0 for none; default: the server's). With
+--self-rotate the token may rotate itself (rotate-token --self), so a
+pipeline keeps it fresh on its own.`,
 		Example: `  TOKEN=$(gatehouse account generate-token --account ci --name deploy -e 7d \
-      --scope applications:sync:shop/* --scope applications:get:shop/*)`,
+      --scope applications:sync:shop/* --scope applications:get:shop/*)
+  TOKEN=$(gatehouse account generate-token --account ci --name nightly -e 7d --idle-timeout 3d --self-rotate)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in := gatehouse.TokenRequest{Name: name}
+			in := gatehouse.TokenRequest{Name: name, SelfRotate: selfRotate}
+			if cmd.Flags().Changed("idle-timeout") {
+				d, err := parseDuration(idle)
+				if err != nil {
+					return fmt.Errorf("--idle-timeout: %w", err)
+				}
+				in.IdleTimeout = seconds(d)
+			}
 			if cmd.Flags().Changed("expires-in") {
 				d, err := parseDuration(expiresIn)
 				if err != nil {
@@ -423,6 +435,8 @@ is 12h.`,
 	f.StringVar(&name, "name", "", "token name")
 	f.StringVarP(&expiresIn, "expires-in", "e", "", "lifetime: 30m, 12h, 7d, or 0 for never (default: the server's, 12h)")
 	f.StringArrayVar(&scopes, "scope", nil, "narrow the token to resource:action:object (repeatable)")
+	f.StringVar(&idle, "idle-timeout", "", "refuse and remove the token after this long unused: 1h to 366d, or 0 for none (default: the server's)")
+	f.BoolVar(&selfRotate, "self-rotate", false, "let the token rotate itself (rotate-token --self)")
 	return cmd
 }
 
@@ -483,15 +497,31 @@ func (a *app) accountDeleteTokenCmd() *cobra.Command {
 
 func (a *app) accountRotateTokenCmd() *cobra.Command {
 	var account, expiresIn, grace string
+	var self bool
 	cmd := &cobra.Command{
-		Use:   "rotate-token ID",
+		Use:   "rotate-token ID | --self",
 		Short: "Replace a token with a new one; prints only the new token",
 		Long: `Mint a replacement for token ID and revoke the old one, at once or after
 --grace (so running clients can switch over). Prints only the new token.
 The new token keeps the old one's name, scopes and lifetime (capped at the
-server's maximum) unless --expires-in says otherwise.`,
-		Example:           `  NEW=$(gatehouse account rotate-token --account ci "$ID" --grace 5m)`,
-		Args:              cobra.ExactArgs(1),
+server's maximum) unless --expires-in says otherwise.
+
+With --self, the token the CLI authenticates with rotates itself: it must
+have been minted with --self-rotate, and needs no other permission. The
+old token then stops working (after --grace); presented again after that,
+it revokes its successors as a stolen token's would be, so store the new
+one before anything else uses the old.`,
+		Example: `  NEW=$(gatehouse account rotate-token --account ci "$ID" --grace 5m)
+  GATEHOUSE_AUTH_TOKEN=$(gatehouse account rotate-token --self)`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case self && len(args) > 0:
+				return fmt.Errorf("--self rotates the token in use: give no ID")
+			case !self && len(args) != 1:
+				return fmt.Errorf("give the ID of the token to rotate, or --self")
+			}
+			return nil
+		},
 		ValidArgsFunction: a.completeAccountTokenIDs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var in gatehouse.RotateRequest
@@ -513,10 +543,18 @@ server's maximum) unless --expires-in says otherwise.`,
 			if err != nil {
 				return err
 			}
+			if self && account != "" {
+				return fmt.Errorf("--self rotates the token in use, of its own account: drop --account")
+			}
 			if account, err = accountOrSelf(cmd.Context(), c, account); err != nil {
 				return err
 			}
-			tok, err := c.RotateToken(cmd.Context(), account, args[0], in)
+			var tok gatehouse.NewToken
+			if self {
+				tok, err = c.SelfRotate(cmd.Context(), account, in)
+			} else {
+				tok, err = c.RotateToken(cmd.Context(), account, args[0], in)
+			}
 			if err != nil {
 				return err
 			}
@@ -528,6 +566,7 @@ server's maximum) unless --expires-in says otherwise.`,
 	f.StringVarP(&account, "account", "a", "", "account (default: your own)")
 	f.StringVarP(&expiresIn, "expires-in", "e", "", "lifetime of the new token: 30m, 12h, 7d, or 0 for never (default: the old token's lifetime)")
 	f.StringVar(&grace, "grace", "0", "keep the old token valid this long (e.g. 5m)")
+	f.BoolVar(&self, "self", false, "rotate the token in use (minted with --self-rotate)")
 	return cmd
 }
 

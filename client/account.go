@@ -142,6 +142,26 @@ func (c *Client) RotateToken(ctx context.Context, account, id string, in gatehou
 	return out, err
 }
 
+// SelfRotate rotates the token the client authenticates with, which must
+// have been minted with selfRotate; account is its owner. The new secret
+// is returned once; this Client goes on sending the old token (make a
+// new one WithToken to use the new).
+func (c *Client) SelfRotate(ctx context.Context, account string, in gatehouse.RotateRequest) (gatehouse.NewToken, error) {
+	var out gatehouse.NewToken
+	p, err := pathf("/api/v1/account/%s/token/self/rotate", "account name", account)
+	if err != nil {
+		return out, err
+	}
+	if err := checkSeconds("expiresIn", in.ExpiresIn); err != nil {
+		return out, err
+	}
+	if err := checkSeconds("graceSeconds", &in.GraceSeconds); err != nil {
+		return out, err
+	}
+	err = c.do(ctx, request{method: http.MethodPost, path: p, body: in}, &out)
+	return out, err
+}
+
 // RevokeAllTokens revokes every token of account, or only those issued
 // before issuedBefore when it is not zero, and returns how many.
 func (c *Client) RevokeAllTokens(ctx context.Context, account string, issuedBefore time.Time) (int, error) {

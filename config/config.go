@@ -170,6 +170,10 @@ type Tokens struct {
 	MaxLifetime Duration `yaml:"maxLifetime"`
 	// AllowNonExpiring permits tokens with no expiry at all.
 	AllowNonExpiring bool `yaml:"allowNonExpiring"`
+	// IdleTimeout is the idle timeout of API and project tokens minted
+	// without one: unused for that long, a token is refused and removed.
+	// 0 (the default): none.
+	IdleTimeout Duration `yaml:"idleTimeout"`
 }
 
 // RBAC is the policy settings, in Argo CD's argocd-rbac-cm shape. Each
@@ -322,6 +326,9 @@ func (c Config) Validate() error {
 	}
 	positive("tokens.maxLifetime", c.Tokens.MaxLifetime)
 	positive("tokens.defaultLifetime", c.Tokens.DefaultLifetime)
+	if d := time.Duration(c.Tokens.IdleTimeout); d != 0 && (d < time.Hour || d > 366*Day || d%time.Second != 0) {
+		bad("tokens.idleTimeout", "%s: must be 0 (none) or whole seconds between 1h and 366d", c.Tokens.IdleTimeout)
+	}
 	if c.Tokens.DefaultLifetime > c.Tokens.MaxLifetime && c.Tokens.MaxLifetime > 0 {
 		bad("tokens.defaultLifetime", "%s exceeds tokens.maxLifetime %s", c.Tokens.DefaultLifetime, c.Tokens.MaxLifetime)
 	}

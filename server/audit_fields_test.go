@@ -62,6 +62,7 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 	e.remember(role.Token)
 	e.createUser("gone")
 	spare := e.mint(e.admin, "ivy", gatehouse.TokenRequest{Name: "spare"})
+	selfRotating := e.mint(e.admin, "ivy", gatehouse.TokenRequest{Name: "pipeline", SelfRotate: true})
 
 	form := func(tok, body string) *http.Request {
 		r, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/introspect", strings.NewReader(body))
@@ -103,6 +104,7 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 		{method: "GET", path: "/api/v1/account/ivy/token", tok: ivy.Token, want: want{"accounts", "get", "ivy", "self"}},
 		{method: "POST", path: "/api/v1/account/ivy/token/" + spare.ID + "/rotate", tok: ivy.Token, body: map[string]any{}, want: want{"accounts", "update", "ivy", "self"}},
 		{method: "DELETE", path: "/api/v1/account/ivy/token/" + scoped.ID, tok: ivy.Token, want: want{"accounts", "update", "ivy", "self"}},
+		{method: "POST", path: "/api/v1/account/ivy/token/self/rotate", tok: selfRotating.Token, body: map[string]any{}, want: want{"accounts", "update", "ivy", "self"}},
 		{method: "DELETE", path: "/api/v1/account/bot/token", tok: e.admin, want: want{"accounts", "update", "bot", "policy"}},
 		{method: "GET", path: "/api/v1/projects", tok: ivy.Token, want: want{"projects", "get", "*", "filter"}},
 		{method: "POST", path: "/api/v1/projects", tok: e.admin, body: gatehouse.Project{Name: "team-b"}, want: want{"projects", "create", "team-b", "policy"}},
@@ -201,7 +203,7 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 	// reads no credential, and "/api/" is the JSON 404.
 	for _, p := range server.RoutePatterns() {
 		api := strings.Contains(p, "/api/") || p == "GET /metrics"
-		if !api || p == "POST /api/v1/session" || strings.HasPrefix(p, "POST /api/v1/session/device") || p == "POST /api/v1/token/exchange" || p == "GET /api/version" || p == "GET /api/v1/openapi.json" || p == "/api/" {
+		if !api || p == "POST /api/v1/session" || strings.HasPrefix(p, "POST /api/v1/session/device") || p == "POST /api/v1/token/exchange" || p == "POST /api/v1/tokens/leaked" || p == "GET /api/version" || p == "GET /api/v1/openapi.json" || p == "/api/" {
 			continue
 		}
 		if !routes[p] {

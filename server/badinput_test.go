@@ -39,11 +39,11 @@ import (
 // as it was (every table but the audit events, lastUsed columns aside).
 
 // publicAPI are the API routes that take no credential.
-var publicAPI = map[string]bool{"POST /api/v1/session": true, "POST /api/v1/session/device": true, "POST /api/v1/session/device/token": true, "POST /api/v1/token/exchange": true, "GET /api/version": true, "GET /api/v1/openapi.json": true}
+var publicAPI = map[string]bool{"POST /api/v1/session": true, "POST /api/v1/session/device": true, "POST /api/v1/session/device/token": true, "POST /api/v1/token/exchange": true, "POST /api/v1/tokens/leaked": true, "GET /api/version": true, "GET /api/v1/openapi.json": true}
 
 // credentialFreeAPI are the public API routes that never read a
 // credential, so that any credential, good or bad, gets their answer.
-var credentialFreeAPI = map[string]bool{"GET /api/version": true, "GET /api/v1/openapi.json": true}
+var credentialFreeAPI = map[string]bool{"GET /api/version": true, "GET /api/v1/openapi.json": true, "POST /api/v1/tokens/leaked": true}
 
 // formAPI are the API routes whose body is a form, not JSON (RFC 7662).
 var formAPI = map[string]bool{"POST /api/v1/introspect": true, "POST /api/v1/token/exchange": true}

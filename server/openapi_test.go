@@ -893,6 +893,14 @@ func TestOpenAPIAnswersMatchTheSpec(t *testing.T) {
 	e.remember(rotated.Token)
 	c.send(specCall{method: "POST", path: "/api/v1/account/ci/token/" + rotated.ID + "/rotate", token: admin, json: gatehouse.RotateRequest{GraceSeconds: 1 << 30}, offSpec: true}, 400)
 	c.post("/api/v1/account/ci/token/00000000-0000-0000-0000-000000000000/rotate", admin, gatehouse.RotateRequest{}, 404)
+	selfTok := c.mint("/api/v1/account/ci/token", admin, gatehouse.TokenRequest{Name: "pipeline", SelfRotate: true, IdleTimeout: seconds(86400)})
+	var selfNext gatehouse.NewToken
+	c.into(specCall{method: "POST", path: "/api/v1/account/ci/token/self/rotate", token: selfTok.Token, json: gatehouse.RotateRequest{}}, 200, &selfNext)
+	e.remember(selfNext.Token)
+	c.post("/api/v1/account/ci/token/self/rotate", selfTok.Token, gatehouse.RotateRequest{}, 401) // rotated away: its family is revoked
+	c.post("/api/v1/account/ci/token/self/rotate", ciTok.Token, gatehouse.RotateRequest{}, 403)
+	c.post("/api/v1/tokens/leaked", "", gatehouse.LeakReport{Tokens: []string{selfNext.Token}}, 200)
+	c.send(specCall{method: "POST", path: "/api/v1/tokens/leaked", json: gatehouse.LeakReport{SHA256: []string{"nothex"}}, offSpec: true}, 400)
 	c.del("/api/v1/account/alice/token/"+aliceTok.ID, alice, 200)
 	c.del("/api/v1/account/alice/token/"+aliceTok.ID, alice, 404)
 	c.del("/api/v1/account/ci/token/"+rotated.ID, alice, 403)

@@ -85,6 +85,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE /api/v1/account/{name}/token", s.api(s.revokeAll)},
 		{"DELETE /api/v1/account/{name}/token/{id}", s.api(s.deleteToken)},
 		{"POST /api/v1/account/{name}/token/{id}/rotate", s.api(s.rotateToken)},
+		{"POST /api/v1/account/{name}/token/self/rotate", s.api(s.selfRotate)},
 
 		// Projects, roles, role tokens.
 		{"GET /api/v1/projects", s.api(s.listProjects)},
@@ -124,6 +125,8 @@ func (s *Server) routeTable() []route {
 		// Audit and break-glass.
 		{"GET /api/v1/audit", s.api(s.listEvents)},
 		{"POST /api/v1/admin/revoke", s.api(s.bulkRevoke)},
+		// Leak reports need no credential: the token found is the report.
+		{"POST /api/v1/tokens/leaked", s.reportLeaked},
 		{"GET /api/v1/admin/backup", s.api(s.backup)},
 
 		// Integration.

@@ -19,7 +19,9 @@ type change struct {
 	deletedAccounts []string
 	apps            []gatehouse.Application // created or changed
 	deletedApps     []string
-	policy          bool // RBAC settings or projects changed: rebuild the engine
+	rotations       []gatehouse.Rotation // tokens rotated away
+	droppedRots     []string             // rotations pruned (old token ids)
+	policy          bool                 // RBAC settings or projects changed: rebuild the engine
 	engine          *policy.Engine
 }
 
@@ -45,18 +47,26 @@ func (c *change) feed() []gatehouse.Change {
 	for _, name := range c.deletedApps {
 		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeApplication, Key: name})
 	}
+	for _, r := range c.rotations {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeRotation, Key: r.ID})
+	}
+	for _, id := range c.droppedRots {
+		out = append(out, gatehouse.Change{Kind: gatehouse.ChangeRotation, Key: id})
+	}
 	if c.policy {
 		out = append(out, gatehouse.Change{Kind: gatehouse.ChangePolicy})
 	}
 	return out
 }
 
-func (c *change) putToken(t gatehouse.Token)     { c.tokens = append(c.tokens, t) }
-func (c *change) revoke(ids ...string)           { c.revoked = append(c.revoked, ids...) }
-func (c *change) putAccount(a gatehouse.Account) { c.accounts = append(c.accounts, a) }
-func (c *change) deleteAccount(name string)      { c.deletedAccounts = append(c.deletedAccounts, name) }
-func (c *change) putApp(a gatehouse.Application) { c.apps = append(c.apps, a) }
-func (c *change) deleteApp(name string)          { c.deletedApps = append(c.deletedApps, name) }
+func (c *change) putToken(t gatehouse.Token)       { c.tokens = append(c.tokens, t) }
+func (c *change) revoke(ids ...string)             { c.revoked = append(c.revoked, ids...) }
+func (c *change) putAccount(a gatehouse.Account)   { c.accounts = append(c.accounts, a) }
+func (c *change) deleteAccount(name string)        { c.deletedAccounts = append(c.deletedAccounts, name) }
+func (c *change) putApp(a gatehouse.Application)   { c.apps = append(c.apps, a) }
+func (c *change) deleteApp(name string)            { c.deletedApps = append(c.deletedApps, name) }
+func (c *change) putRotation(r gatehouse.Rotation) { c.rotations = append(c.rotations, r) }
+func (c *change) dropRotation(id string)           { c.droppedRots = append(c.droppedRots, id) }
 
 // write runs fn in one store transaction and, once it has committed,
 // applies the recorded change to memory.
@@ -108,6 +118,14 @@ func (s *Service) apply(c change) error {
 	}
 	for _, id := range c.revoked {
 		s.uncacheToken(id)
+	}
+	// A rotation only takes away (its old token, presented again, revokes
+	// its family), so it goes before the tokens too.
+	for _, r := range c.rotations {
+		s.rotations.put(r)
+	}
+	for _, id := range c.droppedRots {
+		s.rotations.delete(id)
 	}
 	for _, name := range c.deletedAccounts {
 		s.accounts.delete(name)

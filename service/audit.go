@@ -423,6 +423,9 @@ func (s *Service) reapOnce(ctx context.Context) {
 		}
 		defer release()
 	}
+	// This replica's own uses first, so that the idle timeouts reaped see
+	// them.
+	s.flushUsage(ctx)
 	if n, err := s.Reap(ctx); err != nil {
 		s.log.Error("reaper", "err", err)
 	} else if n > 0 {

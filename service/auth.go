@@ -169,8 +169,38 @@ func (s *Service) AuthenticateInto(ctx context.Context, raw string, p *Principal
 		// of state confirmed since the request arrived.
 		err = s.authenticate(raw, p)
 	}
+	switch e := err.(type) {
+	case nil, *gatehouse.Error:
+		return err
+	case *reused:
+		*p = Principal{}
+		// Not cut off by a client that hangs up: the family is revoked
+		// whatever the presenter does next.
+		if werr := s.reuseDetected(context.WithoutCancel(ctx), e.id); werr != nil {
+			s.log.ErrorContext(ctx, "a rotated token was presented again, and revoking its family failed", "token_id", e.id, "err", werr)
+			return werr
+		}
+		return errReused
+	case *idleToken:
+		*p = Principal{}
+		idle, werr := s.confirmIdle(context.WithoutCancel(ctx), e.ct)
+		if werr != nil {
+			return werr
+		}
+		if idle {
+			return errIdle
+		}
+		// Used through another replica meanwhile: not idle.
+		return s.authenticate(raw, p)
+	}
 	return err
 }
+
+// idleToken is authenticate's answer to a token that looks idle to this
+// replica; AuthenticateInto confirms it with the store.
+type idleToken struct{ ct *cachedToken }
+
+func (*idleToken) Error() string { return "token looks idle" }
 
 func (s *Service) authenticate(raw string, p *Principal) error {
 	t, err := token.Parse(raw)
@@ -182,13 +212,26 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 	}
 	ct := s.tokens.get(t.ID)
 	if ct == nil || !token.Verify(t.Secret, ct.hash[:]) {
+		if ct == nil {
+			if r := s.rotations.get(t.ID); r != nil && token.Verify(t.Secret, r.hash[:]) {
+				return &reused{id: r.id}
+			}
+		}
 		return errBadToken
 	}
 	// From here on the caller has proved it holds the secret, so a precise
 	// answer leaks nothing.
 	rec := &ct.rec
-	if ct.expires != 0 && s.nowNanos() >= ct.expires {
+	now := s.nowNanos()
+	if ct.expires != 0 && now >= ct.expires {
+		if r := s.rotations.get(t.ID); r != nil {
+			// Rotated with a grace period that has ended.
+			return &reused{id: r.id}
+		}
 		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired")
+	}
+	if ct.idle(now) {
+		return &idleToken{ct}
 	}
 	*p = Principal{
 		tokenID:   rec.ID,

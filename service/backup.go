@@ -128,6 +128,7 @@ type storeState struct {
 	tokens   map[string]gatehouse.Token
 	trust    map[string]gatehouse.TrustPolicy
 	replays  []gatehouse.ExchangeReplay
+	rots     []gatehouse.Rotation
 	rbac     gatehouse.RBAC
 	hasRBAC  bool
 	projects map[string]gatehouse.Project
@@ -169,6 +170,9 @@ func readState(ctx context.Context, st gatehouse.Store) (storeState, error) {
 			out.trust[tp.Name] = tp
 		}
 		if out.replays, err = tx.ListExchangeReplays(ctx); err != nil {
+			return err
+		}
+		if out.rots, err = tx.ListRotations(ctx); err != nil {
 			return err
 		}
 		out.rbac, err = tx.GetRBAC(ctx)
@@ -521,6 +525,22 @@ func (s *Service) carry(ctx context.Context, tx gatehouse.Tx, c *change, back, c
 			return nil, err
 		}
 		r.ExchangeReplays++
+	}
+
+	// Tokens rotated away stay known: presented again, they revoke their
+	// family.
+	for _, rot := range cur.rots {
+		_, err := tx.GetRotation(ctx, rot.ID)
+		if err == nil {
+			continue
+		}
+		if !gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+			return nil, err
+		}
+		if err := tx.AddRotation(ctx, rot); err != nil {
+			return nil, err
+		}
+		c.putRotation(rot)
 	}
 
 	// Login failures still count: the union of both throttles, the

@@ -3,6 +3,7 @@ package service
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
@@ -25,6 +26,10 @@ type cachedToken struct {
 	// touched is the unix nanos of the last use queued for a lastUsedAt
 	// write; it keeps the hot path from queueing more than one a minute.
 	touched atomic.Int64
+	// idleNanos is the idle timeout (0: none); lastUse the latest use
+	// (or the issue) the store has told this replica of, in unix nanos.
+	idleNanos int64
+	lastUse   atomic.Int64
 }
 
 // decisionMemo is one remembered answer of Service.Can.
@@ -87,6 +92,10 @@ func newCachedToken(t gatehouse.Token, owner *accountSlot) (*cachedToken, error)
 	}
 	if t.Kind == gatehouse.KindProject {
 		ct.subject = t.Subject()
+	}
+	if t.IdleTimeout > 0 {
+		ct.idleNanos = t.IdleTimeout * int64(time.Second)
+		ct.lastUse.Store(max(t.LastUsedAt.UnixNano(), t.IssuedAt.UnixNano()))
 	}
 	copy(ct.hash[:], t.Hash)
 	ct.rec.Hash = nil

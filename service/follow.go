@@ -227,8 +227,11 @@ func (s *Service) catchUp(ctx context.Context) error {
 // names and applies it, under writeMu like a write of this replica's own.
 func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error {
 	tokens, accounts, apps, policy := map[string]bool{}, map[string]bool{}, map[string]bool{}, false
+	rotations := map[string]bool{}
 	for _, ch := range batch {
 		switch ch.Kind {
+		case gatehouse.ChangeRotation:
+			rotations[ch.Key] = true
 		case gatehouse.ChangeToken:
 			tokens[ch.Key] = true
 		case gatehouse.ChangeAccount:
@@ -264,6 +267,17 @@ func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error
 				return err
 			default:
 				c.putApp(a)
+			}
+		}
+		for id := range rotations {
+			r, err := tx.GetRotation(ctx, id)
+			switch {
+			case gatehouse.IsCode(err, gatehouse.ENOTFOUND):
+				c.dropRotation(id)
+			case err != nil:
+				return err
+			default:
+				c.putRotation(r)
 			}
 		}
 		for id := range tokens {
@@ -334,11 +348,20 @@ func (s *Service) resync(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var c change
-	inStore, appsInStore := map[string]bool{}, map[string]bool{}
+	inStore, appsInStore, rotsInStore := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	err = s.store.View(ctx, func(tx gatehouse.Tx) error {
 		c = change{}
 		clear(inStore)
 		clear(appsInStore)
+		clear(rotsInStore)
+		rots, err := tx.ListRotations(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range rots {
+			c.putRotation(r)
+			rotsInStore[r.ID] = true
+		}
 		accounts, err := tx.ListAccounts(ctx)
 		if err != nil {
 			return err
@@ -369,6 +392,11 @@ func (s *Service) resync(ctx context.Context) error {
 	for _, name := range s.apps.names() {
 		if !appsInStore[name] {
 			c.deleteApp(name)
+		}
+	}
+	for _, id := range s.rotations.ids() {
+		if !rotsInStore[id] {
+			c.dropRotation(id)
 		}
 	}
 	seen := map[string]bool{}

@@ -247,11 +247,18 @@ func (s *Service) CreateRoleToken(ctx context.Context, p *Principal, project, ro
 	if len(req.Scopes) > 0 {
 		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "project role tokens carry their role's policies; scopes are not accepted")
 	}
+	if req.SelfRotate {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "selfRotate is for API tokens; a project role token is rotated by minting a new one")
+	}
 	exp, err := s.expiry(s.now(), req.ExpiresIn)
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
-	return s.mint(ctx, p, gatehouse.Token{Name: name, Kind: gatehouse.KindProject, Project: project, Role: role, ExpiresAt: exp},
+	idle, err := s.idleTimeoutFor(req.IdleTimeout)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
+	return s.mint(ctx, p, gatehouse.Token{Name: name, Kind: gatehouse.KindProject, Project: project, Role: role, ExpiresAt: exp, IdleTimeout: idle},
 		func(tx gatehouse.Tx) error { return roleExistsTx(ctx, tx, project, role) })
 }
 

@@ -28,6 +28,9 @@ type Options struct {
 	DefaultLifetime  time.Duration // default 12h
 	MaxLifetime      time.Duration // default 720h
 	AllowNonExpiring bool
+	// IdleTimeout is the idle timeout of API and project tokens whose
+	// mint request gives none (0: none).
+	IdleTimeout time.Duration
 
 	// RBAC is the policy stored when the store holds none yet (first
 	// start), for the fields that FileRBAC does not set.
@@ -93,6 +96,9 @@ type Service struct {
 	auditRetention   time.Duration
 
 	tokens      *tokenCache
+	rotations   *rotationCache
+	idleTimeout time.Duration
+	leakLimit   addressLimiter
 	verifyCount atomic.Uint64
 	accounts    accountCache
 	apps        *appCache
@@ -144,6 +150,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		bcryptCost:       o.BcryptCost,
 		auditRetention:   orDur(o.AuditRetention, 90*24*time.Hour),
 		tokens:           newTokenCache(),
+		rotations:        newRotationCache(),
+		idleTimeout:      o.IdleTimeout,
+		leakLimit:        addressLimiter{limit: leakReportsPerMinute},
 		accounts:         accountCache{m: map[string]*accountSlot{}},
 		apps:             newAppCache(),
 	}
@@ -172,6 +181,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	if !token.ValidInstance(s.instance) {
 		return nil, fmt.Errorf("service: invalid instance name %q", s.instance)
+	}
+	if sec := int64(s.idleTimeout / time.Second); s.idleTimeout != 0 && (s.idleTimeout%time.Second != 0 || sec < minIdleTimeout || sec > maxIdleTimeout) {
+		return nil, fmt.Errorf("service: idle timeout %s is not whole seconds between an hour and a year", s.idleTimeout)
 	}
 	s.ssoMaxAge = int64(DefaultGroupsMaxAge)
 	if o.SSO != nil {
@@ -212,10 +224,11 @@ var errNoRBAC = errors.New("no RBAC policy stored yet")
 // first start it stores the configured RBAC policy.
 func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	var (
-		accounts []gatehouse.Account
-		projects []gatehouse.Project
-		apps     []gatehouse.Application
-		rbac     gatehouse.RBAC
+		accounts  []gatehouse.Account
+		projects  []gatehouse.Project
+		apps      []gatehouse.Application
+		rotations []gatehouse.Rotation
+		rbac      gatehouse.RBAC
 	)
 	// The feed's head is read before the state: whatever commits while the
 	// state loads comes after it and is applied again from the feed.
@@ -234,6 +247,9 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 			return err
 		}
 		if projects, err = tx.ListProjects(ctx); err != nil {
+			return err
+		}
+		if rotations, err = tx.ListRotations(ctx); err != nil {
 			return err
 		}
 		rbac, err = tx.GetRBAC(ctx)
@@ -265,6 +281,9 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	}
 	for _, a := range apps {
 		s.apps.put(a)
+	}
+	for _, r := range rotations {
+		s.rotations.put(r)
 	}
 	e, err := s.buildEngine(rbac, projects)
 	if err != nil {

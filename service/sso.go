@@ -85,7 +85,7 @@ type ssoClient struct {
 
 	devicePolls chan struct{} // questions about device logins in flight
 	devices     *deviceTracker
-	starts      startLimiter
+	starts      addressLimiter
 }
 
 func newSSOClient(o SSOOptions, r io.Reader) (*ssoClient, error) {
@@ -128,6 +128,7 @@ func newSSOClient(o SSOOptions, r io.Reader) (*ssoClient, error) {
 		every:       orDur(o.GroupsRefreshInterval, DefaultGroupsRefreshInterval),
 		devicePolls: make(chan struct{}, maxDevicePolls),
 		devices:     newDeviceTracker(),
+		starts:      addressLimiter{limit: deviceStartsPerMinute},
 	}, nil
 }
 

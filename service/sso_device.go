@@ -489,25 +489,3 @@ func webAddress(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
-
-// startLimiter counts the device logins each address started in the
-// current minute (a fixed window; at most maxTracked addresses, the
-// oldest window's forgotten first).
-type startLimiter struct {
-	mu     sync.Mutex
-	window time.Time
-	counts map[string]int
-}
-
-func (l *startLimiter) allow(addr string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.window) >= time.Minute || l.counts == nil {
-		l.window, l.counts = now, map[string]int{}
-	}
-	if l.counts[addr] >= deviceStartsPerMinute || len(l.counts) >= maxTracked && l.counts[addr] == 0 {
-		return false
-	}
-	l.counts[addr]++
-	return true
-}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -34,12 +35,18 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, account string,
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
+	idle, err := s.idleTimeoutFor(req.IdleTimeout)
+	if err != nil {
+		return gatehouse.NewToken{}, err
+	}
 	return s.mint(ctx, p, gatehouse.Token{
-		Name:      name,
-		Kind:      gatehouse.KindAPI,
-		Account:   account,
-		Scopes:    scopes,
-		ExpiresAt: exp,
+		Name:        name,
+		Kind:        gatehouse.KindAPI,
+		Account:     account,
+		Scopes:      scopes,
+		ExpiresAt:   exp,
+		IdleTimeout: idle,
+		SelfRotate:  req.SelfRotate,
 	}, ownerMayHold(ctx, account, gatehouse.CapAPIKey))
 }
 
@@ -98,6 +105,34 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 	if err := s.authorizeTokens(p, account, "update"); err != nil {
 		return gatehouse.NewToken{}, err
 	}
+	return s.rotate(ctx, p, account, id, req)
+}
+
+// SelfRotate rotates the presented token itself, for a token minted with
+// selfRotate: an unattended pipeline keeps its credential fresh without
+// its owner's permission to manage tokens (nor scopes that include it).
+// The successor has the same name, scopes, idle timeout and selfRotate.
+func (s *Service) SelfRotate(ctx context.Context, p *Principal, account string, req gatehouse.RotateRequest) (gatehouse.NewToken, error) {
+	if p == nil || p.cached == nil || p.kind != gatehouse.KindAPI || p.account != account || !p.cached.rec.SelfRotate {
+		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: only an API token of account %q minted with selfRotate may rotate itself", account)
+	}
+	if p.exchanged() {
+		return gatehouse.NewToken{}, errExchangedMint
+	}
+	// A successor lives no longer than the token was minted to: selfRotate
+	// keeps a credential fresh, it does not lengthen it.
+	if rec := p.cached.rec; req.ExpiresIn != nil && !rec.ExpiresAt.IsZero() {
+		if life := int64(rec.ExpiresAt.Sub(rec.IssuedAt) / time.Second); *req.ExpiresIn == 0 || *req.ExpiresIn > life {
+			return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "expiresIn may not exceed the token's own lifetime of %d seconds when it rotates itself", life)
+		}
+	}
+	p.self("accounts", "update", account)
+	return s.rotate(ctx, p, account, p.tokenID, req)
+}
+
+// rotate mints the successor of the API token id of account, once the
+// caller has been authorized.
+func (s *Service) rotate(ctx context.Context, p *Principal, account, id string, req gatehouse.RotateRequest) (gatehouse.NewToken, error) {
 	// Compared in seconds, before any conversion that could overflow.
 	if req.GraceSeconds < 0 || req.GraceSeconds > maxGraceSeconds {
 		return gatehouse.NewToken{}, gatehouse.Errorf(gatehouse.EINVALID, "graceSeconds must be between 0 and %d (7 days)", maxGraceSeconds)
@@ -135,6 +170,11 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 		if err != nil {
 			return err
 		}
+		if _, err := tx.GetRotation(ctx, old.ID); err == nil {
+			return gatehouse.Errorf(gatehouse.ECONFLICT, "token %s was already rotated; rotate its successor", old.ID)
+		} else if !gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+			return err
+		}
 		if !old.ExpiresAt.IsZero() && grace > old.ExpiresAt.Sub(now) {
 			return gatehouse.Errorf(gatehouse.EINVALID, "graceSeconds %d exceeds the old token's remaining life of %d seconds", req.GraceSeconds, max(0, int64(old.ExpiresAt.Sub(now)/time.Second)))
 		}
@@ -144,6 +184,7 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 		fresh, nt, err = s.newToken(gatehouse.Token{
 			Name: old.Name, Kind: gatehouse.KindAPI, Account: account,
 			Scopes: old.Scopes, ExpiresAt: exp, CreatedBy: subjectOf(p),
+			IdleTimeout: old.IdleTimeout, SelfRotate: old.SelfRotate, Family: old.FamilyID(),
 		}, now)
 		if err != nil {
 			return err
@@ -151,6 +192,14 @@ func (s *Service) RotateToken(ctx context.Context, p *Principal, account, id str
 		if err := tx.CreateToken(ctx, fresh); err != nil {
 			return err
 		}
+		// What is kept of the old token, to know it if it comes back: until
+		// it would have expired anyway, or while its family lives.
+		rot := gatehouse.Rotation{ID: old.ID, Hash: old.Hash, Family: old.FamilyID(), Account: account,
+			Successor: fresh.ID, RotatedAt: now.UTC(), KeepUntil: old.ExpiresAt}
+		if err := tx.AddRotation(ctx, rot); err != nil {
+			return err
+		}
+		c.putRotation(rot)
 		events := []gatehouse.Event{
 			s.tokenEvent(p, gatehouse.EventTokenCreated, fresh, "rotated from "+old.ID),
 			s.tokenEvent(p, gatehouse.EventTokenRotated, old, "successor "+fresh.ID),
@@ -287,8 +336,26 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 			ev.Actor = "reaper"
 			events = append(events, ev)
 		}
+		idle, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{IdleAt: now.Add(-idleSlack)})
+		if err != nil {
+			return err
+		}
+		for _, t := range idle {
+			c.revoke(t.ID)
+			ev := s.tokenEvent(nil, gatehouse.EventTokenIdleExpired, t, "removed by reaper: unused for its idle timeout")
+			ev.Actor = "reaper"
+			events = append(events, ev)
+		}
+		gone = append(gone, idle...)
 		if err := tx.AppendEvents(ctx, events); err != nil {
 			return err
+		}
+		pruned, err := tx.PruneRotations(ctx, now)
+		if err != nil {
+			return err
+		}
+		for _, id := range pruned {
+			c.dropRotation(id)
 		}
 		_, err = tx.PruneEvents(ctx, now.Add(-s.auditRetention))
 		return err
@@ -344,8 +411,11 @@ func (s *Service) newToken(rec gatehouse.Token, now time.Time) (gatehouse.Token,
 		return rec, gatehouse.NewToken{}, gatehouse.Internal(err)
 	}
 	h := t.Secret.Hash()
+	text := t.Reveal()
+	th := sha256.Sum256([]byte(text))
 	rec.ID = t.ID.String()
 	rec.Hash = h[:]
+	rec.TextHash = th[:]
 	rec.IssuedAt = now.UTC()
 	if !rec.ExpiresAt.IsZero() {
 		rec.ExpiresAt = rec.ExpiresAt.UTC()
@@ -354,7 +424,7 @@ func (s *Service) newToken(rec gatehouse.Token, now time.Time) (gatehouse.Token,
 		rec.Scopes = []gatehouse.Scope{}
 	}
 	return rec, gatehouse.NewToken{
-		Token:     t.Reveal(),
+		Token:     text,
 		ID:        rec.ID,
 		Name:      rec.Name,
 		IssuedAt:  rec.IssuedAt,

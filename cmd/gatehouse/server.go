@@ -100,6 +100,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, logw *logbuf.
 		DefaultLifetime:    time.Duration(cfg.Tokens.DefaultLifetime),
 		MaxLifetime:        time.Duration(cfg.Tokens.MaxLifetime),
 		AllowNonExpiring:   cfg.Tokens.AllowNonExpiring,
+		IdleTimeout:        time.Duration(cfg.Tokens.IdleTimeout),
 		RBAC:               rbacOf(cfg),
 		FileRBAC:           cfg.FileRBAC(),
 		Replica:            replicaName(cfg),

@@ -241,7 +241,7 @@ func (t *tx) DeleteAccount(ctx context.Context, name string) error {
 
 // ---- tokens
 
-const tokenCols = `id, name, kind, account, project, role, scopes, issued_at, expires_at, last_used_at, last_used_from, created_by, hash`
+const tokenCols = `id, name, kind, account, project, role, scopes, issued_at, expires_at, last_used_at, last_used_from, created_by, hash, idle_timeout, self_rotate, family, text_hash`
 
 func (t *tx) CreateToken(ctx context.Context, k gatehouse.Token) error {
 	var e encoder
@@ -250,9 +250,10 @@ func (t *tx) CreateToken(ctx context.Context, k gatehouse.Token) error {
 		return err
 	}
 	return t.insert(ctx, "token "+strconv.Quote(k.ID)+" already exists",
-		`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		`INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		k.ID, k.Name, string(k.Kind), k.Account, k.Project, k.Role, scopes,
-		nanos(k.IssuedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), k.LastUsedFrom, k.CreatedBy, nonNil(k.Hash))
+		nanos(k.IssuedAt), nanos(k.ExpiresAt), nanos(k.LastUsedAt), k.LastUsedFrom, k.CreatedBy, nonNil(k.Hash),
+		k.IdleTimeout, k.SelfRotate, k.Family, nonNil(k.TextHash))
 }
 
 func scanToken(sc scanner) (gatehouse.Token, error) {
@@ -262,11 +263,15 @@ func scanToken(sc scanner) (gatehouse.Token, error) {
 		issued, expires, usedA int64
 	)
 	err := sc.Scan(&k.ID, &k.Name, &kind, &k.Account, &k.Project, &k.Role, &scopes,
-		&issued, &expires, &usedA, &k.LastUsedFrom, &k.CreatedBy, &k.Hash)
+		&issued, &expires, &usedA, &k.LastUsedFrom, &k.CreatedBy, &k.Hash,
+		&k.IdleTimeout, &k.SelfRotate, &k.Family, &k.TextHash)
 	if err != nil {
 		return k, err
 	}
 	k.Kind = gatehouse.TokenKind(kind)
+	if len(k.TextHash) == 0 {
+		k.TextHash = nil // minted before text hashes were kept
+	}
 	k.IssuedAt, k.ExpiresAt, k.LastUsedAt = fromNanos(issued), fromNanos(expires), fromNanos(usedA)
 	k.Scopes = []gatehouse.Scope{}
 	return k, fromJSON(scopes, &k.Scopes)
@@ -303,6 +308,15 @@ func tokenWhere(f gatehouse.TokenFilter) *where {
 	}
 	if f.ExceptID != "" {
 		w.add("id <> ?", f.ExceptID)
+	}
+	if f.Family != "" {
+		w.add("(family = ? OR id = ?)", f.Family)
+	}
+	if len(f.TextHash) > 0 {
+		w.add("text_hash = ?", f.TextHash)
+	}
+	if !f.IdleAt.IsZero() {
+		w.add("(idle_timeout > 0 AND GREATEST(last_used_at, issued_at) + idle_timeout * 1000000000 <= ?)", nanos(f.IdleAt))
 	}
 	return w
 }

@@ -101,6 +101,8 @@ var conformanceCases = []struct {
 	{"ExchangeReplays", testExchangeReplays},
 	{"ConcurrentExchangeReplays", testConcurrentExchangeReplays},
 	{"TrustWritesInViewFail", testTrustWritesInViewFail},
+	{"TokenLifecycleFields", testTokenLifecycleFields},
+	{"Rotations", testRotations},
 }
 
 // runCases runs every case in parallel and counts the runs and failures.

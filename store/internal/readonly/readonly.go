@@ -102,3 +102,7 @@ func (Tx) AddExchangeReplay(context.Context, string, time.Time) error {
 func (Tx) PruneExchangeReplays(context.Context, time.Time) (int, error) {
 	return 0, Refused("PruneExchangeReplays")
 }
+func (Tx) AddRotation(context.Context, gatehouse.Rotation) error { return Refused("AddRotation") }
+func (Tx) PruneRotations(context.Context, time.Time) ([]string, error) {
+	return nil, Refused("PruneRotations")
+}

@@ -1,0 +1,290 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/token"
+)
+
+// Idle timeouts. A use reaches the store at most once a minute per token
+// and replica (Touch) and is written within a second, so a token counts
+// as idle only idleSlack after its timeout: one in constant use is never
+// refused for a use not yet recorded.
+const (
+	minIdleTimeout = 60 * 60            // an hour
+	maxIdleTimeout = 366 * 24 * 60 * 60 // a year and a day
+	idleSlack      = 2 * time.Minute
+)
+
+// idleTimeoutFor is a mint's idle timeout in seconds: the request's, or
+// the server's default when it gives none; 0 is none.
+func (s *Service) idleTimeoutFor(req *int64) (int64, error) {
+	if req == nil {
+		return int64(s.idleTimeout / time.Second), nil
+	}
+	if *req != 0 && (*req < minIdleTimeout || *req > maxIdleTimeout) {
+		return 0, gatehouse.Errorf(gatehouse.EINVALID, "idleTimeout must be 0 (none) or between %d (an hour) and %d seconds (a year)", minIdleTimeout, maxIdleTimeout)
+	}
+	return *req, nil
+}
+
+// idle reports whether ct looks idle at now (unix nanos) by what this
+// replica knows of its uses. Other replicas' uses reach it only through
+// the store, so a token that looks idle is confirmed there (confirmIdle)
+// before it is refused.
+func (ct *cachedToken) idle(now int64) bool {
+	return ct.idleNanos != 0 && now-max(ct.lastUse.Load(), ct.touched.Load()) >= ct.idleNanos+int64(idleSlack)
+}
+
+// errIdle answers a token unused for its idle timeout.
+var errIdle = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired: unused for longer than its idle timeout")
+
+// confirmIdle asks the store whether ct, which looks idle to this
+// replica, is idle; if it is, it removes it (audited token.idle_expired)
+// and reports true. Otherwise it notes the last use the store knows, so
+// that the next request does not ask again.
+func (s *Service) confirmIdle(ctx context.Context, ct *cachedToken) (bool, error) {
+	var rec gatehouse.Token
+	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		rec, err = tx.GetToken(ctx, ct.rec.ID)
+		return err
+	})
+	if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+		return true, nil // gone meanwhile (reaped or revoked)
+	}
+	if err != nil {
+		return false, err
+	}
+	last := max(rec.LastUsedAt.UnixNano(), rec.IssuedAt.UnixNano())
+	ct.lastUse.Store(max(ct.lastUse.Load(), last))
+	if !ct.idle(s.nowNanos()) {
+		return false, nil
+	}
+	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: rec.ID, IdleAt: s.now().Add(-idleSlack)})
+		if err != nil {
+			return err
+		}
+		events := make([]gatehouse.Event, 0, len(gone))
+		for _, t := range gone {
+			c.revoke(t.ID)
+			ev := s.tokenEvent(nil, gatehouse.EventTokenIdleExpired, t, "presented after its idle timeout")
+			ev.Actor = "system:gatehouse"
+			events = append(events, ev)
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	return err == nil, err
+}
+
+// rotationCache holds the tokens rotated away, by id, for the request
+// path: a token it holds is refused as reuse, not as unknown.
+type rotationCache struct {
+	mu sync.RWMutex
+	m  map[token.ID]*rotated
+}
+
+type rotated struct {
+	id     string
+	hash   [32]byte
+	family string
+}
+
+func newRotationCache() *rotationCache { return &rotationCache{m: map[token.ID]*rotated{}} }
+
+func (c *rotationCache) get(id token.ID) *rotated {
+	c.mu.RLock()
+	r := c.m[id]
+	c.mu.RUnlock()
+	return r
+}
+
+func (c *rotationCache) put(r gatehouse.Rotation) {
+	id, err := token.ParseID(r.ID)
+	if err != nil {
+		return // not a token's id: nothing could present it
+	}
+	e := &rotated{id: r.ID, family: r.Family}
+	copy(e.hash[:], r.Hash)
+	c.mu.Lock()
+	c.m[id] = e
+	c.mu.Unlock()
+}
+
+func (c *rotationCache) delete(idStr string) {
+	if id, err := token.ParseID(idStr); err == nil {
+		c.mu.Lock()
+		delete(c.m, id)
+		c.mu.Unlock()
+	}
+}
+
+// ids returns the ids of every rotation held.
+func (c *rotationCache) ids() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]string, 0, len(c.m))
+	for _, r := range c.m {
+		out = append(out, r.id)
+	}
+	return out
+}
+
+// reused is authenticate's answer to a token rotated away: its secret
+// verified against what was kept of it.
+type reused struct{ id string }
+
+func (*reused) Error() string { return "rotated token presented again" }
+
+// errReused answers a token rotated away and presented again.
+var errReused = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "this token was rotated away and presented again: its successors have been revoked, as a stolen token's would be; mint a new token")
+
+// reuseDetected treats the family of a rotated-away token presented again
+// as compromised (GitLab's rule): every live token of the family is
+// revoked, and the reuse is audited as token.reuse_detected.
+func (s *Service) reuseDetected(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		r, err := tx.GetRotation(ctx, id)
+		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+			return nil // pruned meanwhile: its family is gone or it expired
+		}
+		if err != nil {
+			return err
+		}
+		events, err := s.revokeTx(ctx, tx, c, nil, gatehouse.TokenFilter{Family: r.Family}, gatehouse.EventTokenRevoked, "rotated token "+id+" presented again")
+		if err != nil {
+			return err
+		}
+		for i := range events {
+			events[i].Actor = "system:gatehouse"
+		}
+		ev := s.stamp(gatehouse.Event{
+			Type: gatehouse.EventTokenReuseDetected, Actor: "system:gatehouse", TokenID: id, TokenKind: gatehouse.KindAPI,
+			Account: r.Account, Resource: "accounts", Object: r.Account,
+			Detail: "rotated away " + r.RotatedAt.UTC().Format(time.RFC3339) + "; family " + r.Family + ": " + strconv.Itoa(len(events)) + " live token(s) revoked",
+		})
+		return tx.AppendEvents(ctx, append([]gatehouse.Event{ev}, events...))
+	})
+}
+
+// Leak reports.
+const (
+	// maxLeakBatch bounds the entries of one report.
+	maxLeakBatch = 100
+	// leakReportsPerMinute bounds the reports one address may send.
+	leakReportsPerMinute = 30
+)
+
+// ReportLeaked revokes every live token that a leak report names, by its
+// whole text or by the SHA-256 of its whole text. It needs no
+// credential: whoever found a token may report it, as with GitHub's
+// credential revocation API. Its answer never says whether anything
+// matched (a token it names is revoked, so knowing would not help anyone
+// holding one); each revocation is audited as token.leaked with the
+// reporter's address. It is limited per address.
+func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.LeakReport) (int, error) {
+	n := len(r.Tokens) + len(r.SHA256)
+	if n == 0 {
+		return 0, gatehouse.Errorf(gatehouse.EINVALID, "give tokens (whole tokens) or sha256 (hex SHA-256 of whole tokens)")
+	}
+	if n > maxLeakBatch {
+		return 0, gatehouse.Errorf(gatehouse.EINVALID, "at most %d entries per report", maxLeakBatch)
+	}
+	var hashes [][]byte
+	type presented struct {
+		t    token.Token
+		text [32]byte
+	}
+	var whole []presented
+	for i, raw := range r.Tokens {
+		t, err := token.Parse(raw)
+		if err != nil {
+			return 0, gatehouse.Errorf(gatehouse.EINVALID, "tokens[%d] is not a Gatehouse token (its format or checksum is wrong)", i)
+		}
+		whole = append(whole, presented{t, sha256.Sum256([]byte(raw))})
+	}
+	for i, h := range r.SHA256 {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != sha256.Size || hex.EncodeToString(b) != h {
+			return 0, gatehouse.Errorf(gatehouse.EINVALID, "sha256[%d] must be 64 lowercase hexadecimal digits", i)
+		}
+		hashes = append(hashes, b)
+	}
+	if !s.leakLimit.allow(from, s.now()) {
+		return 0, gatehouse.Errorf(gatehouse.ETHROTTLED, "too many leak reports from this address; try again in a minute")
+	}
+	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		ids := map[string]bool{}
+		for _, p := range whole {
+			if p.t.Instance != "" && p.t.Instance != s.instance {
+				continue
+			}
+			rec, err := tx.GetToken(ctx, p.t.ID.String())
+			if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if token.Verify(p.t.Secret, rec.Hash) {
+				ids[rec.ID] = true
+			}
+		}
+		for _, h := range hashes {
+			toks, err := tx.ListTokens(ctx, gatehouse.TokenFilter{TextHash: h})
+			if err != nil {
+				return err
+			}
+			for _, t := range toks {
+				ids[t.ID] = true
+			}
+		}
+		var events []gatehouse.Event
+		for id := range ids {
+			gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: id})
+			if err != nil {
+				return err
+			}
+			for _, t := range gone {
+				c.revoke(t.ID)
+				ev := s.tokenEvent(nil, gatehouse.EventTokenLeaked, t, "reported leaked; revoked")
+				ev.Actor, ev.RemoteAddr = "system:leak-report", from
+				events = append(events, ev)
+			}
+		}
+		return tx.AppendEvents(ctx, events)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// addressLimiter counts what each address did in the current minute (a
+// fixed window; at most maxTracked addresses, a new one refused beyond).
+type addressLimiter struct {
+	limit  int
+	mu     sync.Mutex
+	window time.Time
+	counts map[string]int
+}
+
+func (l *addressLimiter) allow(addr string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.window) >= time.Minute || l.counts == nil {
+		l.window, l.counts = now, map[string]int{}
+	}
+	if l.counts[addr] >= l.limit || len(l.counts) >= maxTracked && l.counts[addr] == 0 {
+		return false
+	}
+	l.counts[addr]++
+	return true
+}

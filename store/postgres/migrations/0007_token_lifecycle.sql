@@ -1,0 +1,27 @@
+-- Token lifecycle: a token's idle timeout (seconds, 0: none), whether it
+-- may rotate itself, the rotation family it belongs to ('' : its own id
+-- is the family) and the SHA-256 of its whole text, by which a secret
+-- scanner reports it leaked without holding it (empty for tokens minted
+-- before this migration).
+ALTER TABLE tokens ADD COLUMN idle_timeout BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE tokens ADD COLUMN self_rotate BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE tokens ADD COLUMN family TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN text_hash BYTEA NOT NULL DEFAULT ''::bytea;
+CREATE INDEX tokens_text_hash ON tokens (text_hash) WHERE length(text_hash) > 0;
+CREATE INDEX tokens_family ON tokens (family) WHERE family <> '';
+
+-- Tokens rotated away: the SHA-256 of the old secret and the family it
+-- belonged to, kept until the old token would have expired (keep_until,
+-- 0: no expiry) and no longer than its family has a token, so that the
+-- old token presented again is known for what it is: its chain is
+-- compromised.
+CREATE TABLE token_rotations (
+	id         TEXT COLLATE "C" PRIMARY KEY,
+	hash       BYTEA NOT NULL,
+	family     TEXT COLLATE "C" NOT NULL,
+	account    TEXT COLLATE "C" NOT NULL,
+	successor  TEXT COLLATE "C" NOT NULL,
+	rotated_at BIGINT NOT NULL,
+	keep_until BIGINT NOT NULL
+);
+CREATE INDEX token_rotations_family ON token_rotations (family);
