@@ -191,49 +191,27 @@ const (
 // reporter's address. It is limited per address.
 func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.LeakReport) (int, error) {
 	n := len(r.Tokens) + len(r.SHA256)
-	if n == 0 {
-		return 0, gatehouse.Errorf(gatehouse.EINVALID, "give tokens (whole tokens) or sha256 (hex SHA-256 of whole tokens)")
-	}
-	if n > maxLeakBatch {
-		return 0, gatehouse.Errorf(gatehouse.EINVALID, "at most %d entries per report", maxLeakBatch)
-	}
-	var hashes [][]byte
-	type presented struct {
-		t    token.Token
-		text [32]byte
-	}
-	var whole []presented
-	for i, raw := range r.Tokens {
-		t, err := token.Parse(raw)
-		if err != nil {
-			return 0, gatehouse.Errorf(gatehouse.EINVALID, "tokens[%d] is not a Gatehouse token (its format or checksum is wrong)", i)
-		}
-		whole = append(whole, presented{t, sha256.Sum256([]byte(raw))})
-	}
-	for i, h := range r.SHA256 {
-		b, err := hex.DecodeString(h)
-		if err != nil || len(b) != sha256.Size || hex.EncodeToString(b) != h {
-			return 0, gatehouse.Errorf(gatehouse.EINVALID, "sha256[%d] must be 64 lowercase hexadecimal digits", i)
-		}
-		hashes = append(hashes, b)
+	whole, hashes, err := parseLeakReport(r)
+	if err != nil {
+		return 0, err
 	}
 	if !s.leakLimit.allow(from, s.now()) {
 		return 0, gatehouse.Errorf(gatehouse.ETHROTTLED, "too many leak reports from this address; try again in a minute")
 	}
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 		ids := map[string]bool{}
-		for _, p := range whole {
-			if p.t.Instance != "" && p.t.Instance != s.instance {
+		for _, t := range whole {
+			if t.Instance != "" && t.Instance != s.instance {
 				continue
 			}
-			rec, err := tx.GetToken(ctx, p.t.ID.String())
+			rec, err := tx.GetToken(ctx, t.ID.String())
 			if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			if token.Verify(p.t.Secret, rec.Hash) {
+			if token.Verify(t.Secret, rec.Hash) {
 				ids[rec.ID] = true
 			}
 		}
@@ -265,6 +243,37 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 		return 0, err
 	}
 	return n, nil
+}
+
+// parseLeakReport checks a leak report: 1 to maxLeakBatch entries, each
+// whole token well-formed (format and checksum), each hash 64 lowercase
+// hexadecimal digits. Its errors name the entry by index, never by what
+// it holds: that may be a live secret.
+func parseLeakReport(r gatehouse.LeakReport) ([]token.Token, [][]byte, error) {
+	n := len(r.Tokens) + len(r.SHA256)
+	if n == 0 {
+		return nil, nil, gatehouse.Errorf(gatehouse.EINVALID, "give tokens (whole tokens) or sha256 (hex SHA-256 of whole tokens)")
+	}
+	if n > maxLeakBatch {
+		return nil, nil, gatehouse.Errorf(gatehouse.EINVALID, "at most %d entries per report", maxLeakBatch)
+	}
+	whole := make([]token.Token, 0, len(r.Tokens))
+	for i, raw := range r.Tokens {
+		t, err := token.Parse(raw)
+		if err != nil {
+			return nil, nil, gatehouse.Errorf(gatehouse.EINVALID, "tokens[%d] is not a Gatehouse token (its format or checksum is wrong)", i)
+		}
+		whole = append(whole, t)
+	}
+	hashes := make([][]byte, 0, len(r.SHA256))
+	for i, h := range r.SHA256 {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != sha256.Size || hex.EncodeToString(b) != h {
+			return nil, nil, gatehouse.Errorf(gatehouse.EINVALID, "sha256[%d] must be 64 lowercase hexadecimal digits", i)
+		}
+		hashes = append(hashes, b)
+	}
+	return whole, hashes, nil
 }
 
 // addressLimiter counts what each address did in the current minute (a
