@@ -130,8 +130,21 @@ type Tx interface {
 	// id order) the first event at or after before: it never deletes an
 	// event at or after the cutoff, and may keep an older one that was
 	// written late.
+	//
+	// Both AppendEvents (this one and Store's) chain the events
+	// (audit_chain.go): inside the transaction, after taking the chain's
+	// head (appenders queue for it, so id order is chain order is commit
+	// order), each event's row gets its predecessor's hash and its own
+	// (ChainHasher over the event as stored), and the head moves to the
+	// last. PruneEvents makes the last event it deletes, if the chain
+	// holds it, the chain's start (AuditChain.StartID, StartHash).
 	AppendEvents(ctx context.Context, events []Event) error
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	// AuditChain returns the chain's state. ChainedEvents returns at most
+	// limit (> 0) events with ID > after, in id order, with the links
+	// their rows hold: every row, linked or not, so a verifier sees all.
+	AuditChain(ctx context.Context) (AuditChain, error)
+	ChainedEvents(ctx context.Context, after int64, limit int) ([]ChainedEvent, error)
 	// RequestsByHour counts one token's request events (type request,
 	// token id tokenID) with Time in [since, until) by the UTC hour their
 	// Time falls in: one entry per hour that has any, oldest first. A zero
@@ -195,6 +208,30 @@ type Tx interface {
 	// ListExchangeReplays returns every recorded key, expired or not,
 	// sorted by key (a restore carries them into the restored store).
 	ListExchangeReplays(ctx context.Context) ([]ExchangeReplay, error)
+
+	// Webhooks set through the API (those of the configuration file are
+	// not stored), by name. CreateWebhook returns ECONFLICT for a taken
+	// name; Get/Update/Delete return ENOTFOUND for an unknown one.
+	// ListWebhooks is sorted by name.
+	CreateWebhook(ctx context.Context, w Webhook) error
+	GetWebhook(ctx context.Context, name string) (Webhook, error)
+	ListWebhooks(ctx context.Context) ([]Webhook, error)
+	UpdateWebhook(ctx context.Context, w Webhook) error
+	DeleteWebhook(ctx context.Context, name string) error
+
+	// Notifications: the webhook outbox (see Notification).
+	// EnqueueNotification assigns the ID and returns true, or returns
+	// false and writes nothing when the webhook already has a
+	// notification with that Key. GetNotification returns ENOTFOUND for
+	// an unknown id. UpdateNotification writes State, Attempts,
+	// NextAttemptAt, LastStatus, LastError and UpdatedAt (ENOTFOUND for
+	// an unknown id). PruneNotifications deletes those delivered or
+	// failed with UpdatedAt at or before before, and says how many.
+	EnqueueNotification(ctx context.Context, n Notification) (bool, error)
+	GetNotification(ctx context.Context, id int64) (Notification, error)
+	ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error)
+	UpdateNotification(ctx context.Context, n Notification) error
+	PruneNotifications(ctx context.Context, before time.Time) (int, error)
 
 	// Rotations: tokens rotated away (see Rotation). AddRotation returns
 	// ECONFLICT for a taken id; GetRotation ENOTFOUND for an unknown one.

@@ -449,8 +449,14 @@ func (a *app) accountListTokensCmd() *cobra.Command {
 	}
 	format := addListOutputFlag(cmd)
 	cmd.Flags().StringVarP(&account, "account", "a", "", "account (default: your own)")
+	var expiring string
+	cmd.Flags().StringVar(&expiring, "expiring", "", "only tokens that expire within this time, such as 7d or 36h")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := format.check(); err != nil {
+			return err
+		}
+		within, err := parseExpiring(expiring)
+		if err != nil {
 			return err
 		}
 		c, err := a.client()
@@ -463,6 +469,9 @@ func (a *app) accountListTokensCmd() *cobra.Command {
 		items, err := c.ListTokens(cmd.Context(), account)
 		if err != nil {
 			return err
+		}
+		if expiring != "" {
+			items = expiringWithin(items, a.env.Now(), within)
 		}
 		return format.render(cmd.OutOrStdout(), nonNil(items), func(w *tabwriter.Writer) { a.tokenTable(w, items, format.wide()) })
 	}

@@ -149,7 +149,7 @@ func describeRevoke(in gatehouse.BulkRevoke) string {
 
 func (a *app) auditCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read the audit trail"}
-	cmd.AddCommand(a.auditListCmd())
+	cmd.AddCommand(a.auditListCmd(), a.auditVerifyCmd())
 	return cmd
 }
 

@@ -31,9 +31,10 @@ const realAdminPassword = "real-admin-password"
 // realAPI is a real Gatehouse server (the service on SQLite in a temp
 // directory, behind the real HTTP handler) served by httptest.
 type realAPI struct {
-	URL string
-	srv *httptest.Server
-	svc *service.Service
+	URL    string
+	srv    *httptest.Server
+	svc    *service.Service
+	dbPath string // the store's database file
 }
 
 // newRealAPI starts a real server with an admin whose password is
@@ -42,7 +43,8 @@ type realAPI struct {
 func newRealAPI(t *testing.T, tls bool, version string) *realAPI {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
+	dbPath := filepath.Join(t.TempDir(), "gatehouse.db")
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func newRealAPI(t *testing.T, tls bool, version string) *realAPI {
 		<-done
 		st.Close()
 	})
-	return &realAPI{URL: srv.URL, srv: srv, svc: svc}
+	return &realAPI{URL: srv.URL, srv: srv, svc: svc, dbPath: dbPath}
 }
 
 // certFile writes the server's TLS certificate to a PEM file and returns

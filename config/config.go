@@ -54,6 +54,8 @@ type Config struct {
 	TrustPolicies []TrustPolicy `yaml:"trustPolicies,omitempty"`
 	// SSO is login through an OpenID Connect provider (sso.go).
 	SSO SSO `yaml:"sso"`
+	// Notifications: webhooks and expiry warnings (notifications.go).
+	Notifications Notifications `yaml:"notifications"`
 
 	// File is the YAML file Load read, and which settings it sets where
 	// that matters (file.go); nil when there was none. It is never read
@@ -239,6 +241,7 @@ func Default() Config {
 			Window:        Duration(5 * time.Minute),
 			MaxConcurrent: max(1, runtime.GOMAXPROCS(0)/2),
 		},
+		Notifications: defaultNotifications(),
 	}
 }
 
@@ -373,6 +376,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.trustProblems()...)
 	c.SSO.OIDC.validate(bad)
+	c.Notifications.validate(bad)
 	return errors.Join(errs...)
 }
 
@@ -434,6 +438,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("trustPolicies", len(c.TrustPolicies)),
 		slog.Any("forwardAuth.trustedProxies", c.ForwardAuth.TrustedProxies),
 	}
+	attrs = append(attrs, c.Notifications.logAttrs()...)
 	return slog.GroupValue(append(attrs, c.SSO.OIDC.logAttrs()...)...)
 }
 

@@ -156,6 +156,7 @@ forwardAuth:
 		ForwardAuth: config.ForwardAuth{Headers: config.HeadersForwarded, Routes: []config.Route{
 			{Match: "GET /grafana/", Resource: "applications", Action: "get", Object: "monitoring/grafana"},
 		}},
+		Notifications: config.Default().Notifications,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)

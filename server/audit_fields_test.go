@@ -129,6 +129,7 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 		{method: "GET", path: "/api/v1/audit", tok: ivy.Token, want: want{"audit", "get", "*", "policy"}}, // readonly reads it all
 		{method: "GET", path: "/api/v1/audit?actor=ivy", tok: ivy.Token, want: want{"audit", "get", "ivy", "self"}},
 		{method: "GET", path: "/api/v1/audit?account=admin", tok: ivy.Token, want: want{"audit", "get", "admin", "policy"}},
+		{method: "GET", path: "/api/v1/audit/verify", tok: ivy.Token, want: want{"audit", "get", "*", "policy"}},
 		{method: "POST", path: "/api/v1/admin/revoke", tok: e.admin, body: gatehouse.BulkRevoke{Account: "bot", DryRun: true}, want: want{"accounts", "update", "*", "policy"}},
 		{method: "GET", path: "/api/v1/admin/backup", tok: ivy.Token, want: want{"settings", "update", "backup", "policy"}},
 		{req: form(ivy.Token, "token="+url.QueryEscape(ivy.Token)), want: want{"accounts", "get", "ivy", "self"}},
@@ -141,6 +142,12 @@ func TestEveryRequestEventNamesItsPermission(t *testing.T) {
 		{method: "PUT", path: "/api/v1/trust-policies/ci", tok: e.admin, body: trustFixture(300), want: want{"settings", "update", "trust", "policy"}},
 		{method: "POST", path: "/api/v1/trust-policies/ci/test", tok: ivy.Token, body: gatehouse.TrustTest{Token: "not-a-jwt"}, want: want{"settings", "get", "trust", "policy"}},
 		{method: "DELETE", path: "/api/v1/trust-policies/ci", tok: e.admin, want: want{"settings", "update", "trust", "policy"}},
+		{method: "POST", path: "/api/v1/webhooks", tok: e.admin, body: webhookFixture(t, "ops"), want: want{"settings", "update", "webhooks", "policy"}},
+		{method: "GET", path: "/api/v1/webhooks", tok: ivy.Token, want: want{"settings", "get", "webhooks", "policy"}},
+		{method: "GET", path: "/api/v1/webhooks/ops", tok: ivy.Token, want: want{"settings", "get", "webhooks", "policy"}},
+		{method: "GET", path: "/api/v1/webhooks/ops/deliveries", tok: ivy.Token, want: want{"settings", "get", "webhooks", "policy"}},
+		{method: "PUT", path: "/api/v1/webhooks/ops", tok: e.admin, body: webhookFixture(t, "ops"), want: want{"settings", "update", "webhooks", "policy"}},
+		{method: "DELETE", path: "/api/v1/webhooks/ops", tok: e.admin, want: want{"settings", "update", "webhooks", "policy"}},
 		{method: "DELETE", path: "/api/v1/session", tok: ivySession, want: want{"session", "delete", "ivy", "self"}},
 	}
 	// Each case's request carries its own User-Agent, so that its event

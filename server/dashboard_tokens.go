@@ -16,6 +16,8 @@ type userInfoView struct {
 	CanMint   bool
 	MintURL   string
 	RevokeURL string // prefix; the token id and "/revoke" follow
+	// Expiring are the user's tokens within the longest expiry warning.
+	Expiring []service.ExpiringToken
 }
 
 // userInfo shows who the user is, their roles and their API tokens.
@@ -34,6 +36,7 @@ func (d *dashboard) userInfo(w http.ResponseWriter, r *http.Request, p *service.
 			CanMint:   d.svc.MayMint(r.Context(), p, service.MintOwner{Account: a.Name}),
 			MintURL:   base + "new",
 			RevokeURL: base,
+			Expiring:  d.svc.ExpiringSoon(a.Tokens),
 		},
 	})
 	return nil

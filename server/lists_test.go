@@ -29,6 +29,7 @@ func TestEmptyListsAreEmptyArrays(t *testing.T) {
 	e.call("POST", "/api/v1/trust-policies", e.admin, gatehouse.TrustPolicy{Name: "ci", Issuer: "https://ci.example",
 		JWKSURL: "https://ci.example/jwks", Audiences: []string{"https://gatehouse.example"}, Account: "nobody",
 		Claims: map[string]gatehouse.ClaimPatterns{"repository_id": {"1"}}}, 200, nil)
+	e.call("POST", "/api/v1/webhooks", e.admin, webhookFixture(t, "ops"), 200, nil)
 
 	// Path values by wildcard, as the route table names them.
 	values := map[string]string{"name": "", "role": "r", "resource": "applications", "action": "get", "object...": "empty/web"}
@@ -45,6 +46,8 @@ func TestEmptyListsAreEmptyArrays(t *testing.T) {
 			return "web"
 		case strings.HasPrefix(path, "/api/v1/trust-policies/"):
 			return "ci"
+		case strings.HasPrefix(path, "/api/v1/webhooks/"):
+			return "ops"
 		}
 		t.Fatalf("no value for {name} in %s: add one", path)
 		return ""

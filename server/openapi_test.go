@@ -1017,6 +1017,7 @@ func TestOpenAPIAnswersMatchTheSpec(t *testing.T) {
 	c.put("/api/v1/trust-policies/nosuch", admin, gatehouse.TrustPolicy{Issuer: policy.Issuer, JWKSURL: policy.JWKSURL,
 		Audiences: policy.Audiences, Claims: policy.Claims, Account: "ci"}, 404)
 	c.put("/api/v1/trust-policies/shop-deploy", alice, policy, 403)
+	openAPIWebhooks(t, c, admin, alice)
 	idToken := is.sign(githubClaims(now))
 	e.remember(idToken)
 	c.post("/api/v1/trust-policies/shop-deploy/test", admin, gatehouse.TrustTest{Token: idToken}, 200)
@@ -1079,6 +1080,11 @@ func TestOpenAPIAnswersMatchTheSpec(t *testing.T) {
 	c.get("/api/v1/audit?actor=admin", alice, 403)
 	c.get("/api/v1/audit?status=ok", admin, 400)
 	c.send(specCall{method: "GET", path: "/api/v1/audit?user=admin", token: admin, offSpec: true}, 400)
+	var verified gatehouse.ChainVerification
+	c.into(specCall{method: "GET", path: "/api/v1/audit/verify", token: admin}, 200, &verified)
+	c.get("/api/v1/audit/verify?anchor="+url.QueryEscape(verified.Anchor), admin, 200)
+	c.send(specCall{method: "GET", path: "/api/v1/audit/verify?anchor=1:not-hex", token: admin, offSpec: true}, 400)
+	c.get("/api/v1/audit/verify", alice, 403)
 
 	// Break-glass.
 	c.post("/api/v1/admin/revoke", admin, gatehouse.BulkRevoke{Account: "ci", DryRun: true}, 200)

@@ -122,8 +122,17 @@ func (s *Server) routeTable() []route {
 		{"POST /api/v1/trust-policies/{name}/test", s.api(s.testTrustPolicy)},
 		{"POST " + exchangePath, s.exchange},
 
+		// Webhook notifications.
+		{"GET /api/v1/webhooks", s.api(s.listWebhooks)},
+		{"POST /api/v1/webhooks", s.api(s.createWebhook)},
+		{"GET /api/v1/webhooks/{name}", s.api(s.getWebhook)},
+		{"PUT /api/v1/webhooks/{name}", s.api(s.updateWebhook)},
+		{"DELETE /api/v1/webhooks/{name}", s.api(s.deleteWebhook)},
+		{"GET /api/v1/webhooks/{name}/deliveries", s.api(s.listDeliveries)},
+
 		// Audit and break-glass.
 		{"GET /api/v1/audit", s.api(s.listEvents)},
+		{"GET /api/v1/audit/verify", s.api(s.verifyAudit)},
 		{"POST /api/v1/admin/revoke", s.api(s.bulkRevoke)},
 		// Leak reports need no credential: the token found is the report.
 		{"POST /api/v1/tokens/leaked", s.reportLeaked},

@@ -459,6 +459,7 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 	bg := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runAuditWriter(ctx, bg) })
+	wg.Go(func() { s.runNotifications(ctx, bg) })
 	wg.Go(func() {
 		reap := time.NewTicker(reaperInterval)
 		defer reap.Stop()

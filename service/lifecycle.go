@@ -79,6 +79,9 @@ func (s *Service) confirmIdle(ctx context.Context, ct *cachedToken) (bool, error
 			ev.Actor = "system:gatehouse"
 			events = append(events, ev)
 		}
+		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenExpired, gone, "unused for its idle timeout"); err != nil {
+			return err
+		}
 		return tx.AppendEvents(ctx, events)
 	})
 	return err == nil, err
@@ -158,8 +161,16 @@ func (s *Service) reuseDetected(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		events, err := s.revokeTx(ctx, tx, c, nil, gatehouse.TokenFilter{Family: r.Family}, gatehouse.EventTokenRevoked, "rotated token "+id+" presented again")
+		why := "rotated token " + id + " presented again"
+		family, err := tx.ListTokens(ctx, gatehouse.TokenFilter{Family: r.Family})
 		if err != nil {
+			return err
+		}
+		events, err := s.revokeTx(ctx, tx, c, nil, gatehouse.TokenFilter{Family: r.Family}, gatehouse.EventTokenRevoked, why)
+		if err != nil {
+			return err
+		}
+		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenReuseDetected, family, why); err != nil {
 			return err
 		}
 		for i := range events {
@@ -235,6 +246,9 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 				ev := s.tokenEvent(nil, gatehouse.EventTokenLeaked, t, "reported leaked; revoked")
 				ev.Actor, ev.RemoteAddr = "system:leak-report", from
 				events = append(events, ev)
+			}
+			if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenLeaked, gone, "reported leaked; revoked"); err != nil {
+				return err
 			}
 		}
 		return tx.AppendEvents(ctx, events)

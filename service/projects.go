@@ -330,6 +330,9 @@ func (s *Service) revokeTx(ctx context.Context, tx gatehouse.Tx, c *change, p *P
 		c.revoke(t.ID)
 		events = append(events, s.tokenEvent(p, evType, t, detail))
 	}
+	if err := s.notifyTokens(ctx, tx, evType, gone, detail); err != nil {
+		return nil, err
+	}
 	return events, nil
 }
 

@@ -73,6 +73,9 @@ type Options struct {
 	// Without it, SSO accounts made earlier are still refused once their
 	// groups are older than DefaultGroupsMaxAge.
 	SSO *SSOOptions
+
+	// Notifications are the webhooks and expiry warnings (notify.go).
+	Notifications NotifyOptions
 }
 
 // Service implements Gatehouse's rules over a Store.
@@ -112,6 +115,9 @@ type Service struct {
 	backupBusy atomic.Bool
 	// rbacCheckBusy is set while CheckRBAC compiles a draft.
 	rbacCheckBusy atomic.Bool
+	// auditVerifyBusy is set while VerifyAudit re-hashes the audit trail
+	// (audit_verify.go).
+	auditVerifyBusy atomic.Bool
 
 	logins    *loginGuard
 	dummyOnce sync.Once
@@ -124,6 +130,8 @@ type Service struct {
 	jwks *jwksCache // trust policies' signing keys (jwks.go)
 
 	sso *ssoClient // nil without SSO
+
+	notify *notifier // webhook notifications (notify.go)
 	// ssoMaxAge is how long after the provider last confirmed an SSO
 	// account's groups its tokens are accepted (the hot path reads it).
 	ssoMaxAge int64
@@ -194,6 +202,11 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		s.sso = c
 		s.ssoMaxAge = int64(orDur(o.SSO.GroupsMaxAge, DefaultGroupsMaxAge))
 	}
+	notify, err := newNotifier(o.Notifications)
+	if err != nil {
+		return nil, err
+	}
+	s.notify = notify
 	s.jwks = newJWKSCache(orDur(o.JWKSTimeout, 5*time.Second), s.now)
 	s.logins = newLoginGuard(o.LoginMaxFailures, o.LoginWindow, o.LoginMaxConcurrent)
 	s.usage = newUsageTracker()

@@ -218,6 +218,9 @@ func (s *Service) rotate(ctx context.Context, p *Principal, account, id string, 
 			}
 			c.revoke(old.ID)
 			events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, old, "rotated"))
+			if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenRevoked, []gatehouse.Token{old}, "rotated"); err != nil {
+				return err
+			}
 		}
 		return tx.AppendEvents(ctx, events)
 	})
@@ -346,10 +349,16 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 			ev.Actor = "reaper"
 			events = append(events, ev)
 		}
-		gone = append(gone, idle...)
 		if err := tx.AppendEvents(ctx, events); err != nil {
 			return err
 		}
+		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenExpired, gone, "expired"); err != nil {
+			return err
+		}
+		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenExpired, idle, "unused for its idle timeout"); err != nil {
+			return err
+		}
+		gone = append(gone, idle...)
 		pruned, err := tx.PruneRotations(ctx, now)
 		if err != nil {
 			return err
@@ -448,6 +457,9 @@ func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFil
 		for _, t := range gone {
 			c.revoke(t.ID)
 			events = append(events, s.tokenEvent(p, evType, t, detail))
+		}
+		if err := s.notifyTokens(ctx, tx, evType, gone, detail); err != nil {
+			return err
 		}
 		return tx.AppendEvents(ctx, events)
 	})

@@ -268,6 +268,9 @@ func (s *Service) revokeIssuedTx(ctx context.Context, tx gatehouse.Tx, c *change
 		c.revoke(t.ID)
 		events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, t, detail))
 	}
+	if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenRevoked, gone, detail); err != nil {
+		return nil, err
+	}
 	return events, nil
 }
 

@@ -111,6 +111,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, logw *logbuf.
 		AuditRetention:     time.Duration(cfg.Audit.Retention),
 		StalenessBound:     time.Duration(cfg.Cluster.StalenessBound),
 		SSO:                ssoOf(cfg),
+		Notifications:      cfg.Notifications.Options(),
 	})
 	if err != nil {
 		return err

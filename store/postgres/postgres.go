@@ -212,8 +212,11 @@ func (s *Store) withTx(ctx context.Context, iso pgx.TxIsoLevel, fn func(*tx) err
 // with a serialization failure or a deadlock; this is the one place that
 // retries. withTx and View come through here.
 func (s *Store) retry(ctx context.Context, opts pgx.TxOptions, fn func(*tx) error) error {
+	// lockChain: an attempt lost the race for the audit chain's head
+	// (chain.go), so the next ones take it before their snapshot.
+	lockChain := false
 	for attempt := 1; ; attempt++ {
-		err := s.attempt(ctx, opts, fn)
+		err := s.attempt(ctx, opts, &lockChain, fn)
 		if err == nil || !retryable(err) {
 			return err
 		}
@@ -235,7 +238,7 @@ func (s *Store) retry(ctx context.Context, opts pgx.TxOptions, fn func(*tx) erro
 // attempt runs fn once in a new transaction. A retryable failure of any
 // statement dooms the transaction (PostgreSQL aborts it), so it is
 // returned even when fn went on and returned something else or nil.
-func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, fn func(*tx) error) error {
+func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, lockChain *bool, fn func(*tx) error) error {
 	pt, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return wrap(err)
@@ -249,6 +252,12 @@ func (s *Store) attempt(ctx context.Context, opts pgx.TxOptions, fn func(*tx) er
 		}
 	}()
 	t := &tx{tx: pt}
+	if *lockChain {
+		if err := t.lockChainFirst(ctx); err != nil {
+			return err
+		}
+	}
+	defer func() { *lockChain = *lockChain || t.chainConflict }()
 	err = fn(t)
 	switch {
 	case t.retry != nil:

@@ -33,6 +33,9 @@ type tx struct {
 	// readOnly is set in a View: PostgreSQL's refusal of a write there
 	// (25006) is the caller's bug, not a read-only server.
 	readOnly bool
+	// chainConflict is set when taking the audit chain's head failed with
+	// a serialization failure (chain.go): the retry takes it first.
+	chainConflict bool
 }
 
 var _ gatehouse.Tx = (*tx)(nil)
@@ -556,26 +559,31 @@ func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
 	return t.appendEvents(ctx, events)
 }
 
-// eventRows is how many events one INSERT carries (18 parameters each,
+// eventRows is how many events one INSERT carries (21 parameters each,
 // far under PostgreSQL's 65,535): one statement of many rows is parsed,
 // planned and executed once instead of once a row.
 const eventRows = 100
 
-// insertEvents is the INSERT of n events, numbered $1 ... $18n.
+// eventParams is the number of parameters of one event's row: its id,
+// eventCols and its two links.
+const eventParams = 21
+
+// insertEvents is the INSERT of n events with their ids and chain links,
+// numbered $1 ... $21n.
 func insertEvents(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (` + eventCols + `) VALUES `)
+	b.WriteString(`INSERT INTO events (id, ` + eventCols + `, prev_hash, hash) OVERRIDING SYSTEM VALUE VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		for c := range 18 {
+		for c := range eventParams {
 			if c > 0 {
 				b.WriteByte(',')
 			}
 			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(i*18 + c + 1))
+			b.WriteString(strconv.Itoa(i*eventParams + c + 1))
 		}
 		b.WriteByte(')')
 	}
@@ -584,13 +592,25 @@ func insertEvents(n int) string {
 
 var insertFull = insertEvents(eventRows)
 
-// appendEvents inserts a batch in one round trip, eventRows events a
-// statement. The statements run in order and a multi-row VALUES takes its
-// identity values row by row, so the ids increase in the order of events.
+// appendEvents chains a batch (chain.go): it locks the chain's head, takes
+// ids from the events sequence, and then inserts the rows, eventRows a
+// statement, and moves the head, in one round trip.
 func (t *tx) appendEvents(ctx context.Context, events []gatehouse.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	prev, err := t.lockChainHead(ctx)
+	if err != nil {
+		return err
+	}
+	ids, err := t.eventIDs(ctx, len(events))
+	if err != nil {
+		return err
+	}
+	var (
+		hasher gatehouse.ChainHasher
+		last   int64
+	)
 	b := &pgx.Batch{}
 	for len(events) > 0 {
 		n := min(len(events), eventRows)
@@ -598,14 +618,23 @@ func (t *tx) appendEvents(ctx context.Context, events []gatehouse.Event) error {
 		if n < eventRows {
 			q = insertEvents(n)
 		}
-		args := make([]any, 0, 18*n)
+		args := make([]any, 0, eventParams*n)
 		for _, e := range events[:n] {
-			args = append(args, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
-				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account)
+			e = stored(e)
+			e.ID, ids = ids[0], ids[1:]
+			hash := hasher.Next(prev, e)
+			link := make([]byte, 64)
+			copy(link, prev[:])
+			copy(link[32:], hash[:])
+			prev, last = hash, e.ID
+			args = append(args, e.ID, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
+				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account,
+				link[:32], link[32:])
 		}
 		b.Queue(q, t.args(args...)...)
 		events = events[n:]
 	}
+	b.Queue(`UPDATE audit_chain SET head_id = $1, head_hash = $2 WHERE id = 1`, last, prev[:])
 	return t.batch(ctx, b)
 }
 
@@ -674,9 +703,25 @@ func (t *tx) ListEvents(ctx context.Context, f gatehouse.EventFilter) ([]gatehou
 // are appended as they happen), so that walks only the old events and needs
 // no index on time, which would tax every insert.
 func (t *tx) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	tag, err := t.exec(ctx, `DELETE FROM events WHERE id < COALESCE(
+	//
+	// The last event deleted becomes the chain's start (chain.go), under
+	// the chain's lock, which appenders take before their ids: none of
+	// theirs can fall below the cutoff.
+	if _, err := t.lockChainHead(ctx); err != nil {
+		return 0, err
+	}
+	var cutoff int64
+	if err := t.tx.QueryRow(ctx, `SELECT COALESCE(
 		(SELECT id FROM events WHERE time >= $1 ORDER BY id LIMIT 1),
-		(SELECT COALESCE(MAX(id), 0) + 1 FROM events))`, nanos(before))
+		(SELECT COALESCE(MAX(id), 0) + 1 FROM events))`, nanos(before)).Scan(&cutoff); err != nil {
+		return 0, t.fail(err)
+	}
+	if _, err := t.exec(ctx, `UPDATE audit_chain AS c SET start_id = e.id, start_hash = COALESCE(e.hash, decode(repeat('00', 32), 'hex'))
+		FROM (SELECT id, hash FROM events WHERE id < $1 ORDER BY id DESC LIMIT 1) AS e
+		WHERE c.id = 1 AND e.id > c.start_id`, cutoff); err != nil {
+		return 0, err
+	}
+	tag, err := t.exec(ctx, `DELETE FROM events WHERE id < $1`, cutoff)
 	if err != nil {
 		return 0, err
 	}

@@ -491,21 +491,21 @@ func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
 	return appendEvents(ctx, t.tx, events)
 }
 
-// eventRows is how many events one INSERT carries: 18 parameters each,
+// eventRows is how many events one INSERT carries: 21 parameters each,
 // well under SQLite's limit of 32,766 parameters a statement. One
 // statement of many rows costs a fraction of as many one-row statements
 // (the per-statement work of database/sql and the driver dominates).
 const eventRows = 64
 
-// insertEvents is the INSERT of n events.
+// insertEvents is the INSERT of n events, with their ids and chain links.
 func insertEvents(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (` + eventCols + `) VALUES `)
+	b.WriteString(`INSERT INTO events (id, ` + eventCols + `, prev_hash, hash) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
@@ -514,19 +514,34 @@ func insertEvents(n int) string {
 var insertFull = insertEvents(eventRows)
 
 // appendEvents inserts a batch, eventRows events a statement (the full
-// chunks through one prepared statement). The rows of a statement get
-// their ids in the order given, and the ids come from AUTOINCREMENT, so
-// they increase in the order of events and are never reused after a prune.
+// chunks through one prepared statement), and chains it. The ids follow
+// the greatest one AUTOINCREMENT has handed out (inserting them raises its
+// sequence), in the order of events, and are never reused after a prune;
+// each row's hash covers its id, so the ids are given, not left to the
+// INSERT. The writer is single, so the head read here stays the head.
 func appendEvents(ctx context.Context, t *sql.Tx, events []gatehouse.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 18*min(len(events), eventRows))
+	id, prev, err := chainHead(ctx, t)
+	if err != nil {
+		return err
+	}
+	var hasher gatehouse.ChainHasher
+	args := make([]any, 0, 21*min(len(events), eventRows))
 	add := func(chunk []gatehouse.Event) []any {
 		args = args[:0]
 		for _, e := range chunk {
-			args = append(args, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
-				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account)
+			id++
+			e.ID = id
+			hash := hasher.Next(prev, e)
+			link := make([]byte, 64)
+			copy(link, prev[:])
+			copy(link[32:], hash[:])
+			prev = hash
+			args = append(args, e.ID, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
+				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account,
+				link[:32], link[32:])
 		}
 		return args
 	}
@@ -548,7 +563,7 @@ func appendEvents(ctx context.Context, t *sql.Tx, events []gatehouse.Event) erro
 			return wrap(err)
 		}
 	}
-	return nil
+	return setChainHead(ctx, t, id, prev)
 }
 
 func scanEvent(sc scanner) (gatehouse.Event, error) {
@@ -617,9 +632,17 @@ func (t *tx) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 	// to prune are those before the first one at or after the cutoff; that
 	// walks only the old events and needs no index on time, which would
 	// tax every insert.
-	r, err := t.tx.ExecContext(ctx, `DELETE FROM events WHERE id < COALESCE(
+	var cutoff int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(
 		(SELECT id FROM events WHERE time >= $1 ORDER BY id LIMIT 1),
-		(SELECT COALESCE(MAX(id), 0) + 1 FROM events))`, nanos(before))
+		(SELECT COALESCE(MAX(id), 0) + 1 FROM events))`, nanos(before)).Scan(&cutoff); err != nil {
+		return 0, wrap(err)
+	}
+	// The chain then starts at the last event deleted (audit_chain.go).
+	if err := pruneChainStart(ctx, t.tx, cutoff); err != nil {
+		return 0, err
+	}
+	r, err := t.tx.ExecContext(ctx, `DELETE FROM events WHERE id < $1`, cutoff)
 	if err != nil {
 		return 0, wrap(err)
 	}

@@ -102,6 +102,18 @@ func (Tx) AddExchangeReplay(context.Context, string, time.Time) error {
 func (Tx) PruneExchangeReplays(context.Context, time.Time) (int, error) {
 	return 0, Refused("PruneExchangeReplays")
 }
+func (Tx) CreateWebhook(context.Context, gatehouse.Webhook) error { return Refused("CreateWebhook") }
+func (Tx) UpdateWebhook(context.Context, gatehouse.Webhook) error { return Refused("UpdateWebhook") }
+func (Tx) DeleteWebhook(context.Context, string) error            { return Refused("DeleteWebhook") }
+func (Tx) EnqueueNotification(context.Context, gatehouse.Notification) (bool, error) {
+	return false, Refused("EnqueueNotification")
+}
+func (Tx) UpdateNotification(context.Context, gatehouse.Notification) error {
+	return Refused("UpdateNotification")
+}
+func (Tx) PruneNotifications(context.Context, time.Time) (int, error) {
+	return 0, Refused("PruneNotifications")
+}
 func (Tx) AddRotation(context.Context, gatehouse.Rotation) error { return Refused("AddRotation") }
 func (Tx) PruneRotations(context.Context, time.Time) ([]string, error) {
 	return nil, Refused("PruneRotations")
