@@ -142,7 +142,10 @@ type Rotation struct {
 	Account   string    // the owner
 	Successor string    // the token minted in its place
 	RotatedAt time.Time // when it was rotated
-	KeepUntil time.Time
+	// GraceUntil is the end of its grace period (zero: none): until then
+	// the old token is not reused, even when it is gone early.
+	GraceUntil time.Time
+	KeepUntil  time.Time
 }
 
 // Subject is the RBAC subject that the token acts as.

@@ -135,6 +135,6 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request, p *service.P
 		}
 		return gatehouse.Errorf(gatehouse.EINVALID, "invalid form body")
 	}
-	writeJSON(w, http.StatusOK, s.svc.Introspect(r.Context(), p, r.PostForm.Get("token")))
+	writeJSON(w, http.StatusOK, s.svc.Introspect(r.Context(), p, r.PostForm.Get("token"), clientIP(r)))
 	return nil
 }

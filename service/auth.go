@@ -213,7 +213,10 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 	ct := s.tokens.get(t.ID)
 	if ct == nil || !token.Verify(t.Secret, ct.hash[:]) {
 		if ct == nil {
-			if r := s.rotations.get(t.ID); r != nil && token.Verify(t.Secret, r.hash[:]) {
+			// Rotated away, and gone (revoked, reaped) after its grace
+			// period or with none: reused. Gone early, within its grace,
+			// it is merely revoked.
+			if r := s.rotations.get(t.ID); r != nil && token.Verify(t.Secret, r.hash[:]) && s.nowNanos() >= r.graceUntil {
 				return &reused{id: r.id}
 			}
 		}
@@ -222,16 +225,19 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 	// From here on the caller has proved it holds the secret, so a precise
 	// answer leaks nothing.
 	rec := &ct.rec
-	now := s.nowNanos()
-	if ct.expires != 0 && now >= ct.expires {
-		if r := s.rotations.get(t.ID); r != nil {
-			// Rotated with a grace period that has ended.
-			return &reused{id: r.id}
+	if ct.expires != 0 || ct.idleNanos != 0 {
+		// The clock only for a token that can expire or go idle.
+		now := s.nowNanos()
+		if ct.expires != 0 && now >= ct.expires {
+			if r := s.rotations.get(t.ID); r != nil {
+				// Rotated with a grace period that has ended.
+				return &reused{id: r.id}
+			}
+			return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired")
 		}
-		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired")
-	}
-	if ct.idle(now) {
-		return &idleToken{ct}
+		if ct.idle(now) {
+			return &idleToken{ct}
+		}
 	}
 	*p = Principal{
 		tokenID:   rec.ID,

@@ -13,7 +13,11 @@ import (
 // for anything that is not a valid token but also when the caller may not
 // see the owner: accounts, get, <owner> (its own account needs nothing)
 // for session and API tokens, projects, get, <project> for project tokens.
-func (s *Service) Introspect(ctx context.Context, caller *Principal, raw string) gatehouse.Introspection {
+//
+// A token introspected is a token used (by the client that presented it
+// to the caller): its last use is recorded as from, the caller's address,
+// so that an idle timeout does not remove a credential in constant use.
+func (s *Service) Introspect(ctx context.Context, caller *Principal, raw, from string) gatehouse.Introspection {
 	inactive := gatehouse.Introspection{Active: false}
 	if raw == "" || caller == nil {
 		return inactive
@@ -25,6 +29,7 @@ func (s *Service) Introspect(ctx context.Context, caller *Principal, raw string)
 	if err != nil {
 		return inactive
 	}
+	s.Touch(q, from)
 	switch {
 	case q.kind == gatehouse.KindProject:
 		if !s.Can(caller, "projects", "get", q.project) {

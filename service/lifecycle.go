@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -95,9 +96,10 @@ type rotationCache struct {
 }
 
 type rotated struct {
-	id     string
-	hash   [32]byte
-	family string
+	id         string
+	hash       [32]byte
+	family     string
+	graceUntil int64 // unix nanos; 0: no grace
 }
 
 func newRotationCache() *rotationCache { return &rotationCache{m: map[token.ID]*rotated{}} }
@@ -115,6 +117,9 @@ func (c *rotationCache) put(r gatehouse.Rotation) {
 		return // not a token's id: nothing could present it
 	}
 	e := &rotated{id: r.ID, family: r.Family}
+	if !r.GraceUntil.IsZero() {
+		e.graceUntil = r.GraceUntil.UnixNano()
+	}
 	copy(e.hash[:], r.Hash)
 	c.mu.Lock()
 	c.m[id] = e
@@ -173,6 +178,16 @@ func (s *Service) reuseDetected(ctx context.Context, id string) error {
 		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenReuseDetected, family, why); err != nil {
 			return err
 		}
+		// The family is gone, so what was kept of its rotations has
+		// nothing left to protect: forgotten now, a stale copy presented
+		// again costs no further write.
+		pruned, err := tx.PruneRotations(ctx, s.now())
+		if err != nil {
+			return err
+		}
+		for _, id := range pruned {
+			c.dropRotation(id)
+		}
 		for i := range events {
 			events[i].Actor = "system:gatehouse"
 		}
@@ -209,8 +224,11 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 	if !s.leakLimit.allow(from, s.now()) {
 		return 0, gatehouse.Errorf(gatehouse.ETHROTTLED, "too many leak reports from this address; try again in a minute")
 	}
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
-		ids := map[string]bool{}
+	// Found in a read, off the write path: a report that names nothing
+	// (most of them) never waits for the writer nor holds it up.
+	ids := map[string]bool{}
+	err = s.store.View(ctx, func(tx gatehouse.Tx) error {
+		clear(ids)
 		for _, t := range whole {
 			if t.Instance != "" && t.Instance != s.instance {
 				continue
@@ -235,24 +253,30 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 				ids[t.ID] = true
 			}
 		}
-		var events []gatehouse.Event
-		for id := range ids {
-			gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: id})
-			if err != nil {
-				return err
-			}
-			for _, t := range gone {
-				c.revoke(t.ID)
-				ev := s.tokenEvent(nil, gatehouse.EventTokenLeaked, t, "reported leaked; revoked")
-				ev.Actor, ev.RemoteAddr = "system:leak-report", from
-				events = append(events, ev)
-			}
-			if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenLeaked, gone, "reported leaked; revoked"); err != nil {
-				return err
-			}
-		}
-		return tx.AppendEvents(ctx, events)
+		return nil
 	})
+	if err == nil && len(ids) > 0 {
+		err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+			var events []gatehouse.Event
+			for id := range ids {
+				// By id: the token found above, if it is still there.
+				gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: id})
+				if err != nil {
+					return err
+				}
+				for _, t := range gone {
+					c.revoke(t.ID)
+					ev := s.tokenEvent(nil, gatehouse.EventTokenLeaked, t, "reported leaked; revoked")
+					ev.Actor, ev.RemoteAddr = "system:leak-report", from
+					events = append(events, ev)
+				}
+				if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenLeaked, gone, "reported leaked; revoked"); err != nil {
+					return err
+				}
+			}
+			return tx.AppendEvents(ctx, events)
+		})
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -290,24 +314,48 @@ func parseLeakReport(r gatehouse.LeakReport) ([]token.Token, [][]byte, error) {
 	return whole, hashes, nil
 }
 
-// addressLimiter counts what each address did in the current minute (a
-// fixed window; at most maxTracked addresses, a new one refused beyond).
+// addressLimiter counts what each client did in the current minute (a
+// fixed window). An IPv6 client is counted by its /64, the smallest block
+// a site is given, so that one host cannot pose as millions of clients.
+// It tracks at most max clients a minute (maxTracked when 0): beyond
+// that a new one is refused until the next window, which bounds memory;
+// a sender with that many /64s can delay others by up to a minute.
 type addressLimiter struct {
 	limit  int
+	max    int
 	mu     sync.Mutex
 	window time.Time
 	counts map[string]int
 }
 
 func (l *addressLimiter) allow(addr string, now time.Time) bool {
+	key := clientKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.window) >= time.Minute || l.counts == nil {
+	if now.Sub(l.window) >= time.Minute || now.Before(l.window) || l.counts == nil {
 		l.window, l.counts = now, map[string]int{}
 	}
-	if l.counts[addr] >= l.limit || len(l.counts) >= maxTracked && l.counts[addr] == 0 {
+	limit := l.max
+	if limit == 0 {
+		limit = maxTracked
+	}
+	if l.counts[key] >= l.limit || len(l.counts) >= limit && l.counts[key] == 0 {
 		return false
 	}
-	l.counts[addr]++
+	l.counts[key]++
 	return true
+}
+
+// clientKey is what addressLimiter counts addr under: the address, or
+// for IPv6 its /64.
+func clientKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return addr
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }

@@ -160,7 +160,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		tokens:           newTokenCache(),
 		rotations:        newRotationCache(),
 		idleTimeout:      o.IdleTimeout,
-		leakLimit:        addressLimiter{limit: leakReportsPerMinute},
+		leakLimit:        addressLimiter{limit: leakReportsPerMinute, max: 100000},
 		accounts:         accountCache{m: map[string]*accountSlot{}},
 		apps:             newAppCache(),
 	}

@@ -196,6 +196,9 @@ func (s *Service) rotate(ctx context.Context, p *Principal, account, id string, 
 		// it would have expired anyway, or while its family lives.
 		rot := gatehouse.Rotation{ID: old.ID, Hash: old.Hash, Family: old.FamilyID(), Account: account,
 			Successor: fresh.ID, RotatedAt: now.UTC(), KeepUntil: old.ExpiresAt}
+		if grace > 0 {
+			rot.GraceUntil = now.Add(grace).UTC()
+		}
 		if err := tx.AddRotation(ctx, rot); err != nil {
 			return err
 		}

@@ -10,22 +10,22 @@ import (
 
 // ---- rotations
 
-const rotationCols = `id, hash, family, account, successor, rotated_at, keep_until`
+const rotationCols = `id, hash, family, account, successor, rotated_at, grace_until, keep_until`
 
 func scanRotation(sc scanner) (gatehouse.Rotation, error) {
 	var (
-		r             gatehouse.Rotation
-		rotated, keep int64
+		r                    gatehouse.Rotation
+		rotated, grace, keep int64
 	)
-	err := sc.Scan(&r.ID, &r.Hash, &r.Family, &r.Account, &r.Successor, &rotated, &keep)
-	r.RotatedAt, r.KeepUntil = fromNanos(rotated), fromNanos(keep)
+	err := sc.Scan(&r.ID, &r.Hash, &r.Family, &r.Account, &r.Successor, &rotated, &grace, &keep)
+	r.RotatedAt, r.GraceUntil, r.KeepUntil = fromNanos(rotated), fromNanos(grace), fromNanos(keep)
 	return r, err
 }
 
 func (t *tx) AddRotation(ctx context.Context, r gatehouse.Rotation) error {
 	return t.insert(ctx, "rotation of token "+strconv.Quote(r.ID)+" already recorded",
-		`INSERT INTO token_rotations (`+rotationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		r.ID, nonNil(r.Hash), r.Family, r.Account, r.Successor, nanos(r.RotatedAt), nanos(r.KeepUntil))
+		`INSERT INTO token_rotations (`+rotationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		r.ID, nonNil(r.Hash), r.Family, r.Account, r.Successor, nanos(r.RotatedAt), nanos(r.GraceUntil), nanos(r.KeepUntil))
 }
 
 func (t *tx) GetRotation(ctx context.Context, id string) (gatehouse.Rotation, error) {

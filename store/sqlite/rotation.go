@@ -10,7 +10,7 @@ import (
 
 // ---- rotations
 
-const rotationCols = `id, hash, family, account, successor, rotated_at, keep_until`
+const rotationCols = `id, hash, family, account, successor, rotated_at, grace_until, keep_until`
 
 // rotationGone is the rotations PruneRotations deletes.
 const rotationGone = ` FROM token_rotations r WHERE (r.keep_until <> 0 AND r.keep_until <= $1)
@@ -18,11 +18,11 @@ const rotationGone = ` FROM token_rotations r WHERE (r.keep_until <> 0 AND r.kee
 
 func scanRotation(sc scanner) (gatehouse.Rotation, error) {
 	var (
-		r             gatehouse.Rotation
-		rotated, keep int64
+		r                    gatehouse.Rotation
+		rotated, grace, keep int64
 	)
-	err := sc.Scan(&r.ID, &r.Hash, &r.Family, &r.Account, &r.Successor, &rotated, &keep)
-	r.RotatedAt, r.KeepUntil = fromNanos(rotated), fromNanos(keep)
+	err := sc.Scan(&r.ID, &r.Hash, &r.Family, &r.Account, &r.Successor, &rotated, &grace, &keep)
+	r.RotatedAt, r.GraceUntil, r.KeepUntil = fromNanos(rotated), fromNanos(grace), fromNanos(keep)
 	return r, err
 }
 
@@ -32,8 +32,8 @@ func (t *tx) AddRotation(ctx context.Context, r gatehouse.Rotation) error {
 		hash = []byte{}
 	}
 	return insert(ctx, t.tx, "rotation of token "+strconv.Quote(r.ID)+" already recorded",
-		`INSERT INTO token_rotations (`+rotationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		r.ID, hash, r.Family, r.Account, r.Successor, nanos(r.RotatedAt), nanos(r.KeepUntil))
+		`INSERT INTO token_rotations (`+rotationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		r.ID, hash, r.Family, r.Account, r.Successor, nanos(r.RotatedAt), nanos(r.GraceUntil), nanos(r.KeepUntil))
 }
 
 func (t *tx) GetRotation(ctx context.Context, id string) (gatehouse.Rotation, error) {

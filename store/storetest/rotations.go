@@ -56,7 +56,8 @@ func testTokenLifecycleFields(t *testing.T, open func(t *testing.T) gatehouse.St
 }
 
 func rotation(id, family, successor string, keep time.Time) gatehouse.Rotation {
-	return gatehouse.Rotation{ID: id, Hash: hash(id), Family: family, Account: "alice", Successor: successor, RotatedAt: at(time.Minute), KeepUntil: keep}
+	return gatehouse.Rotation{ID: id, Hash: hash(id), Family: family, Account: "alice", Successor: successor,
+		RotatedAt: at(time.Minute), GraceUntil: at(2 * time.Minute), KeepUntil: keep}
 }
 
 // testRotations: rotations round-trip, conflict on a taken id, list by
