@@ -56,7 +56,11 @@ func TestChainProperty(t *testing.T) {
 	}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cases := map[string]int{}
-	for step := 0; cases["tamper"] < 1200; step++ {
+	tampers := 1200
+	if testing.Short() {
+		tampers = 150 // the race detector's run; the full one is CI's plain run
+	}
+	for step := 0; cases["tamper"] < tampers; step++ {
 		switch op := rng.IntN(10); {
 		case op < 4: // append
 			n := 1 + rng.IntN(40)
