@@ -142,8 +142,12 @@ type ChainedEvent struct {
 	// Linked is false for a row without links: written before the
 	// chain, or by something that bypassed the store.
 	Linked bool
-	Prev   ChainHash // the hash the row says its predecessor has
-	Hash   ChainHash // the row's own hash
+	// Unreadable is true for a row whose stored values are not of their
+	// columns' types (SQLite keeps whatever is written): changed outside
+	// Gatehouse, it cannot be what was hashed.
+	Unreadable bool
+	Prev       ChainHash // the hash the row says its predecessor has
+	Hash       ChainHash // the row's own hash
 }
 
 // ChainVerifier recomputes a chain event by event, in id order: the store
@@ -223,7 +227,19 @@ type ChainVerification struct {
 func NewChainVerifier(chain AuditChain, anchor *ChainAnchor) *ChainVerifier {
 	v := &ChainVerifier{chain: chain, anchor: anchor, expect: chain.StartHash}
 	v.res.StartID, v.res.StartHash = chain.StartID, chain.StartHash
-	if anchor != nil && anchor.ID == chain.StartID && anchor.Hash == chain.StartHash {
+	// The boundaries are rows like any other, as open to tampering: only
+	// states the store can reach are believed. Until a prune reaches the
+	// chain it starts right after the legacy boundary, at the zero hash;
+	// after one, at a chained event past that boundary, and nothing at or
+	// before it is kept (a prune deletes every older event, the legacy
+	// ones first).
+	switch {
+	case chain.StartID < chain.LegacyID,
+		chain.StartID == chain.LegacyID && chain.StartHash != (ChainHash{}):
+		v.fail(chain.StartID, "the chain's start and the legacy boundary disagree: a boundary was changed")
+		return v
+	}
+	if anchor != nil && anchor.ID > chain.LegacyID && anchor.ID == chain.StartID && anchor.Hash == chain.StartHash {
 		// The anchor is the chain's start: the last event pruned, or the
 		// empty chain.
 		v.res.AnchorChecked = true
@@ -248,6 +264,12 @@ func (v *ChainVerifier) Check(e ChainedEvent) bool {
 	}
 	v.lastID = e.ID
 	switch {
+	case e.Unreadable:
+		return v.fail(e.ID, "the event's stored values are not of their types: it was changed outside Gatehouse")
+	case e.ID <= v.chain.LegacyID && e.Linked:
+		return v.fail(e.ID, "a chained event among those from before the chain: its boundary was moved")
+	case e.ID <= v.chain.LegacyID && v.chain.StartID > v.chain.LegacyID:
+		return v.fail(e.ID, "an event from before the chain, kept past a prune that deletes every older event")
 	case e.ID <= v.chain.LegacyID:
 		v.res.Unchained++
 		return true
@@ -300,6 +322,8 @@ func (v *ChainVerifier) Finish() ChainVerification {
 	case v.anchor != nil && !res.AnchorChecked:
 		res.FirstBadID = v.anchor.ID
 		switch {
+		case v.anchor.ID <= v.chain.LegacyID:
+			res.Problem = "the anchor is among the events from before the chain, which it does not cover: no exported head can be there"
 		case v.anchor.ID > v.chain.HeadID:
 			res.Problem = "the anchor's event is gone: the chain ends before it (the newest events were removed)"
 		case v.anchor.ID == v.chain.StartID:

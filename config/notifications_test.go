@@ -11,7 +11,7 @@ import (
 
 func TestNotificationsFromYAML(t *testing.T) {
 	secret := filepath.Join(t.TempDir(), "hook-secret")
-	if err := os.WriteFile(secret, []byte("k\n"), 0o600); err != nil {
+	if err := os.WriteFile(secret, []byte("config-test-webhook-key-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := Parse([]byte(`
@@ -62,7 +62,7 @@ func TestNotificationsInvalid(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
 	empty := filepath.Join(dir, "empty")
-	os.WriteFile(secret, []byte("k"), 0o600)
+	os.WriteFile(secret, []byte("config-test-webhook-key-0123456789"), 0o600)
 	os.WriteFile(empty, nil, 0o600)
 	for name, tc := range map[string]struct{ yaml, setting, problem string }{
 		"fail/scheme": {`webhooks: [{name: a, url: "ftp://h/", secretFile: ` + secret + `, events: ["*"]}]`,
@@ -72,9 +72,9 @@ func TestNotificationsInvalid(t *testing.T) {
 		"fail/event": {`webhooks: [{name: a, url: "https://h/", secretFile: ` + secret + `, events: [token.created]}]`,
 			"notifications.webhooks[0]", "token.created"},
 		"fail/empty secret": {`webhooks: [{name: a, url: "https://h/", secretFile: ` + empty + `, events: ["*"]}]`,
-			"notifications.webhooks[0]", "empty"},
+			"notifications.webhooks[0]", "a readable regular file holding a key of 32 to 4096 bytes"},
 		"fail/missing secret": {`webhooks: [{name: a, url: "https://h/", secretFile: ` + filepath.Join(dir, "nope") + `, events: ["*"]}]`,
-			"notifications.webhooks[0]", "cannot be read"},
+			"notifications.webhooks[0]", "a readable regular file holding a key of 32 to 4096 bytes"},
 		"fail/twice": {`webhooks: [{name: a, url: "https://h/", secretFile: ` + secret + `, events: ["*"]}, {name: a, url: "https://h/", secretFile: ` + secret + `, events: ["*"]}]`,
 			"notifications.webhooks[1].name", "twice"},
 		"fail/lead too short": {`expiryWarnings: [30s]`, "notifications.expiryWarnings", "between 1m"},

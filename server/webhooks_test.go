@@ -154,7 +154,7 @@ func notifyEnv(t *testing.T, events []string, opts ...func(*service.NotifyOption
 	r := &receiver{t: t, secret: filepath.Join(t.TempDir(), "webhook-secret")}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
-	if err := os.WriteFile(r.secret, []byte("placeholder"), 0o600); err != nil {
+	if err := os.WriteFile(r.secret, []byte("placeholder-key-until-the-test-sets-one"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e := newEnv(t, func(o *envSettings) {
@@ -582,10 +582,10 @@ func TestDashboardExpiringWarning(t *testing.T) {
 func openAPIWebhooks(t *testing.T, c *specClient, admin, other string) {
 	t.Helper()
 	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte("openapi-webhook-key"), 0o600); err != nil {
+	if err := os.WriteFile(secret, []byte("openapi-webhook-key-0123456789abcdef"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.e.remember("openapi-webhook-key")
+	c.e.remember("openapi-webhook-key-0123456789abcdef")
 	hook := gatehouse.WebhookRequest{Name: "ops", URL: "https://hooks.example/gatehouse", SecretFile: secret, Events: []string{"*"}}
 	c.post("/api/v1/webhooks", admin, hook, 200)
 	c.post("/api/v1/webhooks", admin, hook, 409)
@@ -609,7 +609,7 @@ func openAPIWebhooks(t *testing.T, c *specClient, admin, other string) {
 func webhookFixture(t *testing.T, name string) gatehouse.WebhookRequest {
 	t.Helper()
 	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte("fixture-webhook-key"), 0o600); err != nil {
+	if err := os.WriteFile(secret, []byte("fixture-webhook-key-0123456789abcdef"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return gatehouse.WebhookRequest{Name: name, URL: "https://hooks.example/" + name, SecretFile: secret, Events: []string{"*"}}

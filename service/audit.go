@@ -291,7 +291,12 @@ const (
 
 // drainAudit writes what is queued now, in this goroutine; it returns when
 // the queue is empty.
+//
+// What it writes is every request's, not only its caller's: a caller that
+// hangs up (ctx cancelled) must not make them fail, so the writes run
+// without ctx's cancellation.
 func (s *Service) drainAudit(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
 	for {
 		batch := s.audit.take(nil)
 		if len(batch) == 0 {

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -24,9 +26,14 @@ const notifyLock = "notifications"
 
 // Delivery bounds.
 const (
-	// deliverBatch is how many due notifications one pass takes.
-	deliverBatch = 100
-	// maxSecretLen bounds a webhook's secret file.
+	// deliverBatch is how many due notifications of one webhook a pass
+	// takes; deliverParallel how many webhooks it sends to at once.
+	deliverBatch    = 100
+	deliverParallel = 8
+	// minSecretLen and maxSecretLen bound a webhook's key: at least 32
+	// bytes (a random key; a short file could be guessed from the
+	// signatures), at most 4096.
+	minSecretLen = 32
 	maxSecretLen = 4096
 	// maxDiscard is how much of a receiver's answer is read (and thrown
 	// away) so that the connection can be reused; the rest is dropped.
@@ -71,27 +78,37 @@ func backoff(attempts int) time.Duration {
 	return min(d, maxBackoff)
 }
 
-// readSecret reads a webhook's HMAC key from its file, without its final
-// line break. The key and the file's content are never part of an error.
+// readSecret reads a webhook's HMAC key from its file, without one final
+// line break (LF or CR LF). The file must be a regular file holding 32 to
+// 4096 bytes: a FIFO or a device (which could block the read for ever) is
+// refused before it is read, and so is a short file, whose content an
+// administrator who names it could guess offline from the signatures. One
+// message for every refusal, and never the content: the answer does not
+// tell a missing file from an unreadable or a short one.
 func readSecret(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("the secret file cannot be read: %w", errors.Unwrap(err))
+		return nil, errSecretFile
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretLen+1))
-	if err != nil {
-		return nil, fmt.Errorf("the secret file cannot be read")
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, errSecretFile
 	}
-	b = bytes.TrimRight(b, "\r\n")
-	switch {
-	case len(b) > maxSecretLen:
-		return nil, fmt.Errorf("the secret file is longer than %d bytes", maxSecretLen)
-	case len(bytes.TrimSpace(b)) == 0:
-		return nil, fmt.Errorf("the secret file is empty")
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretLen+3))
+	if err != nil {
+		return nil, errSecretFile
+	}
+	if t, ok := bytes.CutSuffix(b, []byte("\n")); ok {
+		b = bytes.TrimSuffix(t, []byte("\r"))
+	}
+	if len(b) < minSecretLen || len(b) > maxSecretLen {
+		return nil, errSecretFile
 	}
 	return b, nil
 }
+
+// errSecretFile is every refusal of a secret file.
+var errSecretFile = fmt.Errorf("it must be a readable regular file holding a key of %d to %d bytes (a final line break aside)", minSecretLen, maxSecretLen)
 
 // Sign returns the X-Gatehouse-Signature value of body sent at timestamp
 // (Unix seconds): "sha256=" and the hex HMAC-SHA256, keyed with the
@@ -206,38 +223,68 @@ func (s *Service) DeliverNotifications(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer release()
-	var due []gatehouse.Notification
+	// Each webhook has a queue of its own, worked by a goroutine of its own
+	// (at most deliverParallel at once), so that a receiver that is down,
+	// hangs until the timeout or is merely slow holds up only itself.
+	due := map[string][]gatehouse.Notification{}
 	err = s.store.View(ctx, func(tx gatehouse.Tx) error {
-		var err error
-		due, err = tx.ListNotifications(ctx, gatehouse.NotificationFilter{DueAt: s.now(), Limit: deliverBatch})
-		return err
+		clear(due)
+		hooks, err := s.webhooksTx(ctx, tx)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		for _, w := range hooks {
+			ns, err := tx.ListNotifications(ctx, gatehouse.NotificationFilter{Webhook: w.Name, DueAt: now, Limit: deliverBatch})
+			if err != nil {
+				return err
+			}
+			if len(ns) > 0 {
+				due[w.Name] = ns
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	delivered := 0
-	// A webhook whose receiver failed is left alone for the rest of the
-	// pass (its notifications are not claimed, so no attempt is spent),
-	// so that one receiver that is down does not hold up the others.
-	down := map[string]bool{}
-	for _, n := range due {
-		if ctx.Err() != nil {
-			return delivered, ctx.Err()
-		}
-		if down[n.Webhook] {
-			continue
-		}
-		ok, err := s.deliver(ctx, n.ID)
-		if err != nil {
-			return delivered, err
-		}
-		if ok {
-			delivered++
-		} else {
-			down[n.Webhook] = true
-		}
+	var (
+		mu        sync.Mutex
+		delivered int
+		firstErr  error
+		wg        sync.WaitGroup
+		slots     = make(chan struct{}, deliverParallel)
+	)
+	for _, queue := range due {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			for _, n := range queue {
+				if ctx.Err() != nil {
+					return
+				}
+				ok, err := s.deliver(ctx, n.ID)
+				mu.Lock()
+				if ok {
+					delivered++
+				}
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				if !ok || err != nil {
+					// Its receiver failed: the rest of its queue waits for
+					// the next pass (not claimed, so no attempt is spent).
+					return
+				}
+			}
+		})
 	}
-	return delivered, nil
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return delivered, firstErr
 }
 
 // deliver makes one attempt at notification id: it claims the attempt

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func notifyService(t *testing.T, now func() time.Time) *Service {
 	}
 	t.Cleanup(func() { st.Close() })
 	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte("key"), 0o600); err != nil {
+	if err := os.WriteFile(secret, []byte("internal-test-webhook-key-0123456789"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s, err := New(t.Context(), Options{Store: storetest.TxTwice(st), Now: now, BcryptCost: 10, Notifications: NotifyOptions{
@@ -219,10 +220,22 @@ func TestReadSecret(t *testing.T) {
 		}
 		return p
 	}
-	if b, err := readSecret(write("ok", "s3cr3t-value\r\n")); err != nil || string(b) != "s3cr3t-value" {
-		t.Errorf("readSecret = %q, %v", b, err)
+	key := strings.Repeat("s3cr3t-v", 4) // 32 bytes
+	for content, want := range map[string]string{
+		key + "\r\n": key, key + "\n": key, key: key,
+		key + "\n\n": key + "\n", key + "\r": key + "\r", // only one final line break goes
+		" " + key + " ": " " + key + " ",
+	} {
+		if b, err := readSecret(write("ok", content)); err != nil || string(b) != want {
+			t.Errorf("readSecret(%q) = %q, %v; want %q", content, b, err, want)
+		}
 	}
-	for _, p := range []string{write("empty", ""), write("blank", " \n"), write("long", strings.Repeat("k", maxSecretLen+1)), filepath.Join(dir, "missing")} {
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{write("empty", ""), write("blank", " \n"), write("short", key[:31]+"\n"),
+		write("long", strings.Repeat("k", maxSecretLen+1)), filepath.Join(dir, "missing"), dir, fifo} {
 		if _, err := readSecret(p); err == nil || strings.Contains(err.Error(), "kkkk") {
 			t.Errorf("readSecret(%s) = %v", filepath.Base(p), err)
 		}
