@@ -43,6 +43,12 @@ func (ct *cachedToken) idle(now int64) bool {
 	return ct.idleNanos != 0 && now-max(ct.lastUse.Load(), ct.touched.Load()) >= ct.idleNanos+int64(idleSlack)
 }
 
+// idleRemoval is how a token unused for its idle timeout is removed:
+// audited token.idle_expired, notified as expired.
+func idleRemoval(detail, actor string) removal {
+	return removal{event: gatehouse.EventTokenIdleExpired, detail: detail, actor: actor, notify: gatehouse.NotifyTokenExpired}
+}
+
 // errIdle answers a token unused for its idle timeout.
 var errIdle = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired: unused for longer than its idle timeout")
 
@@ -69,18 +75,9 @@ func (s *Service) confirmIdle(ctx context.Context, ct *cachedToken) (bool, error
 		return false, nil
 	}
 	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
-		gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: rec.ID, IdleAt: s.now().Add(-idleSlack)})
+		_, events, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{ID: rec.ID, IdleAt: s.now().Add(-idleSlack)},
+			idleRemoval("presented after its idle timeout", "system:gatehouse"))
 		if err != nil {
-			return err
-		}
-		events := make([]gatehouse.Event, 0, len(gone))
-		for _, t := range gone {
-			c.revoke(t.ID)
-			ev := s.tokenEvent(nil, gatehouse.EventTokenIdleExpired, t, "presented after its idle timeout")
-			ev.Actor = "system:gatehouse"
-			events = append(events, ev)
-		}
-		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenExpired, gone, "unused for its idle timeout"); err != nil {
 			return err
 		}
 		return tx.AppendEvents(ctx, events)
@@ -166,30 +163,16 @@ func (s *Service) reuseDetected(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		why := "rotated token " + id + " presented again"
-		family, err := tx.ListTokens(ctx, gatehouse.TokenFilter{Family: r.Family})
+		// Each token of the family is revoked and notified as reused.
+		events, err := s.revokeFamilyTx(ctx, tx, c, r.Family, "rotated token "+id+" presented again")
 		if err != nil {
-			return err
-		}
-		events, err := s.revokeTx(ctx, tx, c, nil, gatehouse.TokenFilter{Family: r.Family}, gatehouse.EventTokenRevoked, why)
-		if err != nil {
-			return err
-		}
-		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenReuseDetected, family, why); err != nil {
 			return err
 		}
 		// The family is gone, so what was kept of its rotations has
 		// nothing left to protect: forgotten now, a stale copy presented
 		// again costs no further write.
-		pruned, err := tx.PruneRotations(ctx, s.now())
-		if err != nil {
+		if err := pruneRotationsTx(ctx, tx, c, s.now()); err != nil {
 			return err
-		}
-		for _, id := range pruned {
-			c.dropRotation(id)
-		}
-		for i := range events {
-			events[i].Actor = "system:gatehouse"
 		}
 		ev := s.stamp(gatehouse.Event{
 			Type: gatehouse.EventTokenReuseDetected, Actor: "system:gatehouse", TokenID: id, TokenKind: gatehouse.KindAPI,
@@ -198,6 +181,27 @@ func (s *Service) reuseDetected(ctx context.Context, id string) error {
 		})
 		return tx.AppendEvents(ctx, append([]gatehouse.Event{ev}, events...))
 	})
+}
+
+// revokeFamilyTx revokes every token of a rotation family (token.revoked,
+// by the server itself), each notified as revoked and as reused.
+func (s *Service) revokeFamilyTx(ctx context.Context, tx gatehouse.Tx, c *change, family, why string) ([]gatehouse.Event, error) {
+	gone, events, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{Family: family},
+		removal{event: gatehouse.EventTokenRevoked, detail: why, actor: "system:gatehouse", notify: gatehouse.NotifyTokenRevoked})
+	if err != nil {
+		return nil, err
+	}
+	return events, s.notifyTokens(ctx, tx, gatehouse.NotifyTokenReuseDetected, gone, why)
+}
+
+// pruneRotationsTx forgets, inside tx, the rotations kept long enough
+// or whose family has no token left (Tx.PruneRotations), memory too.
+func pruneRotationsTx(ctx context.Context, tx gatehouse.Tx, c *change, now time.Time) error {
+	pruned, err := tx.PruneRotations(ctx, now)
+	for _, id := range pruned {
+		c.dropRotation(id)
+	}
+	return err
 }
 
 // Leak reports.
@@ -260,19 +264,12 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 			var events []gatehouse.Event
 			for id := range ids {
 				// By id: the token found above, if it is still there.
-				gone, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: id})
+				_, evs, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{ID: id}, removal{event: gatehouse.EventTokenLeaked,
+					detail: "reported leaked; revoked", actor: "system:leak-report", from: from, notify: gatehouse.NotifyTokenLeaked})
 				if err != nil {
 					return err
 				}
-				for _, t := range gone {
-					c.revoke(t.ID)
-					ev := s.tokenEvent(nil, gatehouse.EventTokenLeaked, t, "reported leaked; revoked")
-					ev.Actor, ev.RemoteAddr = "system:leak-report", from
-					events = append(events, ev)
-				}
-				if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenLeaked, gone, "reported leaked; revoked"); err != nil {
-					return err
-				}
+				events = append(events, evs...)
 			}
 			return tx.AppendEvents(ctx, events)
 		})

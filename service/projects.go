@@ -318,24 +318,6 @@ func (s *Service) changePolicy(ctx context.Context, fn func(tx gatehouse.Tx, c *
 	})
 }
 
-// revokeTx deletes matching tokens inside tx, records them in c for
-// apply, and returns their events for the caller to append.
-func (s *Service) revokeTx(ctx context.Context, tx gatehouse.Tx, c *change, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Event, error) {
-	gone, err := tx.DeleteTokens(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	events := make([]gatehouse.Event, 0, len(gone))
-	for _, t := range gone {
-		c.revoke(t.ID)
-		events = append(events, s.tokenEvent(p, evType, t, detail))
-	}
-	if err := s.notifyTokens(ctx, tx, evType, gone, detail); err != nil {
-		return nil, err
-	}
-	return events, nil
-}
-
 // projectLines validates a project's roles and returns the policy lines
 // they contribute: each role's own lines, the implicit
 // "p, proj:<p>:<r>, projects, get, <p>" and a g line per bound group.

@@ -216,14 +216,12 @@ func (s *Service) rotate(ctx context.Context, p *Principal, account, id string, 
 			}
 			c.putToken(old)
 		} else {
-			if _, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{ID: old.ID}); err != nil {
+			_, gone, err := s.removeTx(ctx, tx, c, p, gatehouse.TokenFilter{ID: old.ID},
+				removal{event: gatehouse.EventTokenRevoked, detail: "rotated", notify: gatehouse.NotifyTokenRevoked})
+			if err != nil {
 				return err
 			}
-			c.revoke(old.ID)
-			events = append(events, s.tokenEvent(p, gatehouse.EventTokenRevoked, old, "rotated"))
-			if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenRevoked, []gatehouse.Token{old}, "rotated"); err != nil {
-				return err
-			}
+			events = append(events, gone...)
 		}
 		return tx.AppendEvents(ctx, events)
 	})
@@ -330,44 +328,21 @@ func (s *Service) Reap(ctx context.Context) (int, error) {
 	now := s.now()
 	var gone []gatehouse.Token
 	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
-		var err error
-		gone, err = tx.DeleteTokens(ctx, gatehouse.TokenFilter{ExpiredBefore: now})
+		expired, events, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{ExpiredBefore: now},
+			removal{event: gatehouse.EventTokenExpired, detail: "removed by reaper", actor: "reaper", notify: gatehouse.NotifyTokenExpired})
 		if err != nil {
 			return err
 		}
-		events := make([]gatehouse.Event, 0, len(gone))
-		for _, t := range gone {
-			c.revoke(t.ID)
-			ev := s.tokenEvent(nil, gatehouse.EventTokenExpired, t, "removed by reaper")
-			ev.Actor = "reaper"
-			events = append(events, ev)
-		}
-		idle, err := tx.DeleteTokens(ctx, gatehouse.TokenFilter{IdleAt: now.Add(-idleSlack)})
+		idle, idleEvents, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{IdleAt: now.Add(-idleSlack)}, idleRemoval("removed by reaper: unused for its idle timeout", "reaper"))
 		if err != nil {
 			return err
 		}
-		for _, t := range idle {
-			c.revoke(t.ID)
-			ev := s.tokenEvent(nil, gatehouse.EventTokenIdleExpired, t, "removed by reaper: unused for its idle timeout")
-			ev.Actor = "reaper"
-			events = append(events, ev)
-		}
-		if err := tx.AppendEvents(ctx, events); err != nil {
+		gone = append(expired, idle...)
+		if err := tx.AppendEvents(ctx, append(events, idleEvents...)); err != nil {
 			return err
 		}
-		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenExpired, gone, "expired"); err != nil {
+		if err := pruneRotationsTx(ctx, tx, c, now); err != nil {
 			return err
-		}
-		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenExpired, idle, "unused for its idle timeout"); err != nil {
-			return err
-		}
-		gone = append(gone, idle...)
-		pruned, err := tx.PruneRotations(ctx, now)
-		if err != nil {
-			return err
-		}
-		for _, id := range pruned {
-			c.dropRotation(id)
 		}
 		_, err = tx.PruneEvents(ctx, now.Add(-s.auditRetention))
 		return err
@@ -451,17 +426,10 @@ func (s *Service) newToken(rec gatehouse.Token, now time.Time) (gatehouse.Token,
 func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Token, error) {
 	var gone []gatehouse.Token
 	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		var events []gatehouse.Event
 		var err error
-		gone, err = tx.DeleteTokens(ctx, f)
+		gone, events, err = s.removeTx(ctx, tx, c, p, f, removal{event: evType, detail: detail, notify: evType})
 		if err != nil {
-			return err
-		}
-		events := make([]gatehouse.Event, 0, len(gone))
-		for _, t := range gone {
-			c.revoke(t.ID)
-			events = append(events, s.tokenEvent(p, evType, t, detail))
-		}
-		if err := s.notifyTokens(ctx, tx, evType, gone, detail); err != nil {
 			return err
 		}
 		return tx.AppendEvents(ctx, events)
@@ -470,6 +438,51 @@ func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFil
 		return nil, err
 	}
 	return gone, nil
+}
+
+// revokeTx revokes the tokens f matches inside tx, as token.revoked
+// events (returned for the caller to append) and notifications.
+func (s *Service) revokeTx(ctx context.Context, tx gatehouse.Tx, c *change, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Event, error) {
+	_, events, err := s.removeTx(ctx, tx, c, p, f, removal{event: evType, detail: detail, notify: evType})
+	return events, err
+}
+
+// removal says how tokens removed together are recorded: the type and
+// detail of their audit events, the actor when it is not the caller
+// (the reaper, the server itself, a leak report, with the reporter's
+// address), and the notification they send ("" or an event that is not
+// notifiable: none).
+type removal struct {
+	event, detail string
+	actor, from   string
+	notify        string
+}
+
+// removeTx is how tokens leave the store, whatever the reason: it deletes
+// those f matches inside tx, records them in c for apply, enqueues their
+// notifications, and returns them with one audit event each for the
+// caller to append.
+func (s *Service) removeTx(ctx context.Context, tx gatehouse.Tx, c *change, p *Principal, f gatehouse.TokenFilter, r removal) ([]gatehouse.Token, []gatehouse.Event, error) {
+	gone, err := tx.DeleteTokens(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	events := make([]gatehouse.Event, 0, len(gone))
+	for _, t := range gone {
+		c.revoke(t.ID)
+		ev := s.tokenEvent(p, r.event, t, r.detail)
+		if r.actor != "" {
+			ev.Actor = r.actor
+		}
+		if r.from != "" {
+			ev.RemoteAddr = r.from
+		}
+		events = append(events, ev)
+	}
+	if err := s.notifyTokens(ctx, tx, r.notify, gone, r.detail); err != nil {
+		return nil, nil, err
+	}
+	return gone, events, nil
 }
 
 // authorizeTokens: an account manages its own tokens; another's needs
