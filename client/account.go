@@ -127,19 +127,11 @@ func (c *Client) DeleteToken(ctx context.Context, account, id string) error {
 // RotateToken mints a replacement for token id and revokes the old one now,
 // or after in.GraceSeconds.
 func (c *Client) RotateToken(ctx context.Context, account, id string, in gatehouse.RotateRequest) (gatehouse.NewToken, error) {
-	var out gatehouse.NewToken
 	p, err := pathf("/api/v1/account/%s/token/%s/rotate", "account name", account, "token id", id)
 	if err != nil {
-		return out, err
+		return gatehouse.NewToken{}, err
 	}
-	if err := checkSeconds("expiresIn", in.ExpiresIn); err != nil {
-		return out, err
-	}
-	if err := checkSeconds("graceSeconds", &in.GraceSeconds); err != nil {
-		return out, err
-	}
-	err = c.do(ctx, request{method: http.MethodPost, path: p, body: in}, &out)
-	return out, err
+	return c.rotate(ctx, p, in)
 }
 
 // SelfRotate rotates the token the client authenticates with, which must
@@ -147,18 +139,23 @@ func (c *Client) RotateToken(ctx context.Context, account, id string, in gatehou
 // is returned once; this Client goes on sending the old token (make a
 // new one WithToken to use the new).
 func (c *Client) SelfRotate(ctx context.Context, account string, in gatehouse.RotateRequest) (gatehouse.NewToken, error) {
-	var out gatehouse.NewToken
 	p, err := pathf("/api/v1/account/%s/token/self/rotate", "account name", account)
 	if err != nil {
-		return out, err
+		return gatehouse.NewToken{}, err
 	}
+	return c.rotate(ctx, p, in)
+}
+
+// rotate sends a rotation to path.
+func (c *Client) rotate(ctx context.Context, path string, in gatehouse.RotateRequest) (gatehouse.NewToken, error) {
+	var out gatehouse.NewToken
 	if err := checkSeconds("expiresIn", in.ExpiresIn); err != nil {
 		return out, err
 	}
 	if err := checkSeconds("graceSeconds", &in.GraceSeconds); err != nil {
 		return out, err
 	}
-	err = c.do(ctx, request{method: http.MethodPost, path: p, body: in}, &out)
+	err := c.do(ctx, request{method: http.MethodPost, path: path, body: in}, &out)
 	return out, err
 }
 

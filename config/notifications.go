@@ -57,7 +57,8 @@ func (n Notifications) Options() service.NotifyOptions {
 }
 
 // validate reports the problems of the notification settings: the same
-// rules as the API's, and each secret file readable and not empty.
+// rules as the API's, and each secret file holding a key (see
+// service.CheckSecretFile).
 func (n Notifications) validate(bad func(setting, format string, args ...any)) {
 	seen := map[string]bool{}
 	for i, w := range n.Webhooks {

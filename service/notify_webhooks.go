@@ -147,7 +147,7 @@ func fileOwned(name string) error {
 }
 
 // CreateWebhook stores a new webhook; needs settings, update, webhooks.
-// Its secret file must be readable and not empty now.
+// Its secret file must hold a key now (see readSecret).
 func (s *Service) CreateWebhook(ctx context.Context, p *Principal, r gatehouse.WebhookRequest) (gatehouse.Webhook, error) {
 	if err := s.authorize(p, "settings", "update", "webhooks"); err != nil {
 		return gatehouse.Webhook{}, err
