@@ -2,12 +2,10 @@ package service
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/store/sqlite"
 )
 
 // TestAdversary2VerifyWithGoneCallerLosesOthersEvents: VerifyAudit
@@ -20,26 +18,8 @@ import (
 // events are never in the chain, so no verification can report them.
 func TestAdversary2VerifyWithGoneCallerLosesOthersEvents(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc, err := New(ctx, Options{Store: st, BcryptCost: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := svc.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := svc.Authenticate(ctx, nt.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := NewTestWorld(t, nil)
+	svc, st, admin := w.Svc, w.Store, w.Admin()
 	svc.Flush(ctx)
 	// Requests just answered: their events wait in the queue for the
 	// background writer.
@@ -71,26 +51,8 @@ func TestAdversary2VerifyWithGoneCallerLosesOthersEvents(t *testing.T) {
 // trail and dropping the connection.
 func TestAdversary2OwnAuditListWithGoneCallerLosesOthersEvents(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc, err := New(ctx, Options{Store: st, BcryptCost: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := svc.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := svc.Authenticate(ctx, nt.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := NewTestWorld(t, nil)
+	svc, st, admin := w.Svc, w.Store, w.Admin()
 	if _, err := svc.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "mallory", Password: "mallory-password", Capabilities: []gatehouse.Capability{gatehouse.CapLogin}}); err != nil {
 		t.Fatal(err)
 	}

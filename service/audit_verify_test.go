@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -36,27 +35,12 @@ func (h *heldView) View(ctx context.Context, fn func(gatehouse.Tx) error) error 
 // twice (TxTwice), as a retrying backend may: the answer is the same.
 func TestVerifyAuditOneAtATime(t *testing.T) {
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	h := &heldView{Store: storetest.TxTwice(st), entered: make(chan struct{}), release: make(chan struct{})}
-	svc, err := service.New(ctx, service.Options{Store: h, BcryptCost: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := svc.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := svc.Authenticate(ctx, nt.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var h *heldView
+	w := service.NewTestWorld(t, func(st *sqlite.Store) service.Options {
+		h = &heldView{Store: storetest.TxTwice(st), entered: make(chan struct{}), release: make(chan struct{})}
+		return service.Options{Store: h}
+	})
+	svc, admin := w.Svc, w.Admin()
 	first, err := svc.VerifyAudit(ctx, admin, "")
 	if err != nil || !first.OK || first.Events == 0 {
 		t.Fatalf("verify: %+v, %v", first, err)

@@ -2,7 +2,6 @@ package service_test
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,33 +54,14 @@ type advWorld struct {
 
 func newAdvWorld(t *testing.T, o service.Options) *advWorld {
 	t.Helper()
-	ctx := context.Background()
-	raw, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { raw.Close() })
-	w := &advWorld{st: &countingStore{Store: raw}, clock: &advClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
-	o.Store, o.Now, o.BcryptCost = w.st, w.clock.Now, 10
-	w.svc, err = service.New(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.svc.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := w.svc.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.admin = func() *service.Principal {
-		p, err := w.svc.Authenticate(ctx, nt.Token)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	if _, err := w.svc.CreateAccount(ctx, w.admin(), gatehouse.AccountCreate{Name: "ci", Capabilities: []gatehouse.Capability{gatehouse.CapAPIKey}}); err != nil {
+	w := &advWorld{clock: &advClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
+	tw := service.NewTestWorld(t, func(st *sqlite.Store) service.Options {
+		w.st = &countingStore{Store: st}
+		o.Store, o.Now = w.st, w.clock.Now
+		return o
+	})
+	w.svc, w.admin = tw.Svc, tw.Admin
+	if _, err := w.svc.CreateAccount(t.Context(), w.admin(), gatehouse.AccountCreate{Name: "ci", Capabilities: []gatehouse.Capability{gatehouse.CapAPIKey}}); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -292,78 +272,31 @@ func TestAdversaryRotationRacingReuse(t *testing.T) {
 	}
 }
 
-// BenchmarkAdversaryAuthenticateNonExpiring: the hot path for a valid
-// token with no expiry and no idle timeout, on the production clock.
-func BenchmarkAdversaryAuthenticateNonExpiring(b *testing.B) {
-	ctx := context.Background()
-	raw, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "gatehouse.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	svc, err := service.New(ctx, service.Options{Store: raw, BcryptCost: 10, AllowNonExpiring: true, AuditDisabled: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
-		b.Fatal(err)
-	}
-	nt, err := svc.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, err := svc.Authenticate(ctx, nt.Token)
-	if err != nil {
-		b.Fatal(err)
-	}
+// BenchmarkAdversaryAuthenticate: the hot path for a valid token with no
+// expiry and no idle timeout, and for an ordinary one (the server's
+// default lifetime), on the production clock.
+func BenchmarkAdversaryAuthenticate(b *testing.B) {
 	never := int64(0)
-	tok, err := svc.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "forever", ExpiresIn: &never})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var p service.Principal
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := svc.AuthenticateInto(ctx, tok.Token, &p); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkAdversaryAuthenticateExpiring: the hot path for an ordinary
-// valid token (the server's default lifetime), on the production clock.
-func BenchmarkAdversaryAuthenticateExpiring(b *testing.B) {
-	ctx := context.Background()
-	raw, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "gatehouse.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	svc, err := service.New(ctx, service.Options{Store: raw, BcryptCost: 10, AuditDisabled: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
-		b.Fatal(err)
-	}
-	nt, err := svc.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		b.Fatal(err)
-	}
-	admin, err := svc.Authenticate(ctx, nt.Token)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := svc.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "ordinary"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var p service.Principal
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := svc.AuthenticateInto(ctx, tok.Token, &p); err != nil {
-			b.Fatal(err)
-		}
+	for name, req := range map[string]gatehouse.TokenRequest{
+		"non-expiring": {Name: "forever", ExpiresIn: &never},
+		"expiring":     {Name: "ordinary"},
+	} {
+		b.Run(name, func(b *testing.B) {
+			w := service.NewTestWorld(b, func(*sqlite.Store) service.Options {
+				return service.Options{AllowNonExpiring: true, AuditDisabled: true}
+			})
+			tok, err := w.Svc.CreateToken(b.Context(), w.Admin(), "admin", req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var p service.Principal
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := w.Svc.AuthenticateInto(b.Context(), tok.Token, &p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -49,33 +48,11 @@ func TestRotationReuseProperty(t *testing.T) {
 func rotationReuseRun(t *testing.T, seed uint64, steps int) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	svc, err := service.New(ctx, service.Options{Store: st, Now: clock, BcryptCost: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := svc.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminTok := nt.Token
-	admin := func() *service.Principal {
-		p, err := svc.Authenticate(ctx, adminTok)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	w := service.NewTestWorld(t, func(*sqlite.Store) service.Options { return service.Options{Now: clock} })
+	svc, admin := w.Svc, w.Admin
 	if _, err := svc.CreateAccount(ctx, admin(), gatehouse.AccountCreate{Name: "ci", Capabilities: []gatehouse.Capability{gatehouse.CapAPIKey}}); err != nil {
 		t.Fatal(err)
 	}

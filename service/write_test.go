@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,29 +66,12 @@ func (f *faultyStore) View(ctx context.Context, fn func(gatehouse.Tx) error) err
 
 func newFaultyService(t *testing.T, twice bool) (*service.Service, *faultyStore, *service.Principal) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	fs := &faultyStore{Store: st, twice: twice}
-	svc, err := service.New(ctx, service.Options{Store: fs, BcryptCost: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := svc.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := svc.Authenticate(ctx, nt.Token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc, fs, admin
+	var fs *faultyStore
+	w := service.NewTestWorld(t, func(st *sqlite.Store) service.Options {
+		fs = &faultyStore{Store: st, twice: twice}
+		return service.Options{Store: fs}
+	})
+	return w.Svc, fs, w.Admin()
 }
 
 // A write the store refuses changes nothing in memory: the revoked token
