@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -85,7 +86,7 @@ func (n Notifications) validate(bad func(setting, format string, args ...any)) {
 	}
 	if n.BaseURL != "" {
 		u, err := url.Parse(n.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.HasPrefix(n.BaseURL, u.Scheme+"://") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 			bad("notifications.baseURL", "%q: must be an http or https URL with a host and no credentials, query or fragment", n.BaseURL)
 		}
 	}

@@ -77,9 +77,10 @@ func TestNotificationsInvalid(t *testing.T) {
 			"notifications.webhooks[0]", "a readable regular file holding a key of 32 to 4096 bytes"},
 		"fail/twice": {`webhooks: [{name: a, url: "https://h/", secretFile: ` + secret + `, events: ["*"]}, {name: a, url: "https://h/", secretFile: ` + secret + `, events: ["*"]}]`,
 			"notifications.webhooks[1].name", "twice"},
-		"fail/lead too short": {`expiryWarnings: [30s]`, "notifications.expiryWarnings", "between 1m"},
-		"fail/lead twice":     {`expiryWarnings: [24h, 1d]`, "notifications.expiryWarnings", "twice"},
-		"fail/base URL":       {`baseURL: "gatehouse.example"`, "notifications.baseURL", "http or https"},
+		"fail/lead too short":    {`expiryWarnings: [30s]`, "notifications.expiryWarnings", "between 1m"},
+		"fail/lead twice":        {`expiryWarnings: [24h, 1d]`, "notifications.expiryWarnings", "twice"},
+		"fail/base URL":          {`baseURL: "gatehouse.example"`, "notifications.baseURL", "http or https"},
+		"fail/upper-case scheme": {`baseURL: "Https://gatehouse.example"`, "notifications.baseURL", "http or https"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			// Parse validates what it read.

@@ -176,8 +176,8 @@ func (o OIDC) validate(bad func(setting, format string, args ...any)) {
 // a provider on the same machine).
 func checkURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "must be an absolute https URL without user, query or fragment"
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || !strings.HasPrefix(s, u.Scheme+"://") {
+		return "must be an absolute https URL (lower-case scheme) without user, query or fragment"
 	}
 	switch u.Scheme {
 	case "https":

@@ -41,6 +41,7 @@ func TestSSOConfig(t *testing.T) {
 		"fail/short secret":          {yaml: ssoYAML + "    clientSecret: short\n", want: "shorter than 16 bytes"},
 		"fail/missing secret file":   {yaml: ssoYAML + "    clientSecretFile: /nonexistent/secret\n", want: "sso.oidc.clientSecretFile"},
 		"fail/http issuer":           {yaml: strings.Replace(ssoYAML, "https://idp.example", "http://idp.example", 1), env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "sso.oidc.issuer"},
+		"fail/upper-case scheme":     {yaml: strings.Replace(ssoYAML, "https://idp.example", "HTTPS://idp.example", 1), env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "sso.oidc.issuer"},
 		"fail/redirect elsewhere":    {yaml: strings.Replace(ssoYAML, "/auth/callback", "/callback", 1), env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "must be /auth/callback"},
 		"fail/max age below refresh": {yaml: strings.Replace(ssoYAML, "groupsMaxAge: 24h", "groupsMaxAge: 30m", 1), env: env{config.EnvOIDCClientSecret: ssoSecret}, want: "sso.oidc.groupsMaxAge"},
 		"ok/device login":            {yaml: ssoYAML + "    deviceLogin: true\n", env: env{config.EnvOIDCClientSecret: ssoSecret}},

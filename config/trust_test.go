@@ -64,6 +64,9 @@ trustPolicies:
 		"fail/plain http": {`
 trustPolicies:
   - {name: p, issuer: "http://ci.example", jwksURL: "https://ci.example/jwks", audiences: [a], claims: {sub: x}, account: ci}`, "trustPolicies[0]: issuer"},
+		"fail/upper-case scheme": {`
+trustPolicies:
+  - {name: p, issuer: "https://ci.example", jwksURL: "HTTPS://ci.example/jwks", audiences: [a], claims: {sub: x}, account: ci}`, "trustPolicies[0]: jwksURL"},
 		"fail/ttl": {`
 trustPolicies:
   - {name: p, issuer: "https://ci.example", jwksURL: "https://ci.example/jwks", audiences: [a], claims: {sub: x}, account: ci, ttl: 7200}`, "ttl must be between"},

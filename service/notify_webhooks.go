@@ -79,8 +79,10 @@ func checkWebhookURL(s string) string {
 	switch {
 	case err != nil:
 		return "is not a URL"
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "must be an http or https URL"
+	case u.Scheme != "http" && u.Scheme != "https" || !strings.HasPrefix(s, u.Scheme+"://"):
+		// url.Parse lowers the scheme; a URL spelled otherwise is refused,
+		// not rewritten, so what is stored is what was sent.
+		return "must be an http or https URL (lower-case scheme, then ://)"
 	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
 		return "must name a host"
 	case u.User != nil:

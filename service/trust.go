@@ -492,6 +492,9 @@ func checkKeyURL(s string) error {
 	if u.User != nil || u.Fragment != "" {
 		return fmt.Errorf("must not carry credentials or a fragment")
 	}
+	if !strings.HasPrefix(s, u.Scheme+"://") { // url.Parse lowers the scheme; refuse, do not rewrite
+		return fmt.Errorf("must be https:// (or http:// on a loopback address)")
+	}
 	switch u.Scheme {
 	case "https":
 		return nil
