@@ -23,10 +23,15 @@ import (
 // verify. docs/design.md ("The audit chain") describes the encoding for a
 // script of one's own.
 
-// ChainEncodingVersion is the first byte of every canonical encoding. A
-// change of the encoding gets a new version; the test vector in
-// audit_chain_test.go keeps this one from changing silently.
-const ChainEncodingVersion = 1
+// ChainEncodingVersion is the first byte of the canonical encoding of an
+// event that stands for one request or none; ChainEncodingCounted that of
+// an event with a Count above one, whose encoding ends in the count. A
+// change of the encoding gets a new version; the test vectors in
+// audit_chain_test.go keep these from changing silently.
+const (
+	ChainEncodingVersion = 1
+	ChainEncodingCounted = 2
+)
 
 // ChainHash is a SHA-256 of the audit chain.
 type ChainHash [32]byte
@@ -75,18 +80,25 @@ func chainTime(t time.Time) int64 {
 
 // AppendCanonicalEvent appends the canonical encoding of e to b:
 //
-//	byte    ChainEncodingVersion (1)
+//	byte    ChainEncodingVersion (1), or ChainEncodingCounted (2) when
+//	        Count is above one
 //	int64   ID, big-endian
 //	int64   Time, Unix nanoseconds (UTC; the zero time is 0), big-endian
 //	int64   Status, big-endian
 //	16 strings, each a uint32 big-endian byte length and the bytes, in this
 //	order: Type, Actor, TokenID, TokenKind, Method, Path, Resource, Action,
 //	Object, Decision, Via, Route, Account, RemoteAddr, UserAgent, Detail
+//	int64   Count, big-endian: only in version 2
 //
 // Every field has a fixed place and every string its length, so no two
-// events share an encoding.
+// events share an encoding; an event of one request encodes as it did
+// before counts existed.
 func AppendCanonicalEvent(b []byte, e Event) []byte {
-	b = append(b, ChainEncodingVersion)
+	version := byte(ChainEncodingVersion)
+	if e.Count > 1 {
+		version = ChainEncodingCounted
+	}
+	b = append(b, version)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.ID))
 	b = binary.BigEndian.AppendUint64(b, uint64(chainTime(e.Time)))
 	b = binary.BigEndian.AppendUint64(b, uint64(int64(e.Status)))
@@ -94,6 +106,9 @@ func AppendCanonicalEvent(b []byte, e Event) []byte {
 		e.Object, e.Decision, e.Via, e.Route, e.Account, e.RemoteAddr, e.UserAgent, e.Detail} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 		b = append(b, s...)
+	}
+	if version == ChainEncodingCounted {
+		b = binary.BigEndian.AppendUint64(b, uint64(int64(e.Count)))
 	}
 	return b
 }

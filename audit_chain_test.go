@@ -65,6 +65,11 @@ func TestChainVectors(t *testing.T) {
 	if got := hex.EncodeToString(gatehouse.AppendCanonicalEvent(nil, e)); got != wantEnc {
 		t.Errorf("canonical encoding:\n got %s\nwant %s", got, wantEnc)
 	}
+	counted, one := vectorEvent(), vectorEvent()
+	counted.Count, one.Count = 3, 1
+	if got := hex.EncodeToString(gatehouse.AppendCanonicalEvent(nil, counted)); got != "02"+wantEnc[2:]+"0000000000000003" {
+		t.Errorf("canonical encoding of a count of 3:\n got %s\nwant 02... then the count", got)
+	}
 	tests := []struct {
 		name string
 		prev gatehouse.ChainHash
@@ -72,6 +77,8 @@ func TestChainVectors(t *testing.T) {
 		want string
 	}{
 		{"ok/after the zero hash", gatehouse.ChainHash{}, e, "2f7324cb0fe3a3cc04dedf954d2454fb31a2a127fcd93281914cfe2dc35f4d2c"},
+		{"ok/a counted event (version 2)", gatehouse.ChainHash{}, counted, "f6dd1ce01b56b0937199b106b03721dc119f2c3d39b8920f67a86b314b5471c8"},
+		{"ok/a count of one is version 1", gatehouse.ChainHash{}, one, "2f7324cb0fe3a3cc04dedf954d2454fb31a2a127fcd93281914cfe2dc35f4d2c"},
 		{"ok/empty event after 0x0100...", gatehouse.ChainHash{0: 1}, gatehouse.Event{}, "42b5e4d5edafc08e156ea7c39d3dab45af6b1374fb7b1a26cfe3efd02a0ae002"},
 	}
 	for _, tc := range tests {
@@ -90,7 +97,7 @@ func TestChainVectors(t *testing.T) {
 func TestChainEncodingCoversEveryField(t *testing.T) {
 	covered := map[string]bool{"ID": true, "Time": true, "Type": true, "Actor": true, "TokenID": true, "TokenKind": true,
 		"Method": true, "Path": true, "Resource": true, "Action": true, "Object": true, "Decision": true, "Via": true,
-		"Route": true, "Account": true, "Status": true, "RemoteAddr": true, "UserAgent": true, "Detail": true}
+		"Route": true, "Account": true, "Status": true, "RemoteAddr": true, "UserAgent": true, "Detail": true, "Count": true}
 	typ := reflect.TypeFor[gatehouse.Event]()
 	base := gatehouse.ChainNext(gatehouse.ChainHash{}, vectorEvent())
 	for i := range typ.NumField() {
@@ -105,7 +112,7 @@ func TestChainEncodingCoversEveryField(t *testing.T) {
 		case reflect.String:
 			v.SetString(v.String() + "x")
 		case reflect.Int, reflect.Int64:
-			v.SetInt(v.Int() + 1)
+			v.SetInt(v.Int() + 2) // a Count of 2: one is the same as none
 		case reflect.Struct: // time.Time
 			e.Time = e.Time.Add(time.Nanosecond)
 		default:

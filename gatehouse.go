@@ -335,7 +335,17 @@ type Event struct {
 	RemoteAddr string `json:"remoteAddr,omitempty"`
 	UserAgent  string `json:"userAgent,omitempty"`
 	Detail     string `json:"detail,omitempty"`
+	// Count is how many requests the event stands for when more than one:
+	// allowed reads (GET and HEAD) that are alike in every field but the
+	// time, made within the same minute and with no event recorded
+	// individually between them, are kept as one event with their count,
+	// timed at the first (docs/audit.md, "Counted reads"). Absent means
+	// one.
+	Count int `json:"count,omitempty"`
 }
+
+// Requests is how many requests e stands for: Count, or 1.
+func (e Event) Requests() int { return max(e.Count, 1) }
 
 // How a request was decided (Event.Via).
 const (

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -218,7 +219,7 @@ of the next page is printed on standard error.`,
 		}
 		wide := format.wide()
 		err = format.render(cmd.OutOrStdout(), nonNil(page.Items), func(w *tabwriter.Writer) {
-			head := []string{"TIME", "TYPE", "ACTOR", "ACCOUNT", "TOKEN", "METHOD", "PATH", "PERMISSION", "DECISION", "VIA", "STATUS"}
+			head := []string{"TIME", "TYPE", "ACTOR", "ACCOUNT", "TOKEN", "METHOD", "PATH", "PERMISSION", "DECISION", "VIA", "STATUS", "COUNT"}
 			if wide {
 				head = append(head, "ROUTE", "REMOTE", "USER AGENT", "DETAIL")
 			}
@@ -228,12 +229,16 @@ of the next page is printed on standard error.`,
 				if e.Status != 0 {
 					status = fmt.Sprint(e.Status)
 				}
+				count := "-" // requests the event stands for
+				if e.Type == gatehouse.EventRequest {
+					count = strconv.Itoa(e.Requests())
+				}
 				perm := "-"
 				if e.Resource != "" && e.Action != "" {
 					perm = e.Resource + "," + e.Action + "," + e.Object
 				}
 				cells := []string{fmtTime(e.Time, "-"), e.Type, orDash(e.Actor), orDash(e.Account), orDash(e.TokenID), orDash(e.Method),
-					orDash(e.Path), perm, orDash(e.Decision), orDash(e.Via), status}
+					orDash(e.Path), perm, orDash(e.Decision), orDash(e.Via), status, count}
 				if wide {
 					cells = append(cells, orDash(e.Route), orDash(e.RemoteAddr), orDash(e.UserAgent), orDash(e.Detail))
 				}

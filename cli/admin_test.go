@@ -122,6 +122,7 @@ func TestAdminRevoke(t *testing.T) {
 
 func TestAuditList(t *testing.T) {
 	events := []gatehouse.Event{
+		{ID: 10, Time: testNow.Add(-30 * time.Second), Type: gatehouse.EventRequest, Actor: "ci", TokenID: tokenID1, TokenKind: gatehouse.KindAPI, Method: "GET", Path: "/api/v1/applications/web", Resource: "applications", Action: "get", Object: "shop/web", Decision: "allow", Via: gatehouse.ViaPolicy, Account: "ci", Status: 200, Count: 37},
 		{ID: 9, Time: testNow.Add(-time.Minute), Type: gatehouse.EventRequest, Actor: "ci", TokenID: tokenID1, TokenKind: gatehouse.KindAPI, Method: "POST", Path: "/api/v1/applications/web/sync", Resource: "applications", Action: "sync", Object: "shop/web", Decision: "deny", Via: gatehouse.ViaScope, Account: "ci", Status: 403},
 		{ID: 8, Time: testNow.Add(-2 * time.Minute), Type: gatehouse.EventTokenCreated, Actor: "admin", Account: "ci", TokenID: tokenID1, TokenKind: gatehouse.KindAPI, Resource: "accounts", Object: "ci"},
 		{ID: 7, Time: testNow.Add(-3 * time.Minute), Type: gatehouse.EventLoginFailed, Actor: "mallory"},

@@ -29,8 +29,8 @@ func TestEveryUseIsAuditedAndLastUsedMoves(t *testing.T) {
 
 	var events gatehouse.List[gatehouse.Event]
 	e.call("GET", "/api/v1/audit?type=request&limit=1000&tokenId="+nt.ID, e.admin, nil, 200, &events)
-	if len(events.Items) != 50 {
-		t.Fatalf("request events for the token = %d, want 50", len(events.Items))
+	if n := requests(events.Items); n != 50 {
+		t.Fatalf("request events for the token stand for %d requests, want 50", n)
 	}
 	for _, ev := range events.Items {
 		if ev.TokenID != nt.ID || ev.Decision != "allow" || ev.Status != 200 || ev.Path != "/api/v1/projects" || ev.Actor != "admin" {
@@ -87,8 +87,8 @@ func lastUsed(e *env, id string) time.Time {
 
 func TestAuditPagination(t *testing.T) {
 	e := newEnv(t)
-	for range 25 {
-		e.call("GET", "/api/v1/projects", e.admin, nil, 200, nil)
+	for i := range 25 { // each its own path: alike reads would be one counted event
+		e.call("GET", fmt.Sprintf("/api/v1/projects/p%d", i), e.admin, nil, 404, nil)
 	}
 	e.svc.Flush(t.Context())
 	seen := map[int64]bool{}
@@ -252,4 +252,68 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// requests is how many requests events stand for.
+func requests(evs []gatehouse.Event) int {
+	n := 0
+	for _, e := range evs {
+		n += e.Requests()
+	}
+	return n
+}
+
+// Alike allowed reads are stored as counts that add up to the requests
+// made; a denial (or any event kept on its own) between reads splits
+// them, so the reads before it are counted before it, and the chain,
+// counts included, verifies.
+func TestAllowedReadsAreCounted(t *testing.T) {
+	e := newEnv(t)
+	nt := e.mint(e.admin, "admin", gatehouse.TokenRequest{Name: "poller"})
+	e.createUser("ivy")
+	e.setPolicy("g, ivy, role:readonly", "")
+	ivy := e.mint(e.login("ivy", "ivy-password"), "ivy", gatehouse.TokenRequest{})
+	const before, after = 120, 80
+	for range before {
+		e.call("GET", "/api/v1/projects", nt.Token, nil, 200, nil)
+	}
+	if s := e.status("POST", "/api/v1/projects", ivy.Token, gatehouse.Project{Name: "nope"}); s != 403 {
+		t.Fatalf("readonly create: %d", s)
+	}
+	for range after {
+		e.call("GET", "/api/v1/projects", nt.Token, nil, 200, nil)
+	}
+	e.svc.Flush(t.Context())
+
+	var denied, reads gatehouse.List[gatehouse.Event]
+	e.call("GET", "/api/v1/audit?decision=deny&tokenId="+ivy.ID, e.admin, nil, 200, &denied)
+	if len(denied.Items) != 1 || denied.Items[0].Count != 0 {
+		t.Fatalf("denied events = %+v, want one, not counted", denied.Items)
+	}
+	cut := denied.Items[0].ID
+	e.call("GET", "/api/v1/audit?type=request&limit=1000&tokenId="+nt.ID, e.admin, nil, 200, &reads)
+	var pre, post []gatehouse.Event
+	counted := false
+	for _, ev := range reads.Items {
+		if ev.Decision != "allow" || ev.Status != 200 || ev.Method != "GET" || ev.Path != "/api/v1/projects" || ev.Count < 0 || ev.Count == 1 {
+			t.Fatalf("event = %+v", ev)
+		}
+		counted = counted || ev.Count > 1
+		if ev.ID < cut {
+			pre = append(pre, ev)
+		} else {
+			post = append(post, ev)
+		}
+	}
+	if requests(pre) != before || requests(post) != after {
+		t.Errorf("reads counted %d before the denial and %d after, want %d and %d", requests(pre), requests(post), before, after)
+	}
+	if !counted || len(reads.Items) >= before+after {
+		t.Errorf("%d events for %d alike reads: none counted", len(reads.Items), before+after)
+	}
+	var v gatehouse.ChainVerification
+	e.call("GET", "/api/v1/audit/verify", e.admin, nil, 200, &v)
+	if !v.OK {
+		t.Errorf("verify with counted reads: %+v", v)
+	}
 }

@@ -218,7 +218,7 @@ func thousands(n int) string {
 // csvColumns are the CSV export's columns: the JSON fields of an event.
 var csvColumns = []string{
 	"id", "time", "type", "actor", "account", "tokenId", "tokenKind", "method", "path", "route",
-	"resource", "action", "object", "decision", "via", "status", "remoteAddr", "userAgent", "detail",
+	"resource", "action", "object", "decision", "via", "status", "remoteAddr", "userAgent", "detail", "count",
 }
 
 // csvExporter writes the CSV export with its own small writer rather than
@@ -262,14 +262,17 @@ func (x *csvExporter) write(fields []string) error {
 }
 
 func (x *csvExporter) event(e gatehouse.Event) error {
-	status := ""
+	status, count := "", ""
 	if e.Status != 0 {
 		status = strconv.Itoa(e.Status)
+	}
+	if e.Type == gatehouse.EventRequest {
+		count = strconv.Itoa(e.Requests()) // the requests it stands for
 	}
 	for i, v := range []string{
 		strconv.FormatInt(e.ID, 10), e.Time.UTC().Format(time.RFC3339Nano), e.Type, e.Actor, e.Account,
 		e.TokenID, string(e.TokenKind), e.Method, e.Path, e.Route, e.Resource, e.Action, e.Object,
-		e.Decision, e.Via, status, e.RemoteAddr, e.UserAgent, e.Detail,
+		e.Decision, e.Via, status, e.RemoteAddr, e.UserAgent, e.Detail, count,
 	} {
 		x.row[i] = csvCell(v)
 	}

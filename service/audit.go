@@ -338,19 +338,20 @@ func (s *Service) runAuditWriter(ctx, bg context.Context) {
 	}
 }
 
-// writeEvents writes a batch, in transactions of at most auditBatch,
-// retrying briefly: these events are already acknowledged to their
-// callers.
+// writeEvents writes a batch, its alike reads counted (countReads), in
+// transactions of at most auditBatch, retrying briefly: these events are
+// already acknowledged to their callers.
 func (s *Service) writeEvents(ctx context.Context, batch []gatehouse.Event) {
-	for len(batch) > 0 {
-		n := min(len(batch), auditBatch)
-		s.writeChunk(ctx, batch[:n])
-		batch = batch[n:]
+	defer s.audit.done(len(batch))
+	rows := countReads(batch)
+	for len(rows) > 0 {
+		n := min(len(rows), auditBatch)
+		s.writeChunk(ctx, rows[:n])
+		rows = rows[n:]
 	}
 }
 
 func (s *Service) writeChunk(ctx context.Context, chunk []gatehouse.Event) {
-	defer s.audit.done(len(chunk))
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if err = s.store.AppendEvents(ctx, chunk); err == nil {
@@ -358,8 +359,49 @@ func (s *Service) writeChunk(ctx context.Context, chunk []gatehouse.Event) {
 		}
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
-	s.metrics.auditLost(len(chunk))
-	s.log.Error("audit events lost", "count", len(chunk), "err", err)
+	lost := 0
+	for _, e := range chunk {
+		lost += e.Requests()
+	}
+	s.metrics.auditLost(lost)
+	s.log.Error("audit events lost", "count", lost, "err", err)
+}
+
+// countReads folds a batch's alike allowed reads into counted events, in
+// place, and returns the events to store. Requests that were allowed, read
+// (GET or HEAD) and alike in every field but the time, within one UTC
+// minute, become one event with their Count, at the first one's time and
+// place in the batch. Every other event (a denial, a write, a lifecycle
+// event) is kept as it is, and no count spans one: the events after it
+// start new counts. So the trail still holds every request, in order, and
+// the requests of each minute, token and route are exact sums of counts.
+func countReads(batch []gatehouse.Event) []gatehouse.Event {
+	var open map[gatehouse.Event]int // a counted read's key: its position in out
+	out := batch[:0]
+	for _, e := range batch {
+		if !countable(e) {
+			clear(open)
+			out = append(out, e)
+			continue
+		}
+		k := e
+		k.ID, k.Time, k.Count = 0, e.Time.Truncate(time.Minute), 0
+		if i, ok := open[k]; ok {
+			out[i].Count = out[i].Requests() + e.Requests()
+			continue
+		}
+		if open == nil {
+			open = make(map[gatehouse.Event]int)
+		}
+		open[k] = len(out)
+		out = append(out, e)
+	}
+	return out
+}
+
+// countable: an allowed read.
+func countable(e gatehouse.Event) bool {
+	return e.Type == gatehouse.EventRequest && e.Decision == "allow" && (e.Method == "GET" || e.Method == "HEAD")
 }
 
 // usageTracker coalesces token uses into periodic lastUsedAt writes.

@@ -41,6 +41,8 @@ func counterValue(t *testing.T, c interface{ Write(*dto.Metric) error }) float64
 	return m.GetCounter().GetValue()
 }
 
+// requestEvents is how many requests the stored request events stand for
+// (alike reads are counted, not repeated).
 func requestEvents(t *testing.T, st gatehouse.Store) int {
 	t.Helper()
 	var evs []gatehouse.Event
@@ -52,7 +54,11 @@ func requestEvents(t *testing.T, st gatehouse.Store) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(evs)
+	n := 0
+	for _, e := range evs {
+		n += e.Requests()
+	}
+	return n
 }
 
 // While the store is stalled, RecordRequest still returns at once and

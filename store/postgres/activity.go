@@ -31,8 +31,8 @@ func (t *tx) RequestsByHour(ctx context.Context, tokenID string, since, until ti
 	if !until.IsZero() {
 		w.add("time < ?", nanos(until))
 	}
-	q := `SELECT h, SUM(CASE WHEN decision = 'deny' THEN 0 ELSE 1 END), SUM(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END)
-		FROM (SELECT ` + hourBucket + ` AS h, decision FROM events` + w.String() + `) AS e
+	q := `SELECT h, SUM(CASE WHEN decision = 'deny' THEN 0 ELSE count END), SUM(CASE WHEN decision = 'deny' THEN count ELSE 0 END)
+		FROM (SELECT ` + hourBucket + ` AS h, decision, count FROM events` + w.String() + `) AS e
 		GROUP BY h ORDER BY h`
 	return list(ctx, t, scanHourCount, q, w.args...)
 }

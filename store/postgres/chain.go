@@ -125,15 +125,20 @@ func (t *tx) ChainedEvents(ctx context.Context, after int64, limit int) ([]gateh
 func scanChainedEvent(sc scanner) (gatehouse.ChainedEvent, error) {
 	var (
 		c          gatehouse.ChainedEvent
-		tm         int64
+		tm, count  int64
 		kind       string
 		prev, hash []byte
 	)
 	e := &c.Event
 	err := sc.Scan(&e.ID, &tm, &e.Type, &e.Actor, &e.TokenID, &kind, &e.Method, &e.Path, &e.Resource,
 		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail, &e.Via, &e.Route, &e.Account,
-		&prev, &hash)
+		&count, &prev, &hash)
 	e.Time, e.TokenKind = fromNanos(tm), gatehouse.TokenKind(kind)
+	// A count below one has no encoding (the column's CHECK keeps it out).
+	c.Unreadable = count < 1
+	if count > 1 {
+		e.Count = int(count)
+	}
 	// A link of the wrong length is no link: it cannot fit.
 	c.Linked = len(prev) == len(c.Prev) && len(hash) == len(c.Hash)
 	if c.Linked {

@@ -553,23 +553,23 @@ func (t *tx) PutRBAC(ctx context.Context, r gatehouse.RBAC) error {
 
 // ---- events
 
-const eventCols = `time, type, actor, token_id, token_kind, method, path, resource, action, object, decision, status, remote_addr, user_agent, detail, via, route, account`
+const eventCols = `time, type, actor, token_id, token_kind, method, path, resource, action, object, decision, status, remote_addr, user_agent, detail, via, route, account, count`
 
 func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
 	return t.appendEvents(ctx, events)
 }
 
-// eventRows is how many events one INSERT carries (21 parameters each,
+// eventRows is how many events one INSERT carries (22 parameters each,
 // far under PostgreSQL's 65,535): one statement of many rows is parsed,
 // planned and executed once instead of once a row.
 const eventRows = 100
 
 // eventParams is the number of parameters of one event's row: its id,
 // eventCols and its two links.
-const eventParams = 21
+const eventParams = 22
 
 // insertEvents is the INSERT of n events with their ids and chain links,
-// numbered $1 ... $21n.
+// numbered $1 ... $22n.
 func insertEvents(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO events (id, ` + eventCols + `, prev_hash, hash) OVERRIDING SYSTEM VALUE VALUES `)
@@ -629,7 +629,7 @@ func (t *tx) appendEvents(ctx context.Context, events []gatehouse.Event) error {
 			prev, last = hash, e.ID
 			args = append(args, e.ID, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
 				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account,
-				link[:32], link[32:])
+				e.Requests(), link[:32], link[32:])
 		}
 		b.Queue(q, t.args(args...)...)
 		events = events[n:]
@@ -640,13 +640,17 @@ func (t *tx) appendEvents(ctx context.Context, events []gatehouse.Event) error {
 
 func scanEvent(sc scanner) (gatehouse.Event, error) {
 	var (
-		e    gatehouse.Event
-		tm   int64
-		kind string
+		e     gatehouse.Event
+		tm    int64
+		kind  string
+		count int64
 	)
 	err := sc.Scan(&e.ID, &tm, &e.Type, &e.Actor, &e.TokenID, &kind, &e.Method, &e.Path, &e.Resource,
-		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail, &e.Via, &e.Route, &e.Account)
+		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail, &e.Via, &e.Route, &e.Account, &count)
 	e.Time, e.TokenKind = fromNanos(tm), gatehouse.TokenKind(kind)
+	if count > 1 {
+		e.Count = int(count)
+	}
 	return e, err
 }
 

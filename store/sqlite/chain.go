@@ -98,19 +98,24 @@ func (t *tx) ChainedEvents(ctx context.Context, after int64, limit int) ([]gateh
 
 func scanChainedEvent(sc scanner) (gatehouse.ChainedEvent, error) {
 	var (
-		c          gatehouse.ChainedEvent
-		tm, status any // SQLite keeps any value in any column: read what is there
-		kind       string
-		prev, hash []byte
+		c                 gatehouse.ChainedEvent
+		tm, status, count any // SQLite keeps any value in any column: read what is there
+		kind              string
+		prev, hash        []byte
 	)
 	e := &c.Event
 	err := sc.Scan(&e.ID, &tm, &e.Type, &e.Actor, &e.TokenID, &kind, &e.Method, &e.Path, &e.Resource,
 		&e.Action, &e.Object, &e.Decision, &status, &e.RemoteAddr, &e.UserAgent, &e.Detail, &e.Via, &e.Route, &e.Account,
-		&prev, &hash)
+		&count, &prev, &hash)
 	t, okT := tm.(int64)
 	st, okS := status.(int64)
-	c.Unreadable = !okT || !okS
+	n, okN := count.(int64)
+	// A count below one has no encoding: the chain cannot vouch for it.
+	c.Unreadable = !okT || !okS || !okN || n < 1
 	e.Time, e.Status, e.TokenKind = fromNanos(t), int(st), gatehouse.TokenKind(kind)
+	if n > 1 {
+		e.Count = int(n)
+	}
 	// A link of the wrong length is no link: it cannot fit.
 	c.Linked = len(prev) == len(c.Prev) && len(hash) == len(c.Hash)
 	if c.Linked {

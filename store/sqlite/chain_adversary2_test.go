@@ -118,6 +118,7 @@ func TestAdversary2OddColumnValueBreaksVerifyItself(t *testing.T) {
 	for _, edit := range []string{
 		`UPDATE events SET status = 'two hundred' WHERE id = 3`,
 		`UPDATE events SET time = 'yesterday' WHERE id = 3`,
+		`UPDATE events SET count = 'many' WHERE id = 3`,
 	} {
 		s, _ := openTemp(t)
 		ctx := t.Context()

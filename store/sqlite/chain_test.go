@@ -230,3 +230,39 @@ func TestChainLegacyEvents(t *testing.T) {
 		t.Errorf("after pruning the legacy events: %+v, want ok, 0 unchained, 2 events, start 3", res)
 	}
 }
+
+// A changed count is found by verify: the chain covers it, and a count
+// set to one (the encoding of a single request) is a change too.
+func TestChainCoversCount(t *testing.T) {
+	for _, edit := range []string{
+		`UPDATE events SET count = count + 1 WHERE id = 2`,
+		`UPDATE events SET count = 1 WHERE id = 2`,
+		`UPDATE events SET count = 5 WHERE id = 3`,
+	} {
+		s, _ := openTemp(t)
+		ctx := t.Context()
+		var evs []gatehouse.Event
+		for i := range 4 {
+			evs = append(evs, gatehouse.Event{Time: time.Unix(1700000000+int64(i), 0), Type: "request", Actor: "alice", Status: 200, Count: 40 * (i % 2)})
+		}
+		if err := s.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if res := storetest.VerifyChain(t, s, 10, nil); !res.OK {
+			t.Fatalf("before %s: %+v", edit, res)
+		}
+		if _, err := s.db.ExecContext(ctx, edit); err != nil {
+			t.Fatal(err)
+		}
+		if res := storetest.VerifyChain(t, s, 10, nil); res.OK {
+			t.Errorf("%s: verify still ok: %+v", edit, res)
+		}
+	}
+	s, _ := openTemp(t)
+	if err := s.AppendEvents(t.Context(), []gatehouse.Event{{Time: time.Unix(1700000000, 0), Type: "request"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(t.Context(), `UPDATE events SET count = 0`); err == nil {
+		t.Error("a count of 0 was stored: the column's CHECK should refuse it")
+	}
+}

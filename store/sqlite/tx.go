@@ -485,13 +485,13 @@ func (t *tx) PutRBAC(ctx context.Context, r gatehouse.RBAC) error {
 
 // ---- events
 
-const eventCols = `time, type, actor, token_id, token_kind, method, path, resource, action, object, decision, status, remote_addr, user_agent, detail, via, route, account`
+const eventCols = `time, type, actor, token_id, token_kind, method, path, resource, action, object, decision, status, remote_addr, user_agent, detail, via, route, account, count`
 
 func (t *tx) AppendEvents(ctx context.Context, events []gatehouse.Event) error {
 	return appendEvents(ctx, t.tx, events)
 }
 
-// eventRows is how many events one INSERT carries: 21 parameters each,
+// eventRows is how many events one INSERT carries: 22 parameters each,
 // well under SQLite's limit of 32,766 parameters a statement. One
 // statement of many rows costs a fraction of as many one-row statements
 // (the per-statement work of database/sql and the driver dominates).
@@ -505,7 +505,7 @@ func insertEvents(n int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
@@ -528,7 +528,7 @@ func appendEvents(ctx context.Context, t *sql.Tx, events []gatehouse.Event) erro
 		return err
 	}
 	var hasher gatehouse.ChainHasher
-	args := make([]any, 0, 21*min(len(events), eventRows))
+	args := make([]any, 0, 22*min(len(events), eventRows))
 	add := func(chunk []gatehouse.Event) []any {
 		args = args[:0]
 		for _, e := range chunk {
@@ -541,7 +541,7 @@ func appendEvents(ctx context.Context, t *sql.Tx, events []gatehouse.Event) erro
 			prev = hash
 			args = append(args, e.ID, nanos(e.Time), e.Type, e.Actor, e.TokenID, string(e.TokenKind), e.Method, e.Path,
 				e.Resource, e.Action, e.Object, e.Decision, e.Status, e.RemoteAddr, e.UserAgent, e.Detail, e.Via, e.Route, e.Account,
-				link[:32], link[32:])
+				e.Requests(), link[:32], link[32:])
 		}
 		return args
 	}
@@ -568,13 +568,17 @@ func appendEvents(ctx context.Context, t *sql.Tx, events []gatehouse.Event) erro
 
 func scanEvent(sc scanner) (gatehouse.Event, error) {
 	var (
-		e    gatehouse.Event
-		tm   int64
-		kind string
+		e     gatehouse.Event
+		tm    int64
+		kind  string
+		count int64
 	)
 	err := sc.Scan(&e.ID, &tm, &e.Type, &e.Actor, &e.TokenID, &kind, &e.Method, &e.Path, &e.Resource,
-		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail, &e.Via, &e.Route, &e.Account)
+		&e.Action, &e.Object, &e.Decision, &e.Status, &e.RemoteAddr, &e.UserAgent, &e.Detail, &e.Via, &e.Route, &e.Account, &count)
 	e.Time, e.TokenKind = fromNanos(tm), gatehouse.TokenKind(kind)
+	if count > 1 {
+		e.Count = int(count)
+	}
 	return e, err
 }
 

@@ -90,3 +90,47 @@ func testRequestsByHour(t *testing.T, open func(t *testing.T) gatehouse.Store) {
 		}
 	}
 }
+
+// testCountedEvents: an event's Count is stored and read back (a count of
+// one reads back as none), hashed into the chain, and added up by
+// RequestsByHour.
+func testCountedEvents(t *testing.T, open func(t *testing.T) gatehouse.Store) {
+	s := open(t)
+	ctx := t.Context()
+	h0 := t0.Truncate(time.Hour)
+	var events []gatehouse.Event
+	for i, n := range []int{0, 1, 2, 250, 1} {
+		e := event(0, "alice", "t1", "allow")
+		e.Time, e.Count = h0.Add(time.Duration(i)*time.Minute), n
+		events = append(events, e)
+	}
+	denied := event(0, "alice", "t1", "deny")
+	denied.Time, denied.Count = h0, 3
+	events = append(events, denied)
+	if err := s.AppendEvents(ctx, events); err != nil {
+		t.Fatalf("AppendEvents: %v", err)
+	}
+	var counts []int
+	for _, e := range slices.Backward(allEvents(t, s)) {
+		counts = append(counts, e.Count)
+	}
+	if want := []int{0, 0, 2, 250, 0, 3}; !slices.Equal(counts, want) {
+		t.Errorf("counts read back %v, want %v", counts, want)
+	}
+	for _, e := range chainedEvents(t, s) {
+		if e.Unreadable {
+			t.Errorf("event %d unreadable", e.ID)
+		}
+	}
+	if res := VerifyChain(t, s, 2, nil); !res.OK {
+		t.Errorf("a chain with counted events does not verify: %+v", res)
+	}
+	var got []gatehouse.HourCount
+	inView(t, s, func(tx gatehouse.Tx) (err error) {
+		got, err = tx.RequestsByHour(ctx, "t1", time.Time{}, time.Time{})
+		return err
+	})
+	if want := []gatehouse.HourCount{{Hour: h0, Allowed: 1 + 1 + 2 + 250 + 1, Denied: 3}}; !slices.Equal(got, want) {
+		t.Errorf("RequestsByHour = %+v, want %+v", got, want)
+	}
+}

@@ -74,6 +74,7 @@ var conformanceCases = []struct {
 	{"ChainPrune", testChainPrune},
 	{"ChainConcurrentAppends", testChainConcurrentAppends},
 	{"RequestsByHour", testRequestsByHour},
+	{"CountedEvents", testCountedEvents},
 	{"TxRollback", testTxRollback},
 	{"TxReadsOwnWrites", testTxReadsOwnWrites},
 	{"ErrorCodes", testErrorCodes},
