@@ -277,6 +277,9 @@ func (s *Service) successorExpiry(old gatehouse.Token, now time.Time) time.Time 
 // with DryRun only report them. Server-wide filters need
 // accounts, update, *; a project-only filter needs projects, update, <p>.
 func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.BulkRevoke) (gatehouse.BulkRevokeResult, error) {
+	if p.exchanged() {
+		return gatehouse.BulkRevokeResult{}, errExchangedMint
+	}
 	if req.Account == "" && req.Project == "" && req.IssuedBefore.IsZero() && req.Kind == "" {
 		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "give at least one filter: account, project, issuedBefore or kind")
 	}
