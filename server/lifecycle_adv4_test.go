@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
@@ -42,5 +43,39 @@ func TestAdv4ExchangedTokenCannotRevokeRoleTokens(t *testing.T) {
 	}
 	if s, _ := te.do("GET", "/api/v1/session/userinfo", victim2.Token, nil); s != 200 {
 		t.Errorf("the role token the exchanged token should not have been able to revoke: userinfo %d, want 200", s)
+	}
+}
+
+// A token from a token exchange is not rotated, not even by an
+// administrator: its successor would be the rotator's, and would outlive
+// the trust policy that issued the original (found by an outside attack).
+func TestAdv4ExchangedTokenIsNotRotated(t *testing.T) {
+	te := newTrustEnv(t, withPolicy("p, ci-deployer, applications, *, *, allow", ""))
+	te.createPolicy(te.githubPolicy("deploy"))
+	c := githubClaims(te.clock.Now())
+	c["jti"] = "adv4-rotate"
+	f := exchangeForm(te.is.sign(c))
+	f.Set("trust_policy", "deploy")
+	tok := te.exchangeOK(f)
+	var list gatehouse.List[gatehouse.Token]
+	te.call("GET", "/api/v1/account/ci-deployer/token", te.admin, nil, 200, &list)
+	id := ""
+	for _, tk := range list.Items {
+		if strings.HasPrefix(tk.CreatedBy, gatehouse.TrustCreatorPrefix) {
+			id = tk.ID
+		}
+	}
+	if id == "" {
+		t.Fatalf("no exchanged token among %+v", list.Items)
+	}
+	if s, b := te.do("POST", "/api/v1/account/ci-deployer/token/"+id+"/rotate", te.admin, gatehouse.RotateRequest{}); s != 412 || !strings.Contains(string(b), "token exchange") {
+		t.Errorf("the admin rotating an exchanged token: %d %s, want 412", s, b)
+	}
+	if s, _ := te.do("GET", "/api/v1/session/userinfo", tok, nil); s != 200 {
+		t.Errorf("the exchanged token after the refused rotation: userinfo %d, want 200", s)
+	}
+	te.call("GET", "/api/v1/account/ci-deployer/token", te.admin, nil, 200, &list)
+	if len(list.Items) != 1 {
+		t.Errorf("%d tokens after the refused rotation, want the one exchanged", len(list.Items))
 	}
 }

@@ -170,6 +170,11 @@ func (s *Service) rotate(ctx context.Context, p *Principal, account, id string, 
 		if err != nil {
 			return err
 		}
+		if strings.HasPrefix(old.CreatedBy, gatehouse.TrustCreatorPrefix) {
+			// Its successor would be the rotator's, outliving the trust
+			// policy that issued the original and its minutes-long life.
+			return gatehouse.Errorf(gatehouse.EPRECONDITION, "token %s was issued by token exchange and is not rotated; exchange again for a fresh one", old.ID)
+		}
 		if _, err := tx.GetRotation(ctx, old.ID); err == nil {
 			return gatehouse.Errorf(gatehouse.ECONFLICT, "token %s was already rotated; rotate its successor", old.ID)
 		} else if !gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
