@@ -213,7 +213,8 @@ const (
 )
 
 // ReportLeaked revokes every live token that a leak report names, by its
-// whole text or by the SHA-256 of its whole text. It needs no
+// whole text or by the SHA-256 of its whole text; a whole token that was
+// rotated away revokes its family (its successors), as its reuse would. It needs no
 // credential: whoever found a token may report it, as with GitHub's
 // credential revocation API. Its answer never says whether anything
 // matched (a token it names is revoked, so knowing would not help anyone
@@ -231,11 +232,24 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 	// Found in a read, off the write path: a report that names nothing
 	// (most of them) never waits for the writer nor holds it up.
 	ids := map[string]bool{}
+	families := map[string]string{} // family: the rotated token reported
 	err = s.store.View(ctx, func(tx gatehouse.Tx) error {
 		clear(ids)
+		clear(families)
 		for _, t := range whole {
 			if t.Instance != "" && t.Instance != s.instance {
 				continue
+			}
+			// A token rotated away (in its grace period or after) hands
+			// its family down: whoever holds it may have rotated it, so
+			// every token of the family goes, as on reuse.
+			if r, err := tx.GetRotation(ctx, t.ID.String()); err == nil {
+				if token.Verify(t.Secret, r.Hash) {
+					families[r.Family] = r.ID
+				}
+				continue
+			} else if !gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+				return err
 			}
 			rec, err := tx.GetToken(ctx, t.ID.String())
 			if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
@@ -259,17 +273,31 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 		}
 		return nil
 	})
-	if err == nil && len(ids) > 0 {
+	if err == nil && len(ids)+len(families) > 0 {
 		err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 			var events []gatehouse.Event
+			leaked := func(f gatehouse.TokenFilter, detail string) error {
+				_, evs, err := s.removeTx(ctx, tx, c, nil, f, removal{event: gatehouse.EventTokenLeaked,
+					detail: detail, actor: "system:leak-report", from: from, notify: gatehouse.NotifyTokenLeaked})
+				events = append(events, evs...)
+				return err
+			}
 			for id := range ids {
 				// By id: the token found above, if it is still there.
-				_, evs, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{ID: id}, removal{event: gatehouse.EventTokenLeaked,
-					detail: "reported leaked; revoked", actor: "system:leak-report", from: from, notify: gatehouse.NotifyTokenLeaked})
-				if err != nil {
+				if err := leaked(gatehouse.TokenFilter{ID: id}, "reported leaked; revoked"); err != nil {
 					return err
 				}
-				events = append(events, evs...)
+			}
+			for family, id := range families {
+				if err := leaked(gatehouse.TokenFilter{Family: family}, "rotated token "+id+" reported leaked; its family revoked"); err != nil {
+					return err
+				}
+			}
+			if len(families) > 0 {
+				// As on reuse: the family is gone, what was kept of it too.
+				if err := pruneRotationsTx(ctx, tx, c, s.now()); err != nil {
+					return err
+				}
 			}
 			return tx.AppendEvents(ctx, events)
 		})
