@@ -16,6 +16,13 @@ import (
 // of 32 bytes, 1 to maxLeakBatch entries), hands back what they say, and
 // refuses the rest with a message that holds nothing of the input.
 func FuzzParseLeakReport(f *testing.F) {
+	for _, r := range []gatehouse.LeakReport{{}, {Tokens: make([]string, maxLeakBatch+1)}, {Tokens: []string{"x"}}, {SHA256: []string{"x"}}} {
+		_, _, err := parseLeakReport(r)
+		if err == nil {
+			f.Fatalf("parseLeakReport(%+v) accepted", r)
+		}
+		leakMessages += digitsAsZero(gatehouse.ErrorMessage(err)) + "\n"
+	}
 	tok, err := token.New("gatehouse", rand.Reader)
 	if err != nil {
 		f.Fatal(err)
@@ -48,7 +55,9 @@ func FuzzParseLeakReport(f *testing.F) {
 		if err != nil {
 			msg := gatehouse.ErrorMessage(err)
 			for _, in := range []string{tokText, hash} {
-				if len(in) >= 8 && strings.Contains(msg, in) {
+				// An input that is a piece of the messages' own text
+				// ("atehouse" of "Gatehouse token") is no echo.
+				if len(in) >= 8 && strings.Contains(msg, in) && !strings.Contains(leakMessages, digitsAsZero(in)) {
 					t.Fatalf("the error %q repeats the input", msg)
 				}
 			}
@@ -68,4 +77,17 @@ func FuzzParseLeakReport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// leakMessages is every message parseLeakReport refuses with, its digits
+// as 0s (FuzzParseLeakReport fills it in).
+var leakMessages string
+
+func digitsAsZero(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return '0'
+		}
+		return r
+	}, s)
 }
