@@ -232,7 +232,7 @@ func run() error {
 				authed += rows[i].Answers
 			}
 		}
-		k := map[string]any{"binary": bins[gi], "access_log_request_lines": logLines, "audit_request_events": events,
+		k := map[string]any{"binary": filepath.Base(bins[gi]), "access_log_request_lines": logLines, "audit_request_events": events,
 			"timed_answers_all": answers, "timed_answers_authenticated": authed}
 		kept = append(kept, k)
 		fmt.Printf("\n%s kept after SIGTERM: %d access log request lines, %d request audit events; timed answers %d (authenticated %d)\n",
