@@ -3,11 +3,10 @@ package config
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/weburl"
 	"github.com/gatehouse/gatehouse/service"
 )
 
@@ -85,8 +84,7 @@ func (n Notifications) validate(bad func(setting, format string, args ...any)) {
 		bad("notifications.expiryWarnings", "%s", gatehouse.ErrorMessage(err))
 	}
 	if n.BaseURL != "" {
-		u, err := url.Parse(n.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.HasPrefix(n.BaseURL, u.Scheme+"://") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		if u, why := weburl.Parse(n.BaseURL); why != "" || u.RawQuery != "" || u.ForceQuery {
 			bad("notifications.baseURL", "%q: must be an http or https URL with a host and no credentials, query or fragment", n.BaseURL)
 		}
 	}

@@ -3,11 +3,12 @@ package config
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/weburl"
 )
 
 // SSO configures login through an identity provider.
@@ -173,21 +174,13 @@ func (o OIDC) validate(bad func(setting, format string, args ...any)) {
 }
 
 // checkURL accepts https URLs, and http ones on a loopback host (tests,
-// a provider on the same machine).
+// a provider on the same machine), without a query (weburl.ParseSecure).
 func checkURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || !strings.HasPrefix(s, u.Scheme+"://") {
-		return "must be an absolute https URL (lower-case scheme) without user, query or fragment"
+	u, why := weburl.ParseSecure(s)
+	if why == "" && (u.RawQuery != "" || u.ForceQuery) {
+		why = "must not have a query"
 	}
-	switch u.Scheme {
-	case "https":
-		return ""
-	case "http":
-		if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
-			return ""
-		}
-	}
-	return "must be an https URL (http only on a loopback address)"
+	return why
 }
 
 func contains(list []string, s string) bool {

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"net"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/weburl"
 )
 
 var webhookName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -75,25 +75,9 @@ func checkWebhookURL(s string) string {
 	if len(s) > 2048 {
 		return "longer than 2048 bytes"
 	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return "is not a URL"
-	case u.Scheme != "http" && u.Scheme != "https" || !strings.HasPrefix(s, u.Scheme+"://"):
-		// url.Parse lowers the scheme; a URL spelled otherwise is refused,
-		// not rewritten, so what is stored is what was sent.
-		return "must be an http or https URL (lower-case scheme, then ://)"
-	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
-		return "must name a host"
-	case u.User != nil:
-		return "must not hold credentials: the signature authenticates the server"
-	case u.Fragment != "" || strings.Contains(s, "#"):
-		return "must not have a fragment"
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return "has a bad port"
-		}
+	u, why := weburl.Parse(s)
+	if why != "" {
+		return why
 	}
 	if h := u.Hostname(); strings.ContainsAny(h, " %") && net.ParseIP(h) == nil {
 		return "has a bad host"

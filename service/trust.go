@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/weburl"
 )
 
 // Trust policies: who may exchange an external ID token for a Gatehouse
@@ -480,38 +480,15 @@ func (s *Service) checkTrustScopes(p *Principal, tp gatehouse.TrustPolicy) ([]ga
 
 // checkKeyURL: an issuer or JWKS URL is https://, or http:// on a
 // loopback address (a test issuer, a local sidecar), with a host and no
-// credentials, query or fragment.
+// credentials or fragment (weburl.ParseSecure).
 func checkKeyURL(s string) error {
 	if s == "" || len(s) > trustMaxURL {
 		return fmt.Errorf("give a URL of at most %d bytes", trustMaxURL)
 	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("not an absolute URL")
+	if _, why := weburl.ParseSecure(s); why != "" {
+		return errors.New(why)
 	}
-	if u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("must not carry credentials or a fragment")
-	}
-	if !strings.HasPrefix(s, u.Scheme+"://") { // url.Parse lowers the scheme; refuse, do not rewrite
-		return fmt.Errorf("must be https:// (or http:// on a loopback address)")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if loopbackHost(u.Hostname()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("must be https:// (or http:// on a loopback address)")
-}
-
-func loopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	return nil
 }
 
 // pruneExchangeReplays deletes the replay records of subject tokens that
