@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -57,6 +58,10 @@ func TokenCreator(name string) string { return TrustCreatorPrefix + name }
 // TrustCreatorPrefix starts the createdBy of every token issued through a
 // trust policy.
 const TrustCreatorPrefix = "trust-policy:"
+
+// Exchanged reports whether t was issued by a token exchange (through a
+// trust policy).
+func (t Token) Exchanged() bool { return strings.HasPrefix(t.CreatedBy, TrustCreatorPrefix) }
 
 // ClaimPatterns are the accepted values of one claim: any of them. In JSON
 // and YAML it is a string, a number or a boolean (compared by its text, so

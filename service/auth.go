@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -102,7 +101,7 @@ func (p *Principal) filtered(resource string) {
 // exchanged reports whether p's token was issued by a token exchange
 // (through a trust policy).
 func (p *Principal) exchanged() bool {
-	return p != nil && p.cached != nil && strings.HasPrefix(p.cached.rec.CreatedBy, gatehouse.TrustCreatorPrefix)
+	return p != nil && p.cached != nil && p.cached.rec.Exchanged()
 }
 
 // errExchangedMint refuses token management to a token from a token

@@ -170,7 +170,7 @@ func (s *Service) rotate(ctx context.Context, p *Principal, account, id string, 
 		if err != nil {
 			return err
 		}
-		if strings.HasPrefix(old.CreatedBy, gatehouse.TrustCreatorPrefix) {
+		if old.Exchanged() {
 			// Its successor would be the rotator's, outliving the trust
 			// policy that issued the original and its minutes-long life.
 			return gatehouse.Errorf(gatehouse.EPRECONDITION, "token %s was issued by token exchange and is not rotated; exchange again for a fresh one", old.ID)
