@@ -164,14 +164,13 @@ func (s *Service) reuseDetected(ctx context.Context, id string) error {
 			return err
 		}
 		// Each token of the family is revoked and notified as reused.
-		events, err := s.revokeFamilyTx(ctx, tx, c, r.Family, "rotated token "+id+" presented again")
+		why := "rotated token " + id + " presented again"
+		gone, events, err := s.removeFamilyTx(ctx, tx, c, r.Family,
+			removal{event: gatehouse.EventTokenRevoked, detail: why, actor: "system:gatehouse", notify: gatehouse.NotifyTokenRevoked})
 		if err != nil {
 			return err
 		}
-		// The family is gone, so what was kept of its rotations has
-		// nothing left to protect: forgotten now, a stale copy presented
-		// again costs no further write.
-		if err := pruneRotationsTx(ctx, tx, c, s.now()); err != nil {
+		if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenReuseDetected, gone, why); err != nil {
 			return err
 		}
 		ev := s.stamp(gatehouse.Event{
@@ -183,15 +182,16 @@ func (s *Service) reuseDetected(ctx context.Context, id string) error {
 	})
 }
 
-// revokeFamilyTx revokes every token of a rotation family (token.revoked,
-// by the server itself), each notified as revoked and as reused.
-func (s *Service) revokeFamilyTx(ctx context.Context, tx gatehouse.Tx, c *change, family, why string) ([]gatehouse.Event, error) {
-	gone, events, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{Family: family},
-		removal{event: gatehouse.EventTokenRevoked, detail: why, actor: "system:gatehouse", notify: gatehouse.NotifyTokenRevoked})
+// removeFamilyTx removes every token of a rotation family, as r says
+// (a reuse, a leak report). The family is gone, so what was kept of its
+// rotations has nothing left to protect: it is forgotten too, and a stale
+// copy presented again costs no further write.
+func (s *Service) removeFamilyTx(ctx context.Context, tx gatehouse.Tx, c *change, family string, r removal) ([]gatehouse.Token, []gatehouse.Event, error) {
+	gone, events, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{Family: family}, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return events, s.notifyTokens(ctx, tx, gatehouse.NotifyTokenReuseDetected, gone, why)
+	return gone, events, pruneRotationsTx(ctx, tx, c, s.now())
 }
 
 // pruneRotationsTx forgets, inside tx, the rotations kept long enough
@@ -276,28 +276,23 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 	if err == nil && len(ids)+len(families) > 0 {
 		err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
 			var events []gatehouse.Event
-			leaked := func(f gatehouse.TokenFilter, detail string) error {
-				_, evs, err := s.removeTx(ctx, tx, c, nil, f, removal{event: gatehouse.EventTokenLeaked,
-					detail: detail, actor: "system:leak-report", from: from, notify: gatehouse.NotifyTokenLeaked})
-				events = append(events, evs...)
-				return err
+			leaked := func(detail string) removal {
+				return removal{event: gatehouse.EventTokenLeaked, detail: detail, actor: "system:leak-report", from: from, notify: gatehouse.NotifyTokenLeaked}
 			}
 			for id := range ids {
 				// By id: the token found above, if it is still there.
-				if err := leaked(gatehouse.TokenFilter{ID: id}, "reported leaked; revoked"); err != nil {
+				_, evs, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{ID: id}, leaked("reported leaked; revoked"))
+				if err != nil {
 					return err
 				}
+				events = append(events, evs...)
 			}
 			for family, id := range families {
-				if err := leaked(gatehouse.TokenFilter{Family: family}, "rotated token "+id+" reported leaked; its family revoked"); err != nil {
+				_, evs, err := s.removeFamilyTx(ctx, tx, c, family, leaked("rotated token "+id+" reported leaked; its family revoked"))
+				if err != nil {
 					return err
 				}
-			}
-			if len(families) > 0 {
-				// As on reuse: the family is gone, what was kept of it too.
-				if err := pruneRotationsTx(ctx, tx, c, s.now()); err != nil {
-					return err
-				}
+				events = append(events, evs...)
 			}
 			return tx.AppendEvents(ctx, events)
 		})
