@@ -106,7 +106,8 @@ func (p *Principal) exchanged() bool {
 
 // errExchangedMint refuses token management to a token from a token
 // exchange: a successor it minted or rotated would outlive the trust
-// policy, which revokes only what it issued, and its minutes-long life.
+// policy, which revokes only what it issued, and its minutes-long life;
+// and it revokes no token (removeTx), by any change.
 var errExchangedMint = gatehouse.Errorf(gatehouse.EFORBIDDEN, "a token issued by token exchange cannot mint, rotate or revoke tokens; exchange again for a fresh one")
 
 // LastDecision returns the last authorization check made for p.

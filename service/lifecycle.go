@@ -280,6 +280,14 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 				return removal{event: gatehouse.EventTokenLeaked, detail: detail, actor: "system:leak-report", from: from, notify: gatehouse.NotifyTokenLeaked}
 			}
 			for id := range ids {
+				// Rotated since the read: its family goes, as it would
+				// have had the report come a moment later.
+				if r, err := tx.GetRotation(ctx, id); err == nil {
+					families[r.Family] = id
+					continue
+				} else if !gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+					return err
+				}
 				// By id: the token found above, if it is still there.
 				_, evs, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{ID: id}, leaked("reported leaked; revoked"))
 				if err != nil {

@@ -282,9 +282,6 @@ func (s *Service) successorExpiry(old gatehouse.Token, now time.Time) time.Time 
 // with DryRun only report them. Server-wide filters need
 // accounts, update, *; a project-only filter needs projects, update, <p>.
 func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.BulkRevoke) (gatehouse.BulkRevokeResult, error) {
-	if p.exchanged() {
-		return gatehouse.BulkRevokeResult{}, errExchangedMint
-	}
 	if req.Account == "" && req.Project == "" && req.IssuedBefore.IsZero() && req.Kind == "" {
 		return gatehouse.BulkRevokeResult{}, gatehouse.Errorf(gatehouse.EINVALID, "give at least one filter: account, project, issuedBefore or kind")
 	}
@@ -474,6 +471,12 @@ func (s *Service) removeTx(ctx context.Context, tx gatehouse.Tx, c *change, p *P
 	gone, err := tx.DeleteTokens(ctx, f)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(gone) > 0 && p.exchanged() {
+		// Whatever the change (a revocation, an account or project edit
+		// that cuts tokens off), a token from a token exchange revokes
+		// none: the transaction fails, and nothing changes.
+		return nil, nil, errExchangedMint
 	}
 	events := make([]gatehouse.Event, 0, len(gone))
 	for _, t := range gone {
