@@ -10,14 +10,14 @@ import (
 	"github.com/gatehouse/gatehouse/store/sqlite"
 )
 
-// adv5ViewHook runs after (armed) a read transaction ends, once: another
+// viewHook runs after (armed) a read transaction ends, once: another
 // goroutine's write landing between ReportLeaked's View and its write.
-type adv5ViewHook struct {
+type viewHook struct {
 	gatehouse.Store
 	armed atomic.Pointer[func()]
 }
 
-func (h *adv5ViewHook) View(ctx context.Context, fn func(gatehouse.Tx) error) error {
+func (h *viewHook) View(ctx context.Context, fn func(gatehouse.Tx) error) error {
 	err := h.Store.View(ctx, fn)
 	if f := h.armed.Swap(nil); f != nil {
 		(*f)()
@@ -27,15 +27,13 @@ func (h *adv5ViewHook) View(ctx context.Context, fn func(gatehouse.Tx) error) er
 
 // A leak report names a live token A. While the report runs (after its
 // read found A live, before its write), A is rotated into B, as a thief
-// holding A would do. The report then revokes A by id only: B, the
-// successor of the reported token, survives. Had the rotation landed a
-// moment earlier, the report would have revoked the family (B included):
-// the outcome depends on a check-then-act race between the View and the
-// write.
-func TestAdv5LeakReportRacingARotationMissesTheSuccessor(t *testing.T) {
+// holding A would do. The report's write sees the rotation and revokes
+// the family, B included, as it would had the rotation landed before the
+// read (found by an outside attack: it used to revoke A by id only).
+func TestLeakReportRacingARotationRevokesTheSuccessor(t *testing.T) {
 	for _, grace := range []int64{0, 600} {
 		ctx := t.Context()
-		hook := &adv5ViewHook{}
+		hook := &viewHook{}
 		tw := service.NewTestWorld(t, func(st *sqlite.Store) service.Options {
 			hook.Store = st
 			return service.Options{Store: hook}
