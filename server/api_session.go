@@ -10,7 +10,12 @@ import (
 )
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, statusBody{Status: "ok"})
+}
+
+// statusBody is the answer of the health and readiness checks.
+type statusBody struct {
+	Status string `json:"status"`
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -20,7 +25,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, statusBody{Status: "ready"})
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

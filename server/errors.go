@@ -84,8 +84,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 const statusClientClosed = 499
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"] = hdrJSON // canonical keys, shared values: see middleware
+	h["Cache-Control"] = hdrNoStore
 	w.WriteHeader(status)
 	// A failed write means the client went away; there is no one to tell.
 	_ = json.NewEncoder(w).Encode(v)

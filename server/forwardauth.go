@@ -36,10 +36,18 @@ const (
 	HeadersEnvoy ForwardAuthHeaders = "envoy"
 )
 
+// header is a request header's name as the proxies' documentation spells
+// it, for messages, and its canonical key, for lookups (a non-canonical
+// name costs a canonicalization, and an allocation, per lookup).
+type header struct{ name, key string }
+
+func newHeader(name string) header { return header{name, http.CanonicalHeaderKey(name)} }
+
 // header families of the original request: method, URI.
 var (
-	originalHeaders  = [2]string{"X-Original-Method", "X-Original-URI"}
-	forwardedHeaders = [2]string{"X-Forwarded-Method", "X-Forwarded-Uri"}
+	originalHeaders  = [2]header{newHeader("X-Original-Method"), newHeader("X-Original-URI")}
+	forwardedHeaders = [2]header{newHeader("X-Forwarded-Method"), newHeader("X-Forwarded-Uri")}
+	realIPHeader     = newHeader("X-Real-IP")
 )
 
 // forwardAuth is the server's forward-auth configuration: the decision
@@ -98,11 +106,16 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Princ
 		return err
 	}
 	h := w.Header()
-	h.Set("X-Auth-User", d.User)
-	h.Set("X-Auth-Groups", strings.Join(d.Groups, ","))
-	h.Set("X-Auth-Token-Id", d.TokenID)
-	writeJSON(w, http.StatusOK, map[string]string{"user": d.User})
+	h["X-Auth-User"] = []string{d.User}
+	h["X-Auth-Groups"] = []string{strings.Join(d.Groups, ",")}
+	h["X-Auth-Token-Id"] = []string{d.TokenID}
+	writeJSON(w, http.StatusOK, verifyBody{User: d.User})
 	return nil
+}
+
+// verifyBody is forward auth's answer body; proxies read the headers.
+type verifyBody struct {
+	User string `json:"user"`
 }
 
 // clientAddr is the address of the client behind a forward-auth request,
@@ -118,10 +131,10 @@ func (f *forwardAuth) clientAddr(r *http.Request) string {
 	if err != nil || !f.isTrusted(addr) {
 		return peer
 	}
-	if hops := r.Header.Values("X-Forwarded-For"); len(hops) > 0 {
+	if hops := r.Header["X-Forwarded-For"]; len(hops) > 0 {
 		return walkForwardedFor(hops, addr, f.isTrusted).String()
 	}
-	if real, err := single(r, "X-Real-IP"); err == nil {
+	if real, err := single(r, realIPHeader); err == nil {
 		if a, ok := parseHop(real); ok {
 			return a.String()
 		}
@@ -190,8 +203,8 @@ func (f *forwardAuth) isTrusted(a netip.Addr) bool {
 // original returns the method and raw URI of the original request as the
 // configured proxy describes it.
 func (f *forwardAuth) original(r *http.Request) (method, uri string, err error) {
-	var want [2]string
-	var others []string
+	var want [2]header
+	var others []header
 	switch f.headers {
 	case HeadersForwarded:
 		want, others = forwardedHeaders, originalHeaders[:]
@@ -201,10 +214,10 @@ func (f *forwardAuth) original(r *http.Request) (method, uri string, err error) 
 		want, others = originalHeaders, forwardedHeaders[:]
 	}
 	for _, h := range others {
-		if len(r.Header.Values(h)) > 0 {
+		if len(r.Header[h.key]) > 0 {
 			return "", "", gatehouse.Errorf(gatehouse.EFORBIDDEN,
 				"forward auth is configured for %s headers but the request also carries %s: another kind of proxy is in front than the one configured, or a client forged it",
-				f.headers, h)
+				f.headers, h.name)
 		}
 	}
 	if f.headers == HeadersEnvoy {
@@ -219,17 +232,17 @@ func (f *forwardAuth) original(r *http.Request) (method, uri string, err error) 
 	method, merr := single(r, want[0])
 	uri, uerr := single(r, want[1])
 	if merr != nil || uerr != nil {
-		return "", "", gatehouse.Errorf(gatehouse.EINVALID, "forward auth needs exactly one %s and one %s header (forwardAuth.headers: %s)", want[0], want[1], f.headers)
+		return "", "", gatehouse.Errorf(gatehouse.EINVALID, "forward auth needs exactly one %s and one %s header (forwardAuth.headers: %s)", want[0].name, want[1].name, f.headers)
 	}
 	return method, uri, nil
 }
 
 // single returns the one value of header name; none, an empty one or
 // several (a proxy that appends instead of replacing) are errors.
-func single(r *http.Request, name string) (string, error) {
-	vs := r.Header.Values(name)
+func single(r *http.Request, h header) (string, error) {
+	vs := r.Header[h.key]
 	if len(vs) != 1 || vs[0] == "" {
-		return "", fmt.Errorf("want one %s", name)
+		return "", fmt.Errorf("want one %s", h.name)
 	}
 	return vs[0], nil
 }

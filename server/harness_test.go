@@ -113,7 +113,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	logs := &lockedBuffer{}
 	var logTo io.Writer = logs
 	if o.LogTo != nil {
-		logTo = io.MultiWriter(logs, o.LogTo)
+		// The access log writes onto it directly, beside the handler.
+		logTo = &lockedWriter{w: io.MultiWriter(logs, o.LogTo)}
 	}
 	o.Logger = slog.New(slog.NewJSONHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	svc, err := service.New(ctx, o.Options)
@@ -123,7 +124,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if _, err := svc.Bootstrap(ctx, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(server.Options{Service: svc, Logger: o.Logger, ForwardAuth: o.Routes, TrustedProxies: o.TrustedProxies, Version: o.Version}))
+	srv := httptest.NewServer(server.New(server.Options{Service: svc, Logger: o.Logger, LogWriter: logTo, ForwardAuth: o.Routes, TrustedProxies: o.TrustedProxies, Version: o.Version}))
 	bg, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(bg, time.Hour) }()
@@ -246,6 +247,18 @@ func (e *env) checkNoSecretLeaked() {
 }
 
 // lockedBuffer is a bytes.Buffer safe for concurrent writers.
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -28,14 +28,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	ids := newRequestIDs()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := ids.next()
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		q := &request{Context: r.Context(), statusRecorder: statusRecorder{ResponseWriter: w}, id: ids.next()}
+		q.idHeader[0] = q.id
+		ctx := context.Context(q)
 		r = r.WithContext(ctx)
 		// Canonical keys and shared values: no canonicalization and no
 		// slice per header per request. (Set and Add replace or copy a
 		// value of length 1, so no handler can write into these.)
 		h := w.Header()
-		h["X-Request-Id"] = []string{id}
+		h["X-Request-Id"] = q.idHeader[:]
 		h["X-Content-Type-Options"] = hdrNosniff
 		h["X-Frame-Options"] = hdrDeny
 		h["Referrer-Policy"] = hdrNoReferrer
@@ -46,7 +47,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &q.statusRecorder
 		// Every answer, refusals below included, is counted, logged and
 		// covered by the panic recovery.
 		defer func() {
@@ -65,20 +66,14 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			status := rec.status()
 			s.metrics.Request(route, status).Inc()
-			level := slog.LevelInfo
+			end := time.Now()
+			line := accessLine{time: end, level: slog.LevelInfo, id: q.id, method: r.Method,
+				path:  r.URL.Path, // the path only: a query string may carry a secret
+				route: route, status: status, duration: end.Sub(start), remote: clientIP(r)}
 			if status >= 500 {
-				level = slog.LevelError
+				line.level = slog.LevelError
 			}
-			// The path only: a query string may carry a secret.
-			s.log.LogAttrs(ctx, level, "request",
-				slog.String("request_id", id),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path),
-				slog.String("route", route),
-				slog.Int("status", status),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("remote", clientIP(r)),
-			)
+			s.access.write(ctx, &line)
 		}()
 		// A known path asked with a method it does not take is answered
 		// 405 by the router, whatever its body.
@@ -90,13 +85,35 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// The security headers of every response.
+// request is the middleware's state of one request, in one allocation:
+// the request's context with its id added (see RequestID), the status
+// recorder, and the id's header value.
+type request struct {
+	context.Context
+	statusRecorder
+	id       string
+	idHeader [1]string
+}
+
+// Value answers the request id for requestIDKey and defers everything
+// else to the request's own context.
+func (q *request) Value(key any) any {
+	if key == requestIDKey {
+		return q.id
+	}
+	return q.Context.Value(key)
+}
+
+// The security headers of every response, and those of every JSON
+// answer.
 var (
 	hdrNosniff    = []string{"nosniff"}
 	hdrDeny       = []string{"DENY"}
 	hdrNoReferrer = []string{"no-referrer"}
 	hdrCSP        = []string{"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"}
 	hdrHSTS       = []string{"max-age=31536000"}
+	hdrJSON       = []string{"application/json"}
+	hdrNoStore    = []string{"no-store"}
 )
 
 // requestIDs hands out request ids: 16 hex digits, unique within the

@@ -24,7 +24,13 @@ import (
 type Options struct {
 	Service *service.Service
 	Logger  *slog.Logger
-	Metrics *service.Metrics
+	// LogWriter, when set, is the writer under Logger's JSON handler
+	// (slog.NewJSONHandler with default options): the access log is
+	// encoded straight onto it, in the same format, instead of through
+	// the logger. It must be safe for concurrent use (logbuf.Writer is).
+	// Nil sends the access log through Logger.
+	LogWriter io.Writer
+	Metrics   *service.Metrics
 	// MetricsHandler serves /metrics on the main listener to callers with
 	// settings, get; nil when metrics are served elsewhere.
 	MetricsHandler http.Handler
@@ -50,6 +56,7 @@ type Options struct {
 type Server struct {
 	svc     *service.Service
 	log     *slog.Logger
+	access  *accessLog
 	metrics *service.Metrics
 	promh   http.Handler
 	tls     bool
@@ -66,6 +73,7 @@ func New(o Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.access = newAccessLog(s.log, o.LogWriter)
 	if s.fwd.err != nil {
 		s.log.Error("forward auth refuses every request", "err", s.fwd.err)
 	}

@@ -71,8 +71,9 @@ generated and written to <data-dir>/initial-admin-password.`,
 // gracefully: drain (see drain), stop accepting, finish requests, flush
 // audit events. ready, when not nil, receives the bound address once the
 // server listens.
-// logw, when not nil, is the log's asynchronous writer, whose drops are
-// exported as a metric.
+// logw, when not nil, is the log's asynchronous writer, under log's JSON
+// handler: its drops are exported as a metric, and the access log is
+// written to it directly.
 func run(ctx context.Context, cfg config.Config, log *slog.Logger, logw *logbuf.Writer, adminPassword string, ready chan<- string) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -129,6 +130,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, logw *logbuf.
 
 	promh := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	opts := server.Options{Service: svc, Logger: log, Metrics: metrics, TLS: cfg.TLS.Cert != "", Version: cli.Version}
+	if logw != nil {
+		opts.LogWriter = logw // the access log is encoded onto it directly
+	}
 	opts.ForwardAuthHeaders = server.ForwardAuthHeaders(cfg.ForwardAuth.Headers)
 	if opts.TrustedProxies, err = cfg.ForwardAuth.TrustedProxyPrefixes(); err != nil {
 		return err // Validate has refused it already
