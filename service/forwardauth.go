@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -334,9 +335,12 @@ func (f *ForwardAuth) match(method, path string) (*fwdRoute, string, error) {
 	// ServeMux matches the escaped form and unescapes segments into
 	// wildcard values; a canonical path has no '/', '%' or dot segment to
 	// change meaning on the way.
-	req := &http.Request{Method: method, URL: &url.URL{Path: path}}
-	var m matchRecorder
-	f.mux.ServeHTTP(&m, req)
+	l := lookups.Get().(*lookup)
+	defer l.release()
+	l.url.Path = path
+	l.req.Method, l.req.URL = method, &l.url
+	m := &l.rec
+	f.mux.ServeHTTP(m, &l.req)
 	if m.route == nil {
 		return nil, "", gatehouse.Errorf(gatehouse.EFORBIDDEN, "no forward-auth route matches %s %s", method, path)
 	}
@@ -353,6 +357,22 @@ func (f *ForwardAuth) match(method, path string) (*fwdRoute, string, error) {
 		b.WriteString(v)
 	}
 	return m.route, b.String(), nil
+}
+
+// lookup is the scratch space of one route-table lookup, reused: the
+// request ServeMux matches and the recorder of its answer. Nothing the
+// lookup returns points into it.
+type lookup struct {
+	req http.Request
+	url url.URL
+	rec matchRecorder
+}
+
+var lookups = sync.Pool{New: func() any { return new(lookup) }}
+
+func (l *lookup) release() {
+	*l = lookup{}
+	lookups.Put(l)
 }
 
 // refusalPrefix starts the message of every refused original request.

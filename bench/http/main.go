@@ -67,8 +67,14 @@ type Row struct {
 	P50ms   float64   `json:"p50_ms"`
 	P99ms   float64   `json:"p99_ms"`
 	Answers int       `json:"answers"`
-	Non2xx  int       `json:"non_2xx"`
-	Errors  int       `json:"socket_errors"`
+	// CPUus is the server process's CPU time (user + system, from
+	// /proc/<pid>/stat) per answered request during the timed runs, in
+	// microseconds: the median of the rounds. Unlike req/s it hardly
+	// moves with load elsewhere on the machine.
+	CPUus     float64   `json:"cpu_us_per_request"`
+	CPURounds []float64 `json:"rounds_cpu_us"`
+	Non2xx    int       `json:"non_2xx"`
+	Errors    int       `json:"socket_errors"`
 }
 
 type target struct {
@@ -76,6 +82,7 @@ type target struct {
 	name, path, url string
 	headers         map[string]string
 	peer            bool
+	pid             int // the serving process
 }
 
 const (
@@ -153,7 +160,7 @@ func run() error {
 	// Rows 0-3 are the measured binary, 4 the peer, 5-8 the compared one.
 	targets := ghs[0].targets("")
 	targets = append(targets, target{name: "argo-style peer GET /api/v1/applications/web", path: "/api/v1/applications/" + appName, url: peerURL + "/api/v1/applications/" + appName,
-		headers: map[string]string{"Authorization": "Bearer " + peerTok}, peer: true})
+		headers: map[string]string{"Authorization": "Bearer " + peerTok}, peer: true, pid: peer.cmd.Process.Pid})
 	if len(ghs) > 1 {
 		targets = append(targets, ghs[1].targets("[compare] ")...)
 	}
@@ -188,13 +195,16 @@ func run() error {
 					return fmt.Errorf("perf: %w", err)
 				}
 			}
+			cpu0 := cpuTime(t.pid)
 			r := drive(wrkErr == nil, t, *threads, *conns, *duration)
+			cpu := float64((cpuTime(t.pid) - cpu0).Microseconds()) / float64(max(r.Answers, 1))
 			if perf != nil {
 				perf.Wait()
 			}
-			fmt.Printf("round %d  %-72s %9.0f req/s  p50 %.2f ms  p99 %.2f ms  non-2xx %d  errors %d\n",
-				round+1, t.name, r.RPS, r.P50ms, r.P99ms, r.Non2xx, r.Errors)
+			fmt.Printf("round %d  %-72s %9.0f req/s  %6.1f µs CPU/req  p50 %.2f ms  p99 %.2f ms  non-2xx %d  errors %d\n",
+				round+1, t.name, r.RPS, cpu, r.P50ms, r.P99ms, r.Non2xx, r.Errors)
 			rows[i].Rounds = append(rows[i].Rounds, r.RPS)
+			rows[i].CPURounds = append(rows[i].CPURounds, cpu)
 			p50s[i], p99s[i] = append(p50s[i], r.P50ms), append(p99s[i], r.P99ms)
 			rows[i].Answers += r.Answers
 			rows[i].Non2xx += r.Non2xx
@@ -203,6 +213,7 @@ func run() error {
 	}
 	for i := range rows {
 		rows[i].RPS, rows[i].P50ms, rows[i].P99ms = median(rows[i].Rounds), median(p50s[i]), median(p99s[i])
+		rows[i].CPUus = median(rows[i].CPURounds)
 	}
 
 	// Stop the servers the way an orchestrator does, then count what each
@@ -265,21 +276,43 @@ func run() error {
 			ratios[name+"/compared"] = ratio(i, 5+i)
 		}
 	}
+	// The same comparisons in server CPU per request, inverted so that
+	// above 1 still means "the first is cheaper": cost(b)/cost(a).
+	cpuRatio := func(a, b int) float64 {
+		var rs []float64
+		for r := range *rounds {
+			rs = append(rs, rows[b].CPURounds[r]/rows[a].CPURounds[r])
+		}
+		return median(rs)
+	}
+	cpuRatios := map[string]float64{
+		"userinfo/healthz":     cpuRatio(1, 0),
+		"app_get/healthz":      cpuRatio(2, 0),
+		"forward_auth/healthz": cpuRatio(3, 0),
+		"userinfo/argo_peer":   cpuRatio(1, 4),
+		"app_get/argo_peer":    cpuRatio(2, 4),
+		"healthz/argo_peer":    cpuRatio(0, 4),
+	}
+	if len(ghs) > 1 {
+		for i, name := range []string{"healthz", "userinfo", "app_get", "forward_auth"} {
+			cpuRatios[name+"/compared"] = cpuRatio(i, 5+i)
+		}
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nENDPOINT\tREQ/S (median)\tROUNDS\tP50\tP99\tNON-2XX")
+	fmt.Fprintln(tw, "\nENDPOINT\tREQ/S (median)\tROUNDS\tCPU µs/REQ\tP50\tP99\tNON-2XX")
 	for _, r := range rows {
 		var rs []string
 		for _, x := range r.Rounds {
 			rs = append(rs, fmt.Sprintf("%.0f", x))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.2f ms\t%.2f ms\t%d\n", r.Name, r.RPS, strings.Join(rs, " "), r.P50ms, r.P99ms, r.Non2xx)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%.1f\t%.2f ms\t%.2f ms\t%d\n", r.Name, r.RPS, strings.Join(rs, " "), r.CPUus, r.P50ms, r.P99ms, r.Non2xx)
 	}
 	tw.Flush()
-	fmt.Println("\nratios (median of the per-round ratios):")
+	fmt.Println("\nratios (median of the per-round ratios): throughput, and server CPU per request (cost of the second over the first)")
 	for _, k := range []string{"userinfo/healthz", "app_get/healthz", "forward_auth/healthz", "userinfo/argo_peer", "app_get/argo_peer", "healthz/argo_peer",
 		"healthz/compared", "userinfo/compared", "app_get/compared", "forward_auth/compared"} {
 		if v, ok := ratios[k]; ok {
-			fmt.Printf("  %-22s %.2f  %s\n", k, v, goal[k])
+			fmt.Printf("  %-22s %.2f  cpu %.2f  %s\n", k, v, cpuRatios[k], goal[k])
 		}
 	}
 
@@ -290,7 +323,7 @@ func run() error {
 			"wrk": fmt.Sprintf("-t%d -c%d -d%s, %d rounds interleaved, median", *threads, *conns, duration, *rounds),
 			"setup": "real gatehouse binary, JSON log to a file, audit on, SQLite, 1,000-line policy, 50 forward-auth routes; " +
 				"peer: HS256 JWT + token id set + casbin SyncedCachedEnforcer (Argo CD model), app from memory, no log, no audit",
-			"rows": rows, "ratios": ratios, "kept": kept,
+			"rows": rows, "ratios": ratios, "cpu_ratios": cpuRatios, "kept": kept,
 		}, "", "  ")
 		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 			return err
@@ -348,7 +381,7 @@ func (g *instance) targets(prefix string) []target {
 		}},
 	}
 	for i := range ts {
-		ts[i].url, ts[i].inst = g.url+ts[i].path, g
+		ts[i].url, ts[i].inst, ts[i].pid = g.url+ts[i].path, g, g.proc.cmd.Process.Pid
 	}
 	return ts
 }
@@ -520,6 +553,29 @@ func probe(t target) (int, string) {
 type result struct {
 	RPS, P50ms, P99ms       float64
 	Answers, Non2xx, Errors int
+}
+
+// cpuTime is the user plus system CPU time process pid has used, from
+// /proc/<pid>/stat (0 where there is no /proc).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted after its closing parenthesis. utime and stime are fields
+	// 14 and 15, in clock ticks of 1/100 s (USER_HZ).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func drive(useWrk bool, t target, threads, conns int, d time.Duration) result {
