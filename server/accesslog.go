@@ -13,10 +13,15 @@ import (
 // accessLog writes the access log, one line per request. With a writer
 // (Options.LogWriter, the writer under the logger's JSON handler) it
 // encodes the line itself, byte for byte what slog.NewJSONHandler with
-// default options writes for the same record (a test holds it to that):
-// slog's generic record and attribute machinery was a third of what the
-// server's own code spent on a health check. Without one, the line goes
-// through the logger.
+// default options writes for the same record (a test holds it to that for
+// every string; the time is the middleware's reading of the clock, never
+// zero and within years 0-9999, where slog would write otherwise): slog's
+// generic record and attribute machinery was a third of what the server's
+// own code spent on a health check. Being the logger's format, not the
+// logger, the direct path knows nothing of attributes added with
+// Logger.With, of ReplaceAttr or of a wrapping handler; Options.LogWriter
+// is for a logger that has none. Without a writer, the line goes through
+// the logger's handler (a record without a source location).
 type accessLog struct {
 	log *slog.Logger
 	w   io.Writer

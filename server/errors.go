@@ -85,7 +85,7 @@ const statusClientClosed = 499
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
-	h["Content-Type"] = hdrJSON // canonical keys, shared values: see middleware
+	h["Content-Type"] = hdrJSON // canonical keys, shared values (never written in place): see middleware
 	h["Cache-Control"] = hdrNoStore
 	w.WriteHeader(status)
 	// A failed write means the client went away; there is no one to tell.

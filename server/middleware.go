@@ -33,8 +33,10 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		ctx := context.Context(q)
 		r = r.WithContext(ctx)
 		// Canonical keys and shared values: no canonicalization and no
-		// slice per header per request. (Set and Add replace or copy a
-		// value of length 1, so no handler can write into these.)
+		// slice per header per request. Set and Add replace or copy a
+		// value of length 1; nothing in the server, net/http or promhttp
+		// writes a header value in place (h[k][0] = ...), which would
+		// change it for every later answer, and nothing may.
 		h := w.Header()
 		h["X-Request-Id"] = q.idHeader[:]
 		h["X-Content-Type-Options"] = hdrNosniff

@@ -25,10 +25,11 @@ type Options struct {
 	Service *service.Service
 	Logger  *slog.Logger
 	// LogWriter, when set, is the writer under Logger's JSON handler
-	// (slog.NewJSONHandler with default options): the access log is
-	// encoded straight onto it, in the same format, instead of through
-	// the logger. It must be safe for concurrent use (logbuf.Writer is).
-	// Nil sends the access log through Logger.
+	// (slog.NewJSONHandler with default options but for the level, and no
+	// Logger.With attributes): the access log is encoded straight onto
+	// it, in the same format, instead of through the logger. It must be
+	// safe for concurrent use (logbuf.Writer is), and not a nil pointer in
+	// an interface. Nil sends the access log through Logger.
 	LogWriter io.Writer
 	Metrics   *service.Metrics
 	// MetricsHandler serves /metrics on the main listener to callers with

@@ -256,48 +256,35 @@ func run() error {
 	// Ratios are taken within each round (the rows of a round ran within
 	// seconds of each other, so load from elsewhere on the machine
 	// affects both sides alike), then the median over rounds.
-	ratio := func(a, b int) float64 {
-		var rs []float64
-		for r := range *rounds {
-			rs = append(rs, rows[a].Rounds[r]/rows[b].Rounds[r])
+	// comparisons are the targets' ratios over per-round values v(a, b,
+	// round) of rows a and b.
+	comparisons := func(v func(a, b, round int) float64) map[string]float64 {
+		ratio := func(a, b int) float64 {
+			var rs []float64
+			for r := range *rounds {
+				rs = append(rs, v(a, b, r))
+			}
+			return median(rs)
 		}
-		return median(rs)
-	}
-	ratios := map[string]float64{
-		"userinfo/healthz":     ratio(1, 0),
-		"app_get/healthz":      ratio(2, 0),
-		"forward_auth/healthz": ratio(3, 0),
-		"userinfo/argo_peer":   ratio(1, 4),
-		"app_get/argo_peer":    ratio(2, 4),
-		"healthz/argo_peer":    ratio(0, 4),
-	}
-	if len(ghs) > 1 {
-		for i, name := range []string{"healthz", "userinfo", "app_get", "forward_auth"} {
-			ratios[name+"/compared"] = ratio(i, 5+i)
+		m := map[string]float64{
+			"userinfo/healthz":     ratio(1, 0),
+			"app_get/healthz":      ratio(2, 0),
+			"forward_auth/healthz": ratio(3, 0),
+			"userinfo/argo_peer":   ratio(1, 4),
+			"app_get/argo_peer":    ratio(2, 4),
+			"healthz/argo_peer":    ratio(0, 4),
 		}
-	}
-	// The same comparisons in server CPU per request, inverted so that
-	// above 1 still means "the first is cheaper": cost(b)/cost(a).
-	cpuRatio := func(a, b int) float64 {
-		var rs []float64
-		for r := range *rounds {
-			rs = append(rs, rows[b].CPURounds[r]/rows[a].CPURounds[r])
+		if len(ghs) > 1 {
+			for i, name := range []string{"healthz", "userinfo", "app_get", "forward_auth"} {
+				m[name+"/compared"] = ratio(i, 5+i)
+			}
 		}
-		return median(rs)
+		return m
 	}
-	cpuRatios := map[string]float64{
-		"userinfo/healthz":     cpuRatio(1, 0),
-		"app_get/healthz":      cpuRatio(2, 0),
-		"forward_auth/healthz": cpuRatio(3, 0),
-		"userinfo/argo_peer":   cpuRatio(1, 4),
-		"app_get/argo_peer":    cpuRatio(2, 4),
-		"healthz/argo_peer":    cpuRatio(0, 4),
-	}
-	if len(ghs) > 1 {
-		for i, name := range []string{"healthz", "userinfo", "app_get", "forward_auth"} {
-			cpuRatios[name+"/compared"] = cpuRatio(i, 5+i)
-		}
-	}
+	// Throughput a/b, and the same comparisons in server CPU per request,
+	// inverted so that above 1 still means "the first is cheaper".
+	ratios := comparisons(func(a, b, r int) float64 { return rows[a].Rounds[r] / rows[b].Rounds[r] })
+	cpuRatios := comparisons(func(a, b, r int) float64 { return rows[b].CPURounds[r] / rows[a].CPURounds[r] })
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nENDPOINT\tREQ/S (median)\tROUNDS\tCPU µs/REQ\tP50\tP99\tNON-2XX")
 	for _, r := range rows {
