@@ -20,9 +20,6 @@ type cachedToken struct {
 	hash    [32]byte
 	scopes  []compiledScope
 
-	// last is the token's most recent authorization answer.
-	last atomic.Pointer[decisionMemo]
-
 	// touched is the unix nanos of the last use queued for a lastUsedAt
 	// write; it keeps the hot path from queueing more than one a minute.
 	touched atomic.Int64
@@ -30,14 +27,6 @@ type cachedToken struct {
 	// (or the issue) the store has told this replica of, in unix nanos.
 	idleNanos int64
 	lastUse   atomic.Int64
-}
-
-// decisionMemo is one remembered answer of Service.Can.
-type decisionMemo struct {
-	engine                   *policy.Engine
-	account                  *gatehouse.Account
-	resource, action, object string
-	allowed                  bool
 }
 
 // inScope reports whether a request lies within the token's scopes; a
