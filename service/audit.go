@@ -532,9 +532,6 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 			return
 		case <-usage.C:
 			s.flushUsage(bg)
-			if s.clock != nil {
-				s.clock.rebase()
-			}
 		}
 	}
 }

@@ -216,7 +216,7 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 			// Rotated away, and gone (revoked, reaped) after its grace
 			// period or with none: reused. Gone early, within its grace,
 			// it is merely revoked.
-			if r := s.rotations.get(t.ID); r != nil && token.Verify(t.Secret, r.hash[:]) && s.nowNanos() >= r.graceUntil {
+			if r := s.rotations.get(t.ID); r != nil && token.Verify(t.Secret, r.hash[:]) && s.now().UnixNano() >= r.graceUntil {
 				return &reused{id: r.id}
 			}
 		}
@@ -227,7 +227,7 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 	rec := &ct.rec
 	if ct.expires != 0 || ct.idleNanos != 0 {
 		// The clock only for a token that can expire or go idle.
-		now := s.nowNanos()
+		now := s.now().UnixNano()
 		if ct.expires != 0 && now >= ct.expires {
 			if r := s.rotations.get(t.ID); r != nil {
 				// Rotated with a grace period that has ended.
@@ -266,7 +266,7 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 			*p = Principal{}
 			return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account lacks the %s capability", need)
 		}
-		if a.Source == gatehouse.SourceSSO && (a.GroupsRefreshedAt.IsZero() || s.nowNanos()-a.GroupsRefreshedAt.UnixNano() > s.ssoMaxAge) {
+		if a.Source == gatehouse.SourceSSO && (a.GroupsRefreshedAt.IsZero() || s.now().UnixNano()-a.GroupsRefreshedAt.UnixNano() > s.ssoMaxAge) {
 			// Fail closed: the identity provider has not confirmed this
 			// account's groups for longer than groupsMaxAge.
 			*p = Principal{}

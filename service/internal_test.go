@@ -263,15 +263,3 @@ func TestLoginGuardCapsConcurrentChecks(t *testing.T) {
 		t.Fatal("slot not freed")
 	}
 }
-
-func TestWallClockTracksTheWallClock(t *testing.T) {
-	c := newWallClock()
-	for range 3 {
-		got, want := c.unixNano(), time.Now().UnixNano()
-		if d := time.Duration(want - got); d < 0 || d > time.Second {
-			t.Fatalf("wallClock is %v behind time.Now", d)
-		}
-		time.Sleep(10 * time.Millisecond)
-		c.rebase()
-	}
-}

@@ -71,7 +71,7 @@ func (s *Service) confirmIdle(ctx context.Context, ct *cachedToken) (bool, error
 	}
 	last := max(rec.LastUsedAt.UnixNano(), rec.IssuedAt.UnixNano())
 	ct.lastUse.Store(max(ct.lastUse.Load(), last))
-	if !ct.idle(s.nowNanos()) {
+	if !ct.idle(s.now().UnixNano()) {
 		return false, nil
 	}
 	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {

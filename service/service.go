@@ -83,8 +83,6 @@ type Service struct {
 	store    gatehouse.Store
 	instance string
 	now      func() time.Time
-	nowNanos func() int64 // the hot path's clock: s.now, cheaper
-	clock    *wallClock   // nil when Options.Now is set
 	rand     io.Reader
 	log      *slog.Logger
 	metrics  *Metrics
@@ -166,11 +164,6 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
-		clock := newWallClock()
-		s.clock = clock
-		s.nowNanos = clock.unixNano
-	} else {
-		s.nowNanos = func() int64 { return s.now().UnixNano() }
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
