@@ -186,3 +186,37 @@ func BenchmarkGlobMatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEnforceWideRole is the case the decision cache is for: one
+// role of 500 lines (an "all teams" role written out team by team), in
+// both match modes, asked about the last team, cold (cache off) and warm.
+func BenchmarkEnforceWideRole(b *testing.B) {
+	for _, mode := range []string{"glob", "regex"} {
+		var csv strings.Builder
+		for t := range 500 {
+			obj := fmt.Sprintf("team-%d/*", t)
+			if mode == "regex" {
+				obj = fmt.Sprintf("team-%d/.*", t)
+			}
+			fmt.Fprintf(&csv, "p, role:all-teams, applications, get, %s, allow\n", obj)
+		}
+		csv.WriteString("g, alice, role:all-teams\n")
+		for _, cold := range []bool{true, false} {
+			name := mode + "-warm"
+			size := 0
+			if cold {
+				name, size = mode+"-cold", -1
+			}
+			b.Run(name, func(b *testing.B) {
+				e := newEngine(b, Config{CSV: csv.String(), MatchMode: mode, CacheSize: size})
+				if !e.Enforce("alice", nil, "applications", "get", "team-499/web") {
+					b.Fatal("refused")
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					e.Enforce("alice", nil, "applications", "get", "team-499/web")
+				}
+			})
+		}
+	}
+}

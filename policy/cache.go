@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -68,21 +69,32 @@ func newDecisionCache(size int) *decisionCache {
 	return c
 }
 
-// hash hashes the whole question with maphash, each string followed by a
-// zero byte so that ("ab", "c") and ("a", "bc") differ. Strings that
-// themselves hold zero bytes can still collide; a collision is only a miss.
+// hash hashes the whole question with maphash, each string after its
+// length and the groups after their count, so that no two questions feed
+// it the same bytes.
 func (c *decisionCache) hash(k *cacheKey) uint64 {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
-	for _, s := range [...]string{k.subject, k.resource, k.action, k.object} {
-		h.WriteString(s)
-		h.WriteByte(0)
-	}
+	writeString(&h, k.subject)
+	writeString(&h, k.resource)
+	writeString(&h, k.action)
+	writeString(&h, k.object)
+	writeLen(&h, len(k.groups))
 	for _, g := range k.groups {
-		h.WriteString(g)
-		h.WriteByte(0)
+		writeString(&h, g)
 	}
 	return h.Sum64()
+}
+
+func writeString(h *maphash.Hash, s string) {
+	writeLen(h, len(s))
+	h.WriteString(s)
+}
+
+func writeLen(h *maphash.Hash, n int) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
 }
 
 func (c *decisionCache) shard(h uint64) *cacheShard {

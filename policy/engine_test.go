@@ -713,6 +713,26 @@ func TestCacheCollisionIsAMiss(t *testing.T) {
 	}
 }
 
+// TestCacheHashSeparatesFields: questions whose strings run together the
+// same way (a zero byte, or a field boundary moved) are hashed from
+// different bytes, so no caller can make two questions collide whatever
+// the seed. (Equal hashes here would be a 2^-64 accident.)
+func TestCacheHashSeparatesFields(t *testing.T) {
+	e := newEngine(t, Config{CSV: "p, alice, applications, get, *"})
+	for _, pair := range [][2]cacheKey{
+		{{subject: "u", resource: "applications", action: "get", object: "x\x00g"}, {subject: "u", resource: "applications", action: "get", object: "x", groups: []string{"g"}}},
+		{{subject: "u", resource: "applications\x00delete", object: "x"}, {subject: "u", resource: "applications", action: "delete", object: "x"}},
+		{{subject: "alice\x00applications", action: "get"}, {subject: "alice", resource: "applications", action: "get"}},
+		{{subject: "u", object: "x", groups: []string{""}}, {subject: "u", object: "x\x00"}},
+		{{subject: "ab", resource: "c"}, {subject: "a", resource: "bc"}},
+		{{subject: "u", groups: []string{"a", "b"}}, {subject: "u", groups: []string{"ab"}}},
+	} {
+		if e.cache.hash(&pair[0]) == e.cache.hash(&pair[1]) {
+			t.Errorf("%+v and %+v hash alike", pair[0], pair[1])
+		}
+	}
+}
+
 func TestCacheKeyDoesNotAliasCallerGroups(t *testing.T) {
 	e := newEngine(t, Config{CSV: "g, ops, role:admin"})
 	groups := []string{"ops", "x"}
