@@ -124,7 +124,7 @@ func TestAdversaryReuseOfDeadFamilyWritesOnEveryPresentation(t *testing.T) {
 // before this change (the expiry check short-circuits on expires == 0);
 // now authenticate reads the clock unconditionally, for the idle check
 // that such a token (idleTimeout 0) does not need. On the production
-// clock that is a time.Since per request: the very cost verifySample's
+// clock that is a time.Now per request: the very cost verifySample's
 // comment says exceeds the rest of a verification on some machines.
 func TestAdversaryHotPathReadsClockForTokenWithoutExpiryOrIdle(t *testing.T) {
 	ctx := context.Background()
