@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // accessLog writes the access log, one line per request. With a writer
@@ -82,70 +81,20 @@ func (l *accessLine) appendJSON(b []byte) []byte {
 	b = append(b, `{"time":"`...)
 	b = l.time.Round(0).AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":`...)
-	b = appendJSONString(b, l.level.String())
+	b = appendLogString(b, l.level.String())
 	b = append(b, `,"msg":"request","request_id":`...)
-	b = appendJSONString(b, l.id)
+	b = appendLogString(b, l.id)
 	b = append(b, `,"method":`...)
-	b = appendJSONString(b, l.method)
+	b = appendLogString(b, l.method)
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, l.path)
+	b = appendLogString(b, l.path)
 	b = append(b, `,"route":`...)
-	b = appendJSONString(b, l.route)
+	b = appendLogString(b, l.route)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(l.status), 10)
 	b = append(b, `,"duration":`...)
 	b = strconv.AppendInt(b, int64(l.duration), 10)
 	b = append(b, `,"remote":`...)
-	b = appendJSONString(b, l.remote)
+	b = appendLogString(b, l.remote)
 	return append(b, "}\n"...)
-}
-
-// appendJSONString appends s quoted as slog's JSON handler quotes it: '"',
-// '\\' and control bytes escaped (\n, \r, \t by name), invalid UTF-8 as
-// U+FFFD, U+2028 and U+2029 escaped, nothing else (no HTML escaping).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

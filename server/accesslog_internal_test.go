@@ -48,7 +48,7 @@ func directLine(l *accessLine) []byte {
 // invalid UTF-8, U+2028 and U+2029, and multi-byte runes.
 func TestAccessLineIsSlogs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 2026))
-	pieces := []string{"a", "/", "Z", "0", " ", `"`, `\`, "\n", "\r", "\t", "\x00", "\x01", "\x1f", "\x7f",
+	pieces := []string{"a", "/", "Z", "0", " ", `"`, `\`, "\n", "\r", "\t", "\b", "\f", "\x00", "\x01", "\x1f", "\x7f",
 		"<", ">", "&", "\xff", "\xc3", "\xe2\x80", "é", "\u2028", "\u2029", "日本", "\U0001F600", "%2e", "'"}
 	str := func() string {
 		var b strings.Builder

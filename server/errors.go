@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -82,12 +81,3 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // statusClientClosed is the status logged for a request whose client
 // went away before the answer.
 const statusClientClosed = 499
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h["Content-Type"] = hdrJSON // canonical keys, shared values (never written in place): see middleware
-	h["Cache-Control"] = hdrNoStore
-	w.WriteHeader(status)
-	// A failed write means the client went away; there is no one to tell.
-	_ = json.NewEncoder(w).Encode(v)
-}
