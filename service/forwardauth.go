@@ -460,11 +460,12 @@ func CanonicalPath(rawURI string) (string, error) {
 	if !norm.NFKC.IsNormalString(decoded) {
 		return "", refused("the decoded path changes under Unicode normalization (NFKC)")
 	}
-	segs := strings.Split(decoded[1:], "/")
-	for i, seg := range segs {
+	for rest, more := decoded[1:], true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
 		if seg == "" {
-			if i == len(segs)-1 {
-				break // trailing slash
+			if !more {
+				break // trailing slash (or the root)
 			}
 			return "", refused("the path has an empty segment (//)")
 		}
