@@ -103,7 +103,7 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request, p *servi
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, applicationJSON(a))
+	writeAnswer(w, http.StatusOK, applicationJSON(a))
 	return nil
 }
 
@@ -116,7 +116,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request, p *se
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, applicationJSON(a))
+	writeAnswer(w, http.StatusOK, applicationJSON(a))
 	return nil
 }
 
@@ -129,7 +129,7 @@ func (s *Server) updateApplication(w http.ResponseWriter, r *http.Request, p *se
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, applicationJSON(a))
+	writeAnswer(w, http.StatusOK, applicationJSON(a))
 	return nil
 }
 
@@ -185,6 +185,6 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, p *service.Pr
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, applicationJSON(a))
+	writeAnswer(w, http.StatusOK, applicationJSON(a))
 	return nil
 }

@@ -101,11 +101,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, p *service.Princ
 func (s *Server) userInfo(w http.ResponseWriter, r *http.Request) {
 	_, present, _ := credential(r)
 	if !present {
-		writeJSON(w, http.StatusOK, userInfoJSON{LoggedIn: false})
+		writeAnswer(w, http.StatusOK, userInfoJSON{LoggedIn: false})
 		return
 	}
 	s.api(func(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
-		writeJSON(w, http.StatusOK, userInfoJSON(s.svc.UserInfo(p)))
+		writeAnswer(w, http.StatusOK, userInfoJSON(s.svc.UserInfo(p)))
 		return nil
 	})(w, r)
 }

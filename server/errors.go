@@ -75,7 +75,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			h.Set("Retry-After", strconv.FormatInt(secs, 10))
 		}
 	}
-	writeJSON(w, status, errorBody{Error: code, Message: gatehouse.ErrorMessage(err)})
+	writeAnswer(w, status, errorBody{Error: code, Message: gatehouse.ErrorMessage(err)})
 }
 
 // statusClientClosed is the status logged for a request whose client

@@ -108,7 +108,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Princ
 	h := w.Header()
 	v := [...]string{d.User, strings.Join(d.Groups, ","), d.TokenID} // one allocation for the three
 	h["X-Auth-User"], h["X-Auth-Groups"], h["X-Auth-Token-Id"] = v[0:1:1], v[1:2:2], v[2:3:3]
-	writeJSON(w, http.StatusOK, verifyBody{User: d.User})
+	writeAnswer(w, http.StatusOK, verifyBody{User: d.User})
 	return nil
 }
 

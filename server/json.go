@@ -22,7 +22,7 @@ import (
 // to its appendJSON fails it), and FuzzAppendJSON runs on.
 type jsonAppender interface {
 	// appendJSON appends the value as json.Marshal encodes it; false
-	// (and b unusable) where json.Marshal would fail, so that the caller
+	// (and b unusable) where json.Marshal would fail, so that writeAnswer
 	// falls back to encoding/json and fails as it does.
 	appendJSON(b []byte) ([]byte, bool)
 }
@@ -31,24 +31,35 @@ type jsonAppender interface {
 // what is written before Write returns.
 var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// writeJSON answers with v encoded by encoding/json.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	setJSONHeaders(w, status)
+	// A failed write means the client went away; there is no one to tell.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeAnswer answers with an answer that encodes itself. Generic, so
+// that the value is not copied to the heap on the way, as an any would be.
+func writeAnswer[T jsonAppender](w http.ResponseWriter, status int, v T) {
+	setJSONHeaders(w, status)
+	bp := jsonBufs.Get().(*[]byte)
+	b, ok := v.appendJSON((*bp)[:0])
+	if !ok {
+		_ = json.NewEncoder(w).Encode(v) // fails as encoding/json fails
+		return
+	}
+	_, _ = w.Write(append(b, '\n')) // as json.Encoder ends a value
+	if cap(b) <= 4<<10 {
+		*bp = b
+		jsonBufs.Put(bp)
+	}
+}
+
+func setJSONHeaders(w http.ResponseWriter, status int) {
 	h := w.Header()
 	h["Content-Type"] = hdrJSON // canonical keys, shared values (never written in place): see middleware
 	h["Cache-Control"] = hdrNoStore
 	w.WriteHeader(status)
-	// A failed write means the client went away; there is no one to tell.
-	if a, ok := v.(jsonAppender); ok {
-		bp := jsonBufs.Get().(*[]byte)
-		if b, ok := a.appendJSON((*bp)[:0]); ok {
-			_, _ = w.Write(append(b, '\n')) // as json.Encoder ends a value
-			if cap(b) <= 4<<10 {
-				*bp = b
-				jsonBufs.Put(bp)
-			}
-			return
-		}
-	}
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // userInfoJSON is the userinfo answer.

@@ -17,8 +17,8 @@ import (
 // value (the test fills them).
 var appenders = []jsonAppender{userInfoJSON{}, applicationJSON{}, verifyBody{}, errorBody{}}
 
-// viaEncodingJSON is what writeJSON wrote before answers encoded
-// themselves: json.Encoder's bytes, or nothing where it fails.
+// viaEncodingJSON is what writeJSON writes for v: json.Encoder's bytes,
+// or nothing where it fails.
 func viaEncodingJSON(v any) []byte {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
@@ -27,10 +27,10 @@ func viaEncodingJSON(v any) []byte {
 	return buf.Bytes()
 }
 
-// viaWriteJSON is the body writeJSON writes for v.
-func viaWriteJSON(v any) []byte {
+// viaWriteAnswer is the body writeAnswer writes for v.
+func viaWriteAnswer(v jsonAppender) []byte {
 	rec := httptest.NewRecorder()
-	writeJSON(rec, 200, v)
+	writeAnswer(rec, 200, v)
 	return rec.Body.Bytes()
 }
 
@@ -110,8 +110,8 @@ func (f *jsonFiller) fill(v reflect.Value) {
 }
 
 // Every answer that encodes itself is, byte for byte, what encoding/json
-// writes for it, and fails where encoding/json fails (writeJSON then
-// writes what it wrote before), over random values of every field:
+// writes for it, and fails where encoding/json fails (writeAnswer then
+// writes what encoding/json does), over random values of every field:
 // strings of every kind of byte the encoder treats specially (quotes,
 // backslashes, control bytes, DEL, HTML characters, invalid UTF-8,
 // U+2028 and U+2029, multi-byte runes), nil, empty and full lists, zero
@@ -133,8 +133,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			if ok != (want != nil) || ok && !bytes.Equal(append(got, '\n'), want) {
 				t.Fatalf("%s #%d %#v:\n appendJSON %q (ok %v)\nencoding/json %q", typ, i, v, got, ok, want)
 			}
-			if got := viaWriteJSON(v); !bytes.Equal(got, want) {
-				t.Fatalf("%s #%d: writeJSON wrote %q, encoding/json %q", typ, i, got, want)
+			if got := viaWriteAnswer(v.(jsonAppender)); !bytes.Equal(got, want) {
+				t.Fatalf("%s #%d: writeAnswer wrote %q, encoding/json %q", typ, i, got, want)
 			}
 		}
 	}

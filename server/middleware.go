@@ -22,7 +22,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	// Origin and Sec-Fetch headers describe that service, not us).
 	cop.AddInsecureBypassPattern(verifyPath)
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusForbidden, errorBody{Error: "permission_denied", Message: "cross-origin request refused"})
+		writeAnswer(w, http.StatusForbidden, errorBody{Error: "permission_denied", Message: "cross-origin request refused"})
 	}))
 	inner := cop.Handler(next)
 	ids := newRequestIDs()
@@ -59,7 +59,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				}
 				s.log.ErrorContext(ctx, "panic in handler", "panic", v, "path", r.URL.Path)
 				if rec.code == 0 {
-					writeJSON(rec, http.StatusInternalServerError, errorBody{Error: "internal", Message: "internal error"})
+					writeAnswer(rec, http.StatusInternalServerError, errorBody{Error: "internal", Message: "internal error"})
 				}
 			}
 			route := r.Pattern
