@@ -155,3 +155,24 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
+
+// When the client recorded is the trusted peer itself, it is spelled as
+// clientIP spells the peer in every other audit record, whichever way the
+// walk got there (no header, an unusable X-Real-IP, a malformed hop).
+func TestClientAddrNamesThePeerAsClientIPDoes(t *testing.T) {
+	f := fwdWithTrust("2001:db8::/32", "127.0.0.0/8")
+	for _, remote := range []string{"[2001:DB8::1]:1", "[2001:0db8::1]:1", "[2001:db8:0:0::1]:1", "127.0.0.1:9"} {
+		for _, h := range []http.Header{
+			{},
+			{"X-Real-Ip": {"not an address"}},
+			{"X-Forwarded-For": {"garbage"}},
+			{"X-Forwarded-For": {"198.51.100.7, garbage"}},
+		} {
+			r, _ := http.NewRequest("GET", "http://gatehouse/api/v1/auth/verify", nil)
+			r.RemoteAddr, r.Header = remote, h
+			if got, want := f.clientAddr(r), clientIP(r); got != want {
+				t.Errorf("peer %s, headers %v: %q, want %q (clientIP)", remote, h, got, want)
+			}
+		}
+	}
+}

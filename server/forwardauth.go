@@ -130,15 +130,22 @@ func (f *forwardAuth) clientAddr(r *http.Request) string {
 	if err != nil || !f.isTrusted(addr) {
 		return peer
 	}
+	// The peer itself is named as every other record names it.
+	name := func(a netip.Addr) string {
+		if a == addr {
+			return peer
+		}
+		return a.String()
+	}
 	if hops := r.Header["X-Forwarded-For"]; len(hops) > 0 {
-		return walkForwardedFor(hops, addr, f.isTrusted).String()
+		return name(walkForwardedFor(hops, addr, f.isTrusted))
 	}
 	if real, ok := single(r, realIPHeader); ok {
 		if a, ok := parseHop(real); ok {
-			return a.String()
+			return name(a)
 		}
 	}
-	return peer // as every other record names the peer
+	return peer
 }
 
 // walkForwardedFor returns the client named by the X-Forwarded-For values

@@ -16,8 +16,10 @@ import (
 // reflection on every call and runs what a field's MarshalJSON returns
 // (time.Time's included) through its scanner again; for a userinfo answer
 // that was about a quarter of the handler's cost. A jsonAppender writes
-// exactly the bytes encoding/json writes for it, so the wire format stays
-// one: TestAppendJSONMatchesEncodingJSON fills every field of every such
+// exactly the bytes encoding/json writes for it (as Go builds it by
+// default: under GOEXPERIMENT=jsonv2 encoding/json writes invalid UTF-8
+// as a raw U+FFFD instead of \ufffd, and the tests below say so), so the
+// wire format stays one: TestAppendJSONMatchesEncodingJSON fills every field of every such
 // type by reflection with random values (a field added to a type and not
 // to its appendJSON fails it), and FuzzAppendJSON runs on.
 type jsonAppender interface {
