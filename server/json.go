@@ -16,12 +16,13 @@ import (
 // reflection on every call and runs what a field's MarshalJSON returns
 // (time.Time's included) through its scanner again; for a userinfo answer
 // that was about a quarter of the handler's cost. A jsonAppender writes
-// exactly the bytes encoding/json writes for it (as Go builds it by
-// default: under GOEXPERIMENT=jsonv2 encoding/json writes invalid UTF-8
-// as a raw U+FFFD instead of \ufffd, and the tests below say so), so the
-// wire format stays one: TestAppendJSONMatchesEncodingJSON fills every field of every such
+// exactly the bytes encoding/json writes for it, so the wire format stays
+// one: TestAppendJSONMatchesEncodingJSON fills every field of every such
 // type by reflection with random values (a field added to a type and not
-// to its appendJSON fails it), and FuzzAppendJSON runs on.
+// to its appendJSON fails it), and FuzzAppendJSON runs on. That is
+// encoding/json as Go builds it by default: under GOEXPERIMENT=jsonv2 it
+// writes invalid UTF-8 as a raw U+FFFD instead of \ufffd, and the tests
+// say so.
 type jsonAppender interface {
 	// appendJSON appends the value as json.Marshal encodes it; false
 	// (and b unusable) where json.Marshal would fail, so that writeAnswer
@@ -40,21 +41,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// writeAnswer answers with an answer that encodes itself. Generic, so
-// that the value is not copied to the heap on the way, as an any would be.
+// writeAnswer answers with an answer that encodes itself, or through
+// writeJSON where encoding/json would fail, to fail as it does. Generic,
+// so that the value is not copied to the heap on the way, as an any
+// would be.
 func writeAnswer[T jsonAppender](w http.ResponseWriter, status int, v T) {
-	setJSONHeaders(w, status)
 	bp := jsonBufs.Get().(*[]byte)
+	defer jsonBufs.Put(bp)
 	b, ok := v.appendJSON((*bp)[:0])
+	if cap(b) <= 4<<10 {
+		*bp = b[:0]
+	}
 	if !ok {
-		_ = json.NewEncoder(w).Encode(v) // fails as encoding/json fails
+		writeJSON(w, status, v)
 		return
 	}
+	setJSONHeaders(w, status)
 	_, _ = w.Write(append(b, '\n')) // as json.Encoder ends a value
-	if cap(b) <= 4<<10 {
-		*bp = b
-		jsonBufs.Put(bp)
-	}
 }
 
 func setJSONHeaders(w http.ResponseWriter, status int) {
@@ -76,14 +79,8 @@ func (u userInfoJSON) appendJSON(b []byte) ([]byte, bool) {
 	b = appendStrings(b, `,"roles":`, u.Roles)
 	b = appendOmitEmpty(b, `,"tokenId":`, u.TokenID)
 	b = appendOmitEmpty(b, `,"tokenKind":`, string(u.TokenKind))
-	if !u.ExpiresAt.IsZero() {
-		b = append(b, `,"expiresAt":`...)
-		var ok bool
-		if b, ok = appendTime(b, u.ExpiresAt); !ok {
-			return b, false
-		}
-	}
-	return append(b, '}'), true
+	b, ok := appendOmitZeroTime(b, `,"expiresAt":`, u.ExpiresAt)
+	return append(b, '}'), ok
 }
 
 // applicationJSON is an application answer.
@@ -110,18 +107,10 @@ func (a applicationJSON) appendJSON(b []byte) ([]byte, bool) {
 	b = appendAPIString(b, a.Status.Health)
 	b = appendOmitEmpty(b, `,"revision":`, a.Status.Revision)
 	b = appendOmitEmpty(b, `,"message":`, a.Status.Message)
-	var ok bool
-	if !a.Status.ReportedAt.IsZero() {
-		b = append(b, `,"reportedAt":`...)
-		if b, ok = appendTime(b, a.Status.ReportedAt); !ok {
-			return b, false
-		}
-	}
+	b, ok := appendOmitZeroTime(b, `,"reportedAt":`, a.Status.ReportedAt)
 	b = append(b, `},"createdAt":`...)
-	if b, ok = appendTime(b, a.CreatedAt); !ok {
-		return b, false
-	}
-	return append(b, '}'), true
+	b, ok2 := appendTime(b, a.CreatedAt)
+	return append(b, '}'), ok && ok2
 }
 
 func (v verifyBody) appendJSON(b []byte) ([]byte, bool) {
@@ -159,6 +148,15 @@ func appendStrings(b []byte, key string, ss []string) []byte {
 		b = appendAPIString(b, s)
 	}
 	return append(b, ']')
+}
+
+// appendOmitZeroTime appends key and t unless t is zero (omitzero); false
+// as appendTime.
+func appendOmitZeroTime(b []byte, key string, t time.Time) ([]byte, bool) {
+	if t.IsZero() {
+		return b, true
+	}
+	return appendTime(append(b, key...), t)
 }
 
 // appendTime appends t as time.Time's MarshalJSON does (RFC 3339 with

@@ -149,7 +149,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 // Converting a domain value to its answer type changes nothing
 // encoding/json writes (a MarshalJSON given to the domain type later
 // would, and fails this).
-func TestAppendersAreTheirDomainTypes(t *testing.T) {
+func TestAnswerTypesEncodeAsTheirDomainTypes(t *testing.T) {
 	for _, c := range []struct{ answer, domain reflect.Type }{
 		{reflect.TypeFor[userInfoJSON](), reflect.TypeFor[gatehouse.UserInfo]()},
 		{reflect.TypeFor[applicationJSON](), reflect.TypeFor[gatehouse.Application]()},
