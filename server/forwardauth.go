@@ -106,6 +106,15 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Princ
 		return err
 	}
 	h := w.Header()
+	// The answer to an allowed request is read by the proxy alone (nginx,
+	// Traefik, Caddy and Envoy pass on only the headers they are told to
+	// copy), so it drops the headers that tell a browser how to treat a
+	// document; a refusal, which Caddy and Traefik show the browser, keeps
+	// them. Ten headers would also outgrow the eight entries a small Go
+	// map holds, and cost two larger maps per answer (net/http copies it).
+	for _, d := range documentHeaders {
+		delete(h, d.key)
+	}
 	v := [...]string{d.User, strings.Join(d.Groups, ","), d.TokenID} // one allocation for the three
 	h["X-Auth-User"], h["X-Auth-Groups"], h["X-Auth-Token-Id"] = v[0:1:1], v[1:2:2], v[2:3:3]
 	writeAnswer(w, http.StatusOK, verifyBody{User: d.User})

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -542,4 +543,67 @@ func waitFor(t *testing.T, url string, what string, logs *lockedBuffer) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s did not start:\n%s", what, logs.Bytes())
+}
+
+// TestForwardAuthAnswerHeaders: the answer to an allowed request, which
+// only the proxy reads, carries the identity and the API's own headers and
+// none of a browser document's; every refusal, which Caddy and Traefik show
+// the browser, and every other answer carries them all.
+func TestForwardAuthAnswerHeaders(t *testing.T) {
+	e, olga := fwdEnv(t)
+	document := map[string]string{
+		"X-Frame-Options":         "DENY",
+		"Referrer-Policy":         "no-referrer",
+		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+		"X-Content-Type-Options":  "nosniff",
+	}
+	ask := func(path, uri, token string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		if uri != "" {
+			req.Header.Set("X-Original-Method", "GET")
+			req.Header.Set("X-Original-URI", uri)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	for range 2 { // the same connection, after a refusal too
+		resp := ask("/api/v1/auth/verify", "/grafana/", olga.Token)
+		if resp.StatusCode != 200 {
+			t.Fatalf("allowed: %d", resp.StatusCode)
+		}
+		var keys []string
+		for k := range resp.Header {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		want := []string{"Cache-Control", "Content-Length", "Content-Type", "Date", "X-Auth-Groups", "X-Auth-Token-Id", "X-Auth-User", "X-Content-Type-Options", "X-Request-Id"}
+		if !slices.Equal(keys, want) {
+			t.Fatalf("allowed answer's headers %q, want %q", keys, want)
+		}
+		if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("allowed answer: %v", resp.Header)
+		}
+		for name, r := range map[string]*http.Response{
+			"refused (403)":         ask("/api/v1/auth/verify", "/admin/", olga.Token),
+			"no credential (401)":   ask("/api/v1/auth/verify", "/grafana/", ""),
+			"no original URI (400)": ask("/api/v1/auth/verify", "", olga.Token),
+			"healthz":               ask("/healthz", "", ""),
+			"userinfo":              ask("/api/v1/session/userinfo", "", olga.Token),
+		} {
+			for k, v := range document {
+				if got := r.Header.Values(k); len(got) != 1 || got[0] != v {
+					t.Errorf("%s (%d): %s = %q, want %q", name, r.StatusCode, k, got, v)
+				}
+			}
+		}
+	}
 }

@@ -40,9 +40,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h := w.Header()
 		h["X-Request-Id"] = q.idHeader[:]
 		h["X-Content-Type-Options"] = hdrNosniff
-		h["X-Frame-Options"] = hdrDeny
-		h["Referrer-Policy"] = hdrNoReferrer
-		h["Content-Security-Policy"] = hdrCSP
+		for _, d := range documentHeaders {
+			h[d.key] = d.value
+		}
 		if s.tls {
 			h["Strict-Transport-Security"] = hdrHSTS
 		}
@@ -106,16 +106,25 @@ func (q *request) Value(key any) any {
 	return q.Context.Value(key)
 }
 
+// documentHeaders are the security headers that tell a browser how to
+// treat a document it shows: framing, referrers, what may load and run.
+// Every answer carries them but forward auth's 200, which no browser sees.
+var documentHeaders = [...]struct {
+	key   string
+	value []string
+}{
+	{"X-Frame-Options", []string{"DENY"}},
+	{"Referrer-Policy", []string{"no-referrer"}},
+	{"Content-Security-Policy", []string{"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"}},
+}
+
 // The security headers of every response, and those of every JSON
 // answer.
 var (
-	hdrNosniff    = []string{"nosniff"}
-	hdrDeny       = []string{"DENY"}
-	hdrNoReferrer = []string{"no-referrer"}
-	hdrCSP        = []string{"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"}
-	hdrHSTS       = []string{"max-age=31536000"}
-	hdrJSON       = []string{"application/json"}
-	hdrNoStore    = []string{"no-store"}
+	hdrNosniff = []string{"nosniff"}
+	hdrHSTS    = []string{"max-age=31536000"}
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
 )
 
 // requestIDs hands out request ids: 16 hex digits, unique within the
