@@ -106,12 +106,15 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Princ
 		return err
 	}
 	h := w.Header()
-	// The answer to an allowed request is read by the proxy alone (nginx,
+	// The answer to an allowed request is read by the proxy (nginx,
 	// Traefik, Caddy and Envoy pass on only the headers they are told to
 	// copy), so it drops the headers that tell a browser how to treat a
-	// document; a refusal, which Caddy and Traefik show the browser, keeps
-	// them. Ten headers would also outgrow the eight entries a small Go
-	// map holds, and cost two larger maps per answer (net/http copies it).
+	// document; a refusal, which Caddy, Traefik and Envoy show the
+	// browser, keeps them. A browser that asks the endpoint itself (Envoy
+	// mode's path allows it) gets a small JSON object with nosniff and
+	// no-store: nothing that runs, loads, links or can be clicked. Ten
+	// headers would also outgrow the eight entries a small Go map holds,
+	// and cost two larger maps per answer (net/http copies it).
 	for _, d := range documentHeaders {
 		delete(h, d.key)
 	}

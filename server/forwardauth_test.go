@@ -547,8 +547,9 @@ func waitFor(t *testing.T, url string, what string, logs *lockedBuffer) {
 
 // TestForwardAuthAnswerHeaders: the answer to an allowed request, which
 // only the proxy reads, carries the identity and the API's own headers and
-// none of a browser document's; every refusal, which Caddy and Traefik show
-// the browser, and every other answer carries them all.
+// none of a browser document's; every refusal, which Caddy, Traefik and
+// Envoy show the browser, and every other answer carries them all. In
+// every header mode.
 func TestForwardAuthAnswerHeaders(t *testing.T) {
 	e, olga := fwdEnv(t)
 	document := map[string]string{
@@ -557,53 +558,78 @@ func TestForwardAuthAnswerHeaders(t *testing.T) {
 		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
 		"X-Content-Type-Options":  "nosniff",
 	}
-	ask := func(path, uri, token string) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
-		if uri != "" {
-			req.Header.Set("X-Original-Method", "GET")
-			req.Header.Set("X-Original-URI", uri)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
+	servers := map[server.ForwardAuthHeaders]*httptest.Server{
+		server.HeadersOriginal:  e.srv,
+		server.HeadersForwarded: fwdServer(t, e, server.HeadersForwarded, fwdRoutes...),
+		server.HeadersEnvoy:     fwdServer(t, e, server.HeadersEnvoy, fwdRoutes...),
 	}
-	for range 2 { // the same connection, after a refusal too
-		resp := ask("/api/v1/auth/verify", "/grafana/", olga.Token)
-		if resp.StatusCode != 200 {
-			t.Fatalf("allowed: %d", resp.StatusCode)
-		}
-		var keys []string
-		for k := range resp.Header {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		want := []string{"Cache-Control", "Content-Length", "Content-Type", "Date", "X-Auth-Groups", "X-Auth-Token-Id", "X-Auth-User", "X-Content-Type-Options", "X-Request-Id"}
-		if !slices.Equal(keys, want) {
-			t.Fatalf("allowed answer's headers %q, want %q", keys, want)
-		}
-		if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-			t.Fatalf("allowed answer: %v", resp.Header)
-		}
-		for name, r := range map[string]*http.Response{
-			"refused (403)":         ask("/api/v1/auth/verify", "/admin/", olga.Token),
-			"no credential (401)":   ask("/api/v1/auth/verify", "/grafana/", ""),
-			"no original URI (400)": ask("/api/v1/auth/verify", "", olga.Token),
-			"healthz":               ask("/healthz", "", ""),
-			"userinfo":              ask("/api/v1/session/userinfo", "", olga.Token),
-		} {
-			for k, v := range document {
-				if got := r.Header.Values(k); len(got) != 1 || got[0] != v {
-					t.Errorf("%s (%d): %s = %q, want %q", name, r.StatusCode, k, got, v)
+	for mode, srv := range servers {
+		t.Run(string(mode), func(t *testing.T) {
+			// ask sends path, or with uri set a forward-auth check of GET uri
+			// as mode's proxy describes it.
+			ask := func(path, uri, token string) *http.Response {
+				t.Helper()
+				if uri != "" && mode == server.HeadersEnvoy {
+					path += uri
+				}
+				req, _ := http.NewRequest("GET", srv.URL+path, nil)
+				if uri != "" && mode == server.HeadersOriginal {
+					req.Header.Set("X-Original-Method", "GET")
+					req.Header.Set("X-Original-URI", uri)
+				}
+				if uri != "" && mode == server.HeadersForwarded {
+					req.Header.Set("X-Forwarded-Method", "GET")
+					req.Header.Set("X-Forwarded-Uri", uri)
+				}
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return resp
+			}
+			for range 2 { // the same connection, after refusals too
+				resp := ask("/api/v1/auth/verify", "/grafana/", olga.Token)
+				if resp.StatusCode != 200 {
+					t.Fatalf("allowed: %d", resp.StatusCode)
+				}
+				var keys []string
+				for k := range resp.Header {
+					keys = append(keys, k)
+				}
+				slices.Sort(keys)
+				want := []string{"Cache-Control", "Content-Length", "Content-Type", "Date", "X-Auth-Groups", "X-Auth-Token-Id", "X-Auth-User", "X-Content-Type-Options", "X-Request-Id"}
+				if !slices.Equal(keys, want) {
+					t.Fatalf("allowed answer's headers %q, want %q", keys, want)
+				}
+				if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+					t.Fatalf("allowed answer: %v", resp.Header)
+				}
+				answers := map[string]*http.Response{
+					"not allowed":   ask("/api/v1/auth/verify", "/admin/", olga.Token),
+					"not canonical": ask("/api/v1/auth/verify", "/public/%2e%2e/admin/", olga.Token),
+					"no credential": ask("/api/v1/auth/verify", "/grafana/", ""),
+					"healthz":       ask("/healthz", "", ""),
+					"userinfo":      ask("/api/v1/session/userinfo", "", olga.Token),
+				}
+				if mode != server.HeadersEnvoy {
+					answers["no original URI"] = ask("/api/v1/auth/verify", "", olga.Token)
+				}
+				for name, r := range answers {
+					if ok := r.StatusCode == 200; ok != (name == "healthz" || name == "userinfo") {
+						t.Errorf("%s: %d", name, r.StatusCode)
+					}
+					for k, v := range document {
+						if got := r.Header.Values(k); len(got) != 1 || got[0] != v {
+							t.Errorf("%s (%d): %s = %q, want %q", name, r.StatusCode, k, got, v)
+						}
+					}
 				}
 			}
-		}
+		})
 	}
 }

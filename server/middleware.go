@@ -108,7 +108,8 @@ func (q *request) Value(key any) any {
 
 // documentHeaders are the security headers that tell a browser how to
 // treat a document it shows: framing, referrers, what may load and run.
-// Every answer carries them but forward auth's 200, which no browser sees.
+// Every answer carries them but forward auth's 200, which is for the
+// proxy (see verify).
 var documentHeaders = [...]struct {
 	key   string
 	value []string
