@@ -106,15 +106,11 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Princ
 		return err
 	}
 	h := w.Header()
-	// The answer to an allowed request is read by the proxy (nginx,
-	// Traefik, Caddy and Envoy pass on only the headers they are told to
-	// copy), so it drops the headers that tell a browser how to treat a
-	// document; a refusal, which Caddy, Traefik and Envoy show the
-	// browser, keeps them. A browser that asks the endpoint itself (Envoy
-	// mode's path allows it) gets a small JSON object with nosniff and
-	// no-store: nothing that runs, loads, links or can be clicked. Ten
-	// headers would also outgrow the eight entries a small Go map holds,
-	// and cost two larger maps per answer (net/http copies it).
+	// An allowed answer is for the proxy, which passes on only the headers
+	// it is told to copy, so it drops those for a browser's document; a
+	// refusal, which the browser may be shown, keeps them (see
+	// docs/operations.md). So its headers stay within the eight entries a
+	// small Go map holds, and net/http's copy of it stays small too.
 	for _, d := range documentHeaders {
 		delete(h, d.key)
 	}

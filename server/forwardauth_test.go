@@ -566,39 +566,37 @@ func TestForwardAuthAnswerHeaders(t *testing.T) {
 	for mode, srv := range servers {
 		t.Run(string(mode), func(t *testing.T) {
 			// ask sends path, or with uri set a forward-auth check of GET uri
-			// as mode's proxy describes it.
-			ask := func(path, uri, token string) *http.Response {
+			// as mode's proxy describes it, on one connection.
+			c := newRawClient(t, srv.Listener.Addr().String())
+			type answer struct {
+				status int
+				header http.Header
+			}
+			ask := func(path, uri, token string) answer {
 				t.Helper()
-				if uri != "" && mode == server.HeadersEnvoy {
+				var headers []string
+				switch {
+				case uri == "":
+				case mode == server.HeadersEnvoy:
 					path += uri
-				}
-				req, _ := http.NewRequest("GET", srv.URL+path, nil)
-				if uri != "" && mode == server.HeadersOriginal {
-					req.Header.Set("X-Original-Method", "GET")
-					req.Header.Set("X-Original-URI", uri)
-				}
-				if uri != "" && mode == server.HeadersForwarded {
-					req.Header.Set("X-Forwarded-Method", "GET")
-					req.Header.Set("X-Forwarded-Uri", uri)
+				case mode == server.HeadersOriginal:
+					headers = append(headers, "X-Original-Method: GET", "X-Original-URI: "+uri)
+				default:
+					headers = append(headers, "X-Forwarded-Method: GET", "X-Forwarded-Uri: "+uri)
 				}
 				if token != "" {
-					req.Header.Set("Authorization", "Bearer "+token)
+					headers = append(headers, "Authorization: Bearer "+token)
 				}
-				resp, err := srv.Client().Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				return resp
+				status, h, _ := c.do("GET", path, headers...)
+				return answer{status, h}
 			}
 			for range 2 { // the same connection, after refusals too
 				resp := ask("/api/v1/auth/verify", "/grafana/", olga.Token)
-				if resp.StatusCode != 200 {
-					t.Fatalf("allowed: %d", resp.StatusCode)
+				if resp.status != 200 {
+					t.Fatalf("allowed: %d", resp.status)
 				}
 				var keys []string
-				for k := range resp.Header {
+				for k := range resp.header {
 					keys = append(keys, k)
 				}
 				slices.Sort(keys)
@@ -606,10 +604,10 @@ func TestForwardAuthAnswerHeaders(t *testing.T) {
 				if !slices.Equal(keys, want) {
 					t.Fatalf("allowed answer's headers %q, want %q", keys, want)
 				}
-				if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-					t.Fatalf("allowed answer: %v", resp.Header)
+				if resp.header.Get("Cache-Control") != "no-store" || resp.header.Get("X-Content-Type-Options") != "nosniff" {
+					t.Fatalf("allowed answer: %v", resp.header)
 				}
-				answers := map[string]*http.Response{
+				answers := map[string]answer{
 					"not allowed":   ask("/api/v1/auth/verify", "/admin/", olga.Token),
 					"not canonical": ask("/api/v1/auth/verify", "/public/%2e%2e/admin/", olga.Token),
 					"no credential": ask("/api/v1/auth/verify", "/grafana/", ""),
@@ -620,12 +618,12 @@ func TestForwardAuthAnswerHeaders(t *testing.T) {
 					answers["no original URI"] = ask("/api/v1/auth/verify", "", olga.Token)
 				}
 				for name, r := range answers {
-					if ok := r.StatusCode == 200; ok != (name == "healthz" || name == "userinfo") {
-						t.Errorf("%s: %d", name, r.StatusCode)
+					if ok := r.status == 200; ok != (name == "healthz" || name == "userinfo") {
+						t.Errorf("%s: %d", name, r.status)
 					}
 					for k, v := range document {
-						if got := r.Header.Values(k); len(got) != 1 || got[0] != v {
-							t.Errorf("%s (%d): %s = %q, want %q", name, r.StatusCode, k, got, v)
+						if got := r.header.Values(k); len(got) != 1 || got[0] != v {
+							t.Errorf("%s (%d): %s = %q, want %q", name, r.status, k, got, v)
 						}
 					}
 				}
