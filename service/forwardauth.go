@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -58,7 +56,7 @@ func (e *RouteError) Error() string {
 // it with Service.NewForwardAuth; it is safe for concurrent use.
 type ForwardAuth struct {
 	svc    *Service
-	mux    *http.ServeMux
+	tree   routeTree
 	routes []*fwdRoute
 }
 
@@ -76,14 +74,20 @@ type ForwardDecision struct {
 // fwdRoute is a compiled Route.
 type fwdRoute struct {
 	Route
-	object []objectPart
+	object   []objectPart
+	segments int  // of the pattern's path
+	multi    bool // the path ends in a multi wildcard or a trailing '/'
+	named    bool // a named multi wildcard, whose value is kept
 }
 
 // objectPart is a literal piece of an object template or, when wildcard
-// is set, the value of that pattern wildcard.
+// is set, the value of that pattern wildcard: the value-th of the values
+// the route's match keeps (one per named wildcard, in the pattern's
+// order).
 type objectPart struct {
 	literal  string
 	wildcard string
+	value    int
 	multi    bool // a {name...} wildcard: valid names joined by '/'
 }
 
@@ -115,7 +119,7 @@ func compileRoutes(routes []Route) (*ForwardAuth, []*RouteError) {
 	bad := func(i int, field, format string, args ...any) {
 		problems = append(problems, &RouteError{Index: i, Field: field, Problem: fmt.Sprintf(format, args...)})
 	}
-	f := &ForwardAuth{mux: http.NewServeMux()}
+	f := &ForwardAuth{tree: routeTree{}}
 	var ok []int // indexes of routes whose pattern is valid on its own
 	for i, r := range routes {
 		for _, fld := range []struct{ name, v string }{{"resource", r.Resource}, {"action", r.Action}, {"object", r.Object}} {
@@ -125,19 +129,22 @@ func compileRoutes(routes []Route) (*ForwardAuth, []*RouteError) {
 				bad(i, fld.name, "%q must not hold spaces around it, commas or line breaks", fld.v)
 			}
 		}
-		wildcards, err := parseMatch(r.Match)
-		if err != nil {
+		if err := parseMatch(r.Match); err != nil {
 			bad(i, "match", "%v", err)
 			continue
 		}
 		ok = append(ok, i)
-		rt := &fwdRoute{Route: r}
+		method, segs := splitPattern(r.Match)
+		last := segs[len(segs)-1]
+		rt := &fwdRoute{Route: r, segments: len(segs), multi: last.multi, named: last.multi && last.s != ""}
 		if r.Object != "" {
-			if rt.object, err = parseObject(r.Object, wildcards); err != nil {
+			var err error
+			if rt.object, err = parseObject(r.Object, segs); err != nil {
 				bad(i, "object", "%v", err)
 			}
 		}
 		f.routes = append(f.routes, rt)
+		f.tree.add(method, segs, rt)
 	}
 	// Duplicates and conflicts: ServeMux panics on them, so find the pair
 	// first and say which routes they are.
@@ -152,9 +159,6 @@ func compileRoutes(routes []Route) (*ForwardAuth, []*RouteError) {
 	}
 	if len(problems) > 0 {
 		return nil, problems
-	}
-	for _, rt := range f.routes {
-		f.mux.Handle(rt.Match, rt)
 	}
 	return f, nil
 }
@@ -176,41 +180,44 @@ func register(mux *http.ServeMux, patterns ...string) (err error) {
 	return nil
 }
 
-// parseMatch checks a route pattern and returns its wildcards (name →
-// multi).
-func parseMatch(pattern string) (map[string]bool, error) {
+// parseMatch checks a route pattern.
+func parseMatch(pattern string) error {
 	if strings.TrimSpace(pattern) == "" {
-		return nil, errors.New(`must be set, e.g. "GET /grafana/"`)
+		return errors.New(`must be set, e.g. "GET /grafana/"`)
 	}
 	path := pattern
 	if method, rest, ok := strings.Cut(pattern, " "); ok && !strings.HasPrefix(pattern, "/") {
 		if !validMethod(method) {
-			return nil, fmt.Errorf("%q: %q is not an HTTP method", pattern, method)
+			return fmt.Errorf("%q: %q is not an HTTP method", pattern, method)
 		}
 		path = strings.TrimLeft(rest, " \t")
 	}
 	if !strings.HasPrefix(path, "/") {
 		// The original host would come from a header a client can set.
-		return nil, fmt.Errorf("%q: a route matches a path that starts with '/' (with an optional method); host patterns are not supported", pattern)
+		return fmt.Errorf("%q: a route matches a path that starts with '/' (with an optional method); host patterns are not supported", pattern)
 	}
 	if err := register(http.NewServeMux(), pattern); err != nil {
 		msg := err.Error()
 		msg = strings.TrimPrefix(msg, fmt.Sprintf("parsing %q: ", pattern))
-		return nil, fmt.Errorf("%q is not a valid ServeMux pattern: %s", pattern, msg)
+		return fmt.Errorf("%q is not a valid ServeMux pattern: %s", pattern, msg)
 	}
-	wildcards := map[string]bool{}
-	for _, seg := range strings.Split(path, "/") {
-		if len(seg) > 2 && seg[0] == '{' && seg[len(seg)-1] == '}' && seg != "{$}" {
-			name, multi := strings.CutSuffix(seg[1:len(seg)-1], "...")
-			wildcards[name] = multi
-		}
-	}
-	return wildcards, nil
+	return nil
 }
 
 // parseObject compiles an object template: literal text and {name} (or
-// {name...} for a multi wildcard) references to the pattern's wildcards.
-func parseObject(tmpl string, wildcards map[string]bool) ([]objectPart, error) {
+// {name...} for a multi wildcard) references to the wildcards of the
+// pattern whose path is segs.
+func parseObject(tmpl string, segs []patternSegment) ([]objectPart, error) {
+	type wildcard struct {
+		value int
+		multi bool
+	}
+	wildcards := map[string]wildcard{}
+	for _, seg := range segs {
+		if seg.wild && seg.s != "" {
+			wildcards[seg.s] = wildcard{len(wildcards), seg.multi}
+		}
+	}
 	var parts []objectPart
 	rest := tmpl
 	for rest != "" {
@@ -231,43 +238,18 @@ func parseObject(tmpl string, wildcards map[string]bool) ([]objectPart, error) {
 		}
 		ref := rest[i+1 : i+end]
 		name, dots := strings.CutSuffix(ref, "...")
-		multi, known := wildcards[name]
+		w, known := wildcards[name]
 		switch {
 		case !known:
 			return nil, fmt.Errorf("%q names {%s}, which is not a wildcard of the route's match", tmpl, ref)
-		case dots && !multi:
+		case dots && !w.multi:
 			return nil, fmt.Errorf("%q: {%s} is a single-segment wildcard; write {%s}", tmpl, ref, name)
 		}
-		parts = append(parts, objectPart{wildcard: name, multi: multi})
+		parts = append(parts, objectPart{wildcard: name, value: w.value, multi: w.multi})
 		rest = rest[i+end+1:]
 	}
 	return parts, nil
 }
-
-// ServeHTTP records the route matched by the route table's mux; see match.
-func (rt *fwdRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if m, ok := w.(*matchRecorder); ok {
-		m.route, m.req = rt, r
-	}
-}
-
-// matchRecorder is the ResponseWriter of a route-table lookup. ServeMux's
-// own answers (not found, redirect to a trailing slash, method not allowed)
-// write into it and leave route nil.
-type matchRecorder struct {
-	route *fwdRoute
-	req   *http.Request
-	h     http.Header
-}
-
-func (m *matchRecorder) Header() http.Header {
-	if m.h == nil {
-		m.h = http.Header{}
-	}
-	return m.h
-}
-func (m *matchRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (m *matchRecorder) WriteHeader(int)             {}
 
 // Decide answers a forward-auth request: p is the authenticated caller,
 // method and rawURI describe the original request (rawURI as the client
@@ -332,47 +314,24 @@ func auditText(s string, n int) string {
 
 // match finds the route of a canonical path and builds its object.
 func (f *ForwardAuth) match(method, path string) (*fwdRoute, string, error) {
-	// ServeMux matches the escaped form and unescapes segments into
-	// wildcard values; a canonical path has no '/', '%' or dot segment to
-	// change meaning on the way.
-	l := lookups.Get().(*lookup)
-	defer l.release()
-	l.url.Path = path
-	l.req.Method, l.req.URL = method, &l.url
-	m := &l.rec
-	f.mux.ServeHTTP(m, &l.req)
-	if m.route == nil {
+	var buf [8]string
+	rt, vals := f.tree.lookup(method, path, buf[:0])
+	if rt == nil {
 		return nil, "", gatehouse.Errorf(gatehouse.EFORBIDDEN, "no forward-auth route matches %s %s", method, path)
 	}
 	var b strings.Builder
-	for _, part := range m.route.object {
+	for _, part := range rt.object {
 		if part.wildcard == "" {
 			b.WriteString(part.literal)
 			continue
 		}
-		v := m.req.PathValue(part.wildcard)
+		v := vals[part.value]
 		if !validWildcard(v, part.multi) {
 			return nil, "", refused(fmt.Sprintf("the path's value for {%s} is not a valid name (letters, digits, '.', '_', '-'; no \"..\")", part.wildcard))
 		}
 		b.WriteString(v)
 	}
-	return m.route, b.String(), nil
-}
-
-// lookup is the scratch space of one route-table lookup, reused: the
-// request ServeMux matches and the recorder of its answer. Nothing the
-// lookup returns points into it.
-type lookup struct {
-	req http.Request
-	url url.URL
-	rec matchRecorder
-}
-
-var lookups = sync.Pool{New: func() any { return new(lookup) }}
-
-func (l *lookup) release() {
-	*l = lookup{}
-	lookups.Put(l)
+	return rt, b.String(), nil
 }
 
 // refusalPrefix starts the message of every refused original request.
