@@ -4,7 +4,9 @@
 // SQLite store with a 1,000-line policy and a forward-auth table of 50
 // routes; and, in the same run, an Argo CD-style peer (HS256 JWT checked
 // against the account's token ids, then casbin's cached enforcer with Argo
-// CD's model on the same policy; no log, no audit). Both are driven over
+// CD's model on the same policy; no log, no audit), and the floor: a bare
+// net/http handler in the peer's process, what any Go server on the
+// machine pays for a request. All are driven over
 // loopback by wrk (-t2 -c32 -d5s by default), rows interleaved over
 // several rounds; the median of the rounds is reported, with the ratios
 // the performance targets are stated in. Without wrk it falls back to a
@@ -157,10 +159,14 @@ func run() error {
 		return err
 	}
 
-	// Rows 0-3 are the measured binary, 4 the peer, 5-8 the compared one.
+	// Rows 0-3 are the measured binary, 4 the peer, 5 the floor, 6-9 the
+	// compared binary. The floor is the peer's /healthz: a net/http
+	// handler that writes two bytes, with no middleware, no log, no audit
+	// (what any Go server on this machine pays per request).
 	targets := ghs[0].targets("")
 	targets = append(targets, target{name: "argo-style peer GET /api/v1/applications/web", path: "/api/v1/applications/" + appName, url: peerURL + "/api/v1/applications/" + appName,
-		headers: map[string]string{"Authorization": "Bearer " + peerTok}, peer: true, pid: peer.cmd.Process.Pid})
+		headers: map[string]string{"Authorization": "Bearer " + peerTok}, peer: true, pid: peer.cmd.Process.Pid},
+		target{name: "floor: bare net/http handler (the peer's GET /healthz)", path: "/healthz", url: peerURL + "/healthz", peer: true, pid: peer.cmd.Process.Pid})
 	if len(ghs) > 1 {
 		targets = append(targets, ghs[1].targets("[compare] ")...)
 	}
@@ -234,7 +240,7 @@ func run() error {
 		}
 		base := 0
 		if gi == 1 {
-			base = 5
+			base = 6
 		}
 		var answers, authed int
 		for i := base; i < base+4; i++ {
@@ -273,10 +279,15 @@ func run() error {
 			"userinfo/argo_peer":   ratio(1, 4),
 			"app_get/argo_peer":    ratio(2, 4),
 			"healthz/argo_peer":    ratio(0, 4),
+			"healthz/floor":        ratio(0, 5),
+			"userinfo/floor":       ratio(1, 5),
+			"app_get/floor":        ratio(2, 5),
+			"forward_auth/floor":   ratio(3, 5),
+			"argo_peer/floor":      ratio(4, 5),
 		}
 		if len(ghs) > 1 {
 			for i, name := range []string{"healthz", "userinfo", "app_get", "forward_auth"} {
-				m[name+"/compared"] = ratio(i, 5+i)
+				m[name+"/compared"] = ratio(i, 6+i)
 			}
 		}
 		return m
@@ -297,6 +308,7 @@ func run() error {
 	tw.Flush()
 	fmt.Println("\nratios (median of the per-round ratios): throughput, and server CPU per request (cost of the second over the first)")
 	for _, k := range []string{"userinfo/healthz", "app_get/healthz", "forward_auth/healthz", "userinfo/argo_peer", "app_get/argo_peer", "healthz/argo_peer",
+		"healthz/floor", "userinfo/floor", "app_get/floor", "forward_auth/floor", "argo_peer/floor",
 		"healthz/compared", "userinfo/compared", "app_get/compared", "forward_auth/compared"} {
 		if v, ok := ratios[k]; ok {
 			fmt.Printf("  %-22s %.2f  cpu %.2f  %s\n", k, v, cpuRatios[k], goal[k])
