@@ -403,10 +403,12 @@ func CanonicalPath(rawURI string) (string, error) {
 	if !utf8.ValidString(decoded) {
 		return "", refused("the decoded path is not valid UTF-8")
 	}
+	ascii := true
 	for _, r := range decoded {
 		if r < utf8.RuneSelf {
 			continue
 		}
+		ascii = false
 		switch {
 		case unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp):
 			return "", refused("the decoded path holds an invisible or control character")
@@ -415,8 +417,9 @@ func CanonicalPath(rawURI string) (string, error) {
 		}
 	}
 	// An upstream that normalizes Unicode (NFKC: fullwidth "ａｄｍｉｎ" is
-	// "admin") would serve another path than the one decided on.
-	if !norm.NFKC.IsNormalString(decoded) {
+	// "admin") would serve another path than the one decided on. ASCII is
+	// its own NFKC form.
+	if !ascii && !norm.NFKC.IsNormalString(decoded) {
 		return "", refused("the decoded path changes under Unicode normalization (NFKC)")
 	}
 	for rest, more := decoded[1:], true; more; {

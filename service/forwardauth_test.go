@@ -7,8 +7,24 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/gatehouse/gatehouse"
 )
+
+// TestASCIIIsNFKC: CanonicalPath skips the normalization check for an
+// ASCII path, which holds only if every ASCII text is its own NFKC form:
+// every byte, and every pair (ASCII has no combining marks, so nothing
+// longer composes).
+func TestASCIIIsNFKC(t *testing.T) {
+	for a := range 0x80 {
+		for b := range 0x80 {
+			if s := string([]byte{byte(a), byte(b)}); !norm.NFKC.IsNormalString(s) || !norm.NFKC.IsNormalString(s[:1]) {
+				t.Fatalf("%q is not NFKC-normal", s)
+			}
+		}
+	}
+}
 
 func TestCanonicalPath(t *testing.T) {
 	ok := map[string]string{
