@@ -129,16 +129,15 @@ func compileRoutes(routes []Route) (*ForwardAuth, []*RouteError) {
 				bad(i, fld.name, "%q must not hold spaces around it, commas or line breaks", fld.v)
 			}
 		}
-		if err := parseMatch(r.Match); err != nil {
+		method, segs, err := parseMatch(r.Match)
+		if err != nil {
 			bad(i, "match", "%v", err)
 			continue
 		}
 		ok = append(ok, i)
-		method, segs := splitPattern(r.Match)
 		last := segs[len(segs)-1]
 		rt := &fwdRoute{Route: r, segments: len(segs), multi: last.multi, named: last.multi && last.s != ""}
 		if r.Object != "" {
-			var err error
 			if rt.object, err = parseObject(r.Object, segs); err != nil {
 				bad(i, "object", "%v", err)
 			}
@@ -180,28 +179,29 @@ func register(mux *http.ServeMux, patterns ...string) (err error) {
 	return nil
 }
 
-// parseMatch checks a route pattern.
-func parseMatch(pattern string) error {
+// parseMatch checks a route pattern and returns its method ("" for
+// any) and the segments of its path.
+func parseMatch(pattern string) (method string, segs []patternSegment, err error) {
 	if strings.TrimSpace(pattern) == "" {
-		return errors.New(`must be set, e.g. "GET /grafana/"`)
+		return "", nil, errors.New(`must be set, e.g. "GET /grafana/"`)
 	}
 	path := pattern
-	if method, rest, ok := strings.Cut(pattern, " "); ok && !strings.HasPrefix(pattern, "/") {
-		if !validMethod(method) {
-			return fmt.Errorf("%q: %q is not an HTTP method", pattern, method)
+	if m, rest, ok := strings.Cut(pattern, " "); ok && !strings.HasPrefix(pattern, "/") {
+		if !validMethod(m) {
+			return "", nil, fmt.Errorf("%q: %q is not an HTTP method", pattern, m)
 		}
-		path = strings.TrimLeft(rest, " \t")
+		method, path = m, strings.TrimLeft(rest, " \t")
 	}
 	if !strings.HasPrefix(path, "/") {
 		// The original host would come from a header a client can set.
-		return fmt.Errorf("%q: a route matches a path that starts with '/' (with an optional method); host patterns are not supported", pattern)
+		return "", nil, fmt.Errorf("%q: a route matches a path that starts with '/' (with an optional method); host patterns are not supported", pattern)
 	}
 	if err := register(http.NewServeMux(), pattern); err != nil {
 		msg := err.Error()
 		msg = strings.TrimPrefix(msg, fmt.Sprintf("parsing %q: ", pattern))
-		return fmt.Errorf("%q is not a valid ServeMux pattern: %s", pattern, msg)
+		return "", nil, fmt.Errorf("%q is not a valid ServeMux pattern: %s", pattern, msg)
 	}
-	return nil
+	return method, pathSegments(path), nil
 }
 
 // parseObject compiles an object template: literal text and {name} (or

@@ -45,13 +45,9 @@ type patternSegment struct {
 	multi bool
 }
 
-// splitPattern splits a pattern ServeMux accepted (method, optional, and
-// a path starting with '/'; parseMatch checked it) the way ServeMux does.
-func splitPattern(pattern string) (method string, segs []patternSegment) {
-	path := pattern
-	if m, rest, ok := strings.Cut(pattern, " "); ok && !strings.HasPrefix(pattern, "/") {
-		method, path = m, strings.TrimLeft(rest, " \t")
-	}
+// pathSegments splits the path of a pattern ServeMux accepted (parseMatch
+// checked it) the way ServeMux does.
+func pathSegments(path string) (segs []patternSegment) {
 	for rest := path; rest != ""; {
 		rest = rest[1:]
 		if rest == "" {
@@ -77,7 +73,7 @@ func splitPattern(pattern string) (method string, segs []patternSegment) {
 			segs = append(segs, patternSegment{s: seg})
 		}
 	}
-	return method, segs
+	return segs
 }
 
 // add puts rt, whose pattern's path is segs, into the tree.

@@ -134,7 +134,7 @@ func TestRouteTreeMatchesServeMux(t *testing.T) {
 			switch {
 			case rt != nil && err == nil:
 				matched++
-				if m, _ := splitPattern(rt.Match); m == "GET" && method == "HEAD" {
+				if m, _, _ := parseMatch(rt.Match); m == "GET" && method == "HEAD" {
 					viaGet++
 				} else if m == "" {
 					viaAny++
