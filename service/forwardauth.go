@@ -196,6 +196,11 @@ func parseMatch(pattern string) (method string, segs []patternSegment, err error
 		// The original host would come from a header a client can set.
 		return "", nil, fmt.Errorf("%q: a route matches a path that starts with '/' (with an optional method); host patterns are not supported", pattern)
 	}
+	if strings.Contains(path, "//") {
+		// No canonical path has one, and ServeMux, which takes it without
+		// a method, reads it as a wildcard.
+		return "", nil, fmt.Errorf("%q: the path has an empty segment (//)", pattern)
+	}
 	if err := register(http.NewServeMux(), pattern); err != nil {
 		msg := err.Error()
 		msg = strings.TrimPrefix(msg, fmt.Sprintf("parsing %q: ", pattern))

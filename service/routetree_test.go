@@ -82,10 +82,10 @@ func TestRouteTreeMatchesServeMux(t *testing.T) {
 		var routes []Route
 		for range 1 + rnd.IntN(8) {
 			var p strings.Builder
-			p.WriteString(pick("", "", "GET ", "HEAD ", "POST ", "DELETE "))
+			p.WriteString(pick("", "", "GET ", "HEAD ", "POST ", "DELETE ", "CONNECT ", "get "))
 			var wild []string
 			for i := range rnd.IntN(4) {
-				switch seg := pick("a", "b", "c", "%61", "ü", "{w}", "{w}"); seg {
+				switch seg := pick("a", "b", "c", "%61", "ü", "{w}", "{w}", ""); seg {
 				case "{w}":
 					name := fmt.Sprintf("w%d", i)
 					wild = append(wild, "{"+name+"}")
@@ -108,6 +108,7 @@ func TestRouteTreeMatchesServeMux(t *testing.T) {
 			}
 			object := "o"
 			if len(wild) > 0 {
+				rnd.Shuffle(len(wild), func(i, j int) { wild[i], wild[j] = wild[j], wild[i] })
 				object = strings.Join(wild[:1+rnd.IntN(len(wild))], "/")
 			}
 			routes = append(routes, Route{Match: p.String(), Resource: "r", Action: "a", Object: object})
@@ -126,7 +127,7 @@ func TestRouteTreeMatchesServeMux(t *testing.T) {
 				p.WriteString("/")
 			}
 			path := p.String()
-			method := pick("GET", "HEAD", "POST", "DELETE", "PUT")
+			method := pick("GET", "HEAD", "POST", "DELETE", "PUT", "CONNECT", "get")
 			if diff := sameMatch(f, method, path); diff != "" {
 				t.Fatalf("routes %q: %s", routes, diff)
 			}
@@ -218,13 +219,29 @@ func FuzzRouteTree(f *testing.F) {
 	f.Add("GET /grafana/\n/repos/{p}/{rest...}\n/a/{$}", "GET", "/repos/x/y")
 	f.Add("/a/{x}/b\n/a/c/", "HEAD", "/a/c")
 	f.Add("HEAD /%61/{x}\n/a/", "HEAD", "/a/b")
+	f.Add("/\n//", "GET", "/x")
+	f.Add("/t/{p}/{q}/{r...}\n/t/", "GET", "/t/a/b/c/d")
 	f.Fuzz(func(t *testing.T, table, method, rawURI string) {
 		var routes []Route
 		for i, m := range strings.Split(table, "\n") {
 			if i == 8 {
 				break
 			}
-			routes = append(routes, Route{Match: m, Resource: "r", Action: "a", Object: "o"})
+			// The object takes every named wildcard, last first, so that
+			// their values are checked too.
+			object := "o"
+			if _, segs, err := parseMatch(m); err == nil {
+				var names []string
+				for _, seg := range segs {
+					if seg.wild && seg.s != "" {
+						names = append([]string{"{" + seg.s + "}"}, names...)
+					}
+				}
+				if len(names) > 0 {
+					object = strings.Join(names, "/")
+				}
+			}
+			routes = append(routes, Route{Match: m, Resource: "r", Action: "a", Object: object})
 		}
 		fa, problems := compileRoutes(routes)
 		if len(problems) > 0 || !validMethod(method) {
