@@ -73,8 +73,12 @@ func TestForwardAuth(t *testing.T) {
 		"fail/no route":           {"GET", "/elsewhere/", olga.Token, 403},
 		"fail/not allowed":        {"GET", "/admin/", olga.Token, 403},
 		"fail/method not routed":  {"DELETE", "/grafana/", olga.Token, 403},
-		"fail/no credential":      {"GET", "/grafana/", "", 401},
-		"fail/bad credential":     {"GET", "/grafana/", "gatehouse:nope", 401},
+		// The route without a method would take them, and an upstream
+		// that upper-cases methods would serve them as GET.
+		"fail/lower-case method": {"get", "/repos/team-a/x/y/z.git", olga.Token, 403},
+		"fail/mixed-case method": {"Get", "/repos/team-a/x/y/z.git", olga.Token, 403},
+		"fail/no credential":     {"GET", "/grafana/", "", 401},
+		"fail/bad credential":    {"GET", "/grafana/", "gatehouse:nope", 401},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -190,6 +190,9 @@ func parseMatch(pattern string) (method string, segs []patternSegment, err error
 		if !validMethod(m) {
 			return "", nil, fmt.Errorf("%q: %q is not an HTTP method", pattern, m)
 		}
+		if hasLower(m) {
+			return "", nil, fmt.Errorf("%q: methods are matched as sent, in upper case: write %q", pattern, strings.ToUpper(m))
+		}
 		method, path = m, strings.TrimLeft(rest, " \t")
 	}
 	if !strings.HasPrefix(path, "/") {
@@ -258,7 +261,8 @@ func parseObject(tmpl string, segs []patternSegment) ([]objectPart, error) {
 
 // Decide answers a forward-auth request: p is the authenticated caller,
 // method and rawURI describe the original request (rawURI as the client
-// sent it, percent-encoding intact: nginx's $request_uri). It refuses a URI
+// sent it, percent-encoding intact: nginx's $request_uri). It refuses a
+// method that is not an upper-case token and a URI
 // that is not canonical (EFORBIDDEN, see CanonicalPath), refuses a request
 // that no route matches or whose wildcard values are not valid names
 // (EFORBIDDEN), and otherwise authorizes p for the route's question.
@@ -266,6 +270,10 @@ func (f *ForwardAuth) Decide(p *Principal, method, rawURI string) (ForwardDecisi
 	if !validMethod(method) {
 		p.noteOriginal(auditText(method, 16), auditPath(rawURI), "")
 		return ForwardDecision{}, refused("the original method is not an HTTP method")
+	}
+	if hasLower(method) {
+		p.noteOriginal(method, auditPath(rawURI), "")
+		return ForwardDecision{}, refused("the original method has lower-case letters")
 	}
 	path, err := CanonicalPath(rawURI)
 	if err != nil {
@@ -530,6 +538,16 @@ func validMethod(m string) bool {
 		}
 	}
 	return true
+}
+
+// hasLower reports whether a method has lower-case letters. Forward auth
+// refuses such an original method, and a route with one: methods are
+// case-sensitive and every proxy sends them as the client did, but an
+// upstream that upper-cases them (Werkzeug does) would serve "get" as
+// GET, where the route table, which matches methods as sent, found
+// another route, perhaps a weaker catch-all.
+func hasLower(m string) bool {
+	return strings.IndexFunc(m, func(r rune) bool { return 'a' <= r && r <= 'z' }) >= 0
 }
 
 // maxNameLen bounds one wildcard segment (a DNS name's length).

@@ -143,6 +143,7 @@ func TestCompileRoutes(t *testing.T) {
 		"fail/conflict":       {routes: []Route{route("/a/{x}/b", "{x}"), route("/a/c/{y}", "{y}")}, want: []string{"1.match"}},
 		"fail/bad wildcard":   {routes: []Route{route("/a/{x", "y")}, want: []string{"0.match"}},
 		"fail/bad method":     {routes: []Route{route("G(T /a", "y")}, want: []string{"0.match"}},
+		"fail/lower case":     {routes: []Route{route("get /a", "y"), route("Post /b", "y")}, want: []string{"0.match", "1.match"}},
 		"fail/host":           {routes: []Route{route("example.com/a", "y")}, want: []string{"0.match"}},
 		"fail/empty segment":  {routes: []Route{route("/a//b", "y"), route("CONNECT /c//{x}", "{x}"), route("//", "y")}, want: []string{"0.match", "1.match", "2.match"}},
 		"fail/no match":       {routes: []Route{route("", "y")}, want: []string{"0.match"}},

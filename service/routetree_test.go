@@ -82,7 +82,7 @@ func TestRouteTreeMatchesServeMux(t *testing.T) {
 		var routes []Route
 		for range 1 + rnd.IntN(8) {
 			var p strings.Builder
-			p.WriteString(pick("", "", "GET ", "HEAD ", "POST ", "DELETE ", "CONNECT ", "get "))
+			p.WriteString(pick("", "", "GET ", "HEAD ", "POST ", "DELETE ", "CONNECT ", "PUT "))
 			var wild []string
 			for i := range rnd.IntN(4) {
 				switch seg := pick("a", "b", "c", "%61", "ü", "{w}", "{w}", ""); seg {
