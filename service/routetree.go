@@ -25,6 +25,10 @@ import (
 //     is a multi wildcard taking something, and the path with a slash
 //     added matches exactly: ServeMux redirects there, and forward auth,
 //     which never follows a redirect, finds no route.
+//
+// One pattern ServeMux takes is kept out: parseMatch refuses an empty
+// segment ("/a//b"), which ServeMux files with the {name} wildcards and no
+// canonical path has.
 
 // routeTree is the compiled route table: a tree of path segments per
 // method ("" for the patterns without one).
