@@ -262,10 +262,10 @@ func parseObject(tmpl string, segs []patternSegment) ([]objectPart, error) {
 // Decide answers a forward-auth request: p is the authenticated caller,
 // method and rawURI describe the original request (rawURI as the client
 // sent it, percent-encoding intact: nginx's $request_uri). It refuses a
-// method that is not an upper-case token and a URI
-// that is not canonical (EFORBIDDEN, see CanonicalPath), refuses a request
-// that no route matches or whose wildcard values are not valid names
-// (EFORBIDDEN), and otherwise authorizes p for the route's question.
+// method that is not an upper-case token and a URI that is not canonical
+// (EFORBIDDEN, see CanonicalPath), refuses a request that no route
+// matches or whose wildcard values are not valid names (EFORBIDDEN), and
+// otherwise authorizes p for the route's question.
 func (f *ForwardAuth) Decide(p *Principal, method, rawURI string) (ForwardDecision, error) {
 	if !validMethod(method) {
 		p.noteOriginal(auditText(method, 16), auditPath(rawURI), "")
