@@ -150,3 +150,29 @@ func TestExchangedTokenCannotRevokeByEditingTheAccount(t *testing.T) {
 		t.Errorf("bot's API token after the exchanged token's two account edits: userinfo %d, want 200 (a token from an exchange cannot revoke tokens)", s)
 	}
 }
+
+// An exchanged token whose subject may manage trust policies and update a
+// project saves no trust policy for one of the project's roles, new or
+// existing: the policy would mint role tokens for whoever holds the key it
+// names, long after the exchanged token's minutes.
+func TestExchangedTokenSavesNoTrustPolicy(t *testing.T) {
+	te := newTrustEnv(t, withPolicy("p, ci-deployer, applications, *, *, allow\np, ci-deployer, projects, *, shop, allow\np, ci-deployer, settings, *, trust, allow", ""))
+	existing := te.githubPolicy("shop-role")
+	existing.Account, existing.Project, existing.Role, existing.Scopes = "", "shop", "deployer", nil
+	te.createPolicy(existing)
+	tok := exchangedUnscoped(te, "adv-trust-save")
+
+	planted := te.githubPolicy("planted")
+	planted.Account, planted.Project, planted.Role, planted.Scopes = "", "shop", "deployer", nil
+	planted.Claims = map[string]gatehouse.ClaimPatterns{"repository_id": {"123456"}, "ref": {"refs/heads/*"}}
+	if s, b := te.do("POST", "/api/v1/trust-policies", tok, planted); s != 403 || !strings.Contains(string(b), "token exchange") {
+		t.Errorf("exchanged token creating a role's trust policy: %d %s, want 403", s, b)
+	}
+	existing.Claims["ref"] = gatehouse.ClaimPatterns{"refs/heads/*"}
+	if s, b := te.do("PUT", "/api/v1/trust-policies/shop-role", tok, existing); s != 403 {
+		t.Errorf("exchanged token widening a role's trust policy: %d %s, want 403", s, b)
+	}
+	if s, _ := te.do("GET", "/api/v1/trust-policies/planted", te.admin, nil); s != 404 {
+		t.Errorf("the refused policy: GET %d, want 404", s)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1092,4 +1093,58 @@ func TestExchangedTokenCannotMintOrRotate(t *testing.T) {
 	}
 	// It still does what it was issued for.
 	te.call("GET", "/api/v1/applications/web", tok, nil, 200, nil)
+}
+
+// A trust policy goes with its subject: deleting the account, the project
+// or the project's role deletes the policies that mint for it (with an
+// audit event), so a new account or project of the same name inherits
+// none of them.
+func TestTrustPoliciesGoWithTheirSubject(t *testing.T) {
+	te := newTrustEnv(t)
+	role := func(name, project, ref string) gatehouse.TrustPolicy {
+		tp := te.githubPolicy(name)
+		tp.Account, tp.Project, tp.Role, tp.Scopes = "", project, "deployer", nil
+		tp.Claims["ref"] = gatehouse.ClaimPatterns{ref}
+		return te.createPolicy(tp)
+	}
+	role("shop-role", "shop", "refs/heads/shop")
+	role("other-role", "other", "refs/heads/other")
+	names := func() []string {
+		var tps gatehouse.List[gatehouse.TrustPolicy]
+		te.call("GET", "/api/v1/trust-policies", te.admin, nil, 200, &tps)
+		var out []string
+		for _, tp := range tps.Items {
+			out = append(out, tp.Name)
+		}
+		return out
+	}
+	if got := names(); !slices.Equal(got, []string{"other-role", "shop-deploy", "shop-role"}) {
+		t.Fatalf("policies %v", got)
+	}
+
+	// The account.
+	te.call("DELETE", "/api/v1/account/ci-deployer", te.admin, nil, 200, nil)
+	te.call("POST", "/api/v1/account", te.admin, gatehouse.AccountCreate{Name: "ci-deployer", Capabilities: []gatehouse.Capability{gatehouse.CapAPIKey}}, 200, nil)
+	if s, out := te.exchange(exchangeForm(te.is.sign(githubClaims(te.clock.Now())))); s == 200 {
+		t.Errorf("the deleted account's policy minted for a new account of its name: %v", out)
+	}
+	// The role.
+	te.call("PUT", "/api/v1/projects/shop", te.admin, gatehouse.Project{Name: "shop", Roles: []gatehouse.ProjectRole{}}, 200, nil)
+	// The project.
+	te.call("DELETE", "/api/v1/applications/api", te.admin, nil, 200, nil)
+	te.call("DELETE", "/api/v1/projects/other", te.admin, nil, 200, nil)
+	if got := names(); len(got) != 0 {
+		t.Errorf("policies left after their subjects were deleted: %v", got)
+	}
+	var evs gatehouse.List[gatehouse.Event]
+	te.call("GET", "/api/v1/audit?type="+string(gatehouse.EventTrustChanged), te.admin, nil, 200, &evs)
+	deleted := 0
+	for _, ev := range evs.Items {
+		if strings.HasPrefix(ev.Detail, "deleted ") && strings.Contains(ev.Detail, " was deleted;") {
+			deleted++
+		}
+	}
+	if deleted != 3 {
+		t.Errorf("%d audit events of a policy deleted with its subject, want 3: %+v", deleted, evs.Items)
+	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"sort"
@@ -17,6 +18,14 @@ import (
 )
 
 var accountName = regexp.MustCompile(`^[a-z0-9]([-._a-z0-9]{0,61}[a-z0-9])?$`)
+
+// systemActors are the audit trail's names for the server's own actors
+// that an account name could spell. No account, local or SSO, may take
+// one: an account reads the events its name made (ListEvents), and these
+// name every account's expired tokens, refused exchanges, restores.
+var systemActors = map[string]bool{
+	"reaper": true, "anonymous": true, "restore": true, "reset-admin-password": true, "sso": true,
+}
 
 // Bootstrap creates the admin account on first start. It returns the
 // password it generated, or "" when the account already existed or
@@ -45,7 +54,7 @@ func (s *Service) Bootstrap(ctx context.Context, password string) (generated str
 		PasswordHash: hash,
 		Source:       gatehouse.SourceLocal,
 	}
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.CreateAccount(ctx, a); err != nil {
 			return err
 		}
@@ -138,6 +147,9 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 	if !accountName.MatchString(req.Name) {
 		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.EINVALID, "account name must be 1-63 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
 	}
+	if systemActors[req.Name] {
+		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.EINVALID, "account name %q is reserved: the audit trail names the server's own actions with it", req.Name)
+	}
 	if err := s.authorize(p, "accounts", "create", req.Name); err != nil {
 		return gatehouse.Account{}, err
 	}
@@ -165,7 +177,7 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 	} else if a.Has(gatehouse.CapLogin) {
 		return gatehouse.Account{}, gatehouse.Errorf(gatehouse.EINVALID, "an account with the login capability needs a password")
 	}
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		// Again under the write lock, which policy changes also take: a
 		// policy that began to name this account since the check above
 		// must not slip through.
@@ -219,7 +231,7 @@ func (s *Service) UpdateAccount(ctx context.Context, p *Principal, name string, 
 		}
 	}
 	var a gatehouse.Account
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		if a, err = tx.GetAccount(ctx, name); err != nil {
 			return err
@@ -352,7 +364,7 @@ func (s *Service) DeleteAccount(ctx context.Context, p *Principal, name string) 
 	if name == gatehouse.AdminAccount {
 		return gatehouse.Errorf(gatehouse.EPRECONDITION, "the admin account cannot be deleted")
 	}
-	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	return s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.DeleteAccount(ctx, name); err != nil {
 			return err
 		}
@@ -362,7 +374,13 @@ func (s *Service) DeleteAccount(ctx context.Context, p *Principal, name string) 
 		if err != nil {
 			return err
 		}
-		return tx.AppendEvents(ctx, append(events, gone...))
+		events = append(events, gone...)
+		dropped, err := s.dropTrustPoliciesTx(ctx, tx, c, p, func(tp gatehouse.TrustPolicy) bool { return tp.Account == name },
+			fmt.Sprintf("its account %q was deleted", name))
+		if err != nil {
+			return err
+		}
+		return tx.AppendEvents(ctx, append(events, dropped...))
 	})
 }
 
@@ -397,7 +415,7 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 		return err
 	}
 	var a gatehouse.Account
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		if a, err = tx.GetAccount(ctx, name); err != nil {
 			return err

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
@@ -69,7 +70,17 @@ func (c *change) putRotation(r gatehouse.Rotation) { c.rotations = append(c.rota
 func (c *change) dropRotation(id string)           { c.droppedRots = append(c.droppedRots, id) }
 
 // write runs fn in one store transaction and, once it has committed,
-// applies the recorded change to memory.
+// applies the recorded change to memory. caller is the principal the
+// write was authorized for, nil for the server's own writes.
+//
+// A caller's write was authorized before it took writeMu, so a
+// revocation, a demotion or a policy change may have committed in
+// between. Inside the transaction, before fn, callerCurrent proves that
+// nothing the authorization relied on has changed since the caller was
+// authenticated; otherwise the write fails and changes nothing. Every
+// write then has a serial order with the others: either it committed
+// first, and a revoke-all or a demotion that follows undoes it, or it
+// sees their effects and is refused.
 //
 // Writers are serialized (writeMu) from the start of the transaction to
 // the end of apply, so changes reach memory in the order they committed:
@@ -82,12 +93,17 @@ func (c *change) dropRotation(id string)           { c.droppedRots = append(c.dr
 // its effects on memory. If fn changed the policy inputs it sets
 // c.policy; the engine is rebuilt from the transaction's own view before
 // commit, so a policy that does not compile rolls the change back.
-func (s *Service) write(ctx context.Context, fn func(tx gatehouse.Tx, c *change) error) error {
+func (s *Service) write(ctx context.Context, caller *Principal, fn func(tx gatehouse.Tx, c *change) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var c change
+	var groups []string // caller's, as the transaction read them
 	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
 		c = change{}
+		var err error
+		if groups, err = s.callerCurrent(ctx, tx, caller); err != nil {
+			return err
+		}
 		if err := fn(tx, &c); err != nil {
 			return err
 		}
@@ -104,7 +120,13 @@ func (s *Service) write(ctx context.Context, fn func(tx gatehouse.Tx, c *change)
 	if err != nil {
 		return err
 	}
-	return s.apply(c)
+	err = s.apply(c)
+	if caller != nil {
+		// What authorized this write has been checked; the caller's next
+		// write starts from here, with the engine now in force.
+		caller.engine, caller.groups, caller.nrelied = s.engine.Load(), groups, 0
+	}
+	return err
 }
 
 // apply is the one path by which committed changes reach memory. It runs
@@ -149,4 +171,74 @@ func (s *Service) apply(c change) error {
 		}
 	}
 	return bad
+}
+
+// errCallerChanged refuses a write whose caller's permissions changed
+// after it was authorized, when they are too many to check again; sent
+// again, it is decided on the new ones.
+var errCallerChanged = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the policy or the caller's account changed while this request was served; nothing was changed, send it again")
+
+// callerCurrent reports whether what authorized caller is still in force,
+// read in the write's own transaction with writeMu held: its token is
+// stored and unexpired; the owner of a session or API token exists, is
+// enabled and keeps the capability; and when the policy engine or the
+// owner's groups are not those caller was authenticated with, every
+// allowed check made for caller (Principal.relied) still holds under the
+// engine in force and the stored groups. Engines are only ever replaced
+// whole, so with the same engine every check made since authentication
+// used this one. A nil caller is the server itself.
+//
+// The token and the account are read from the transaction, not the
+// caches, so on PostgreSQL a revocation or an account change committed
+// by another replica conflicts with this write (SERIALIZABLE) or is seen
+// by it. A policy change made on another replica reaches this one's
+// engine through the change feed, within the staleness bound.
+func (s *Service) callerCurrent(ctx context.Context, tx gatehouse.Tx, caller *Principal) (groups []string, err error) {
+	if caller == nil {
+		return nil, nil
+	}
+	t, err := tx.GetToken(ctx, caller.tokenID)
+	if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+		return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token revoked")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !t.ExpiresAt.IsZero() && !s.now().Before(t.ExpiresAt) {
+		return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired")
+	}
+	if t.Kind != caller.kind || t.Account != caller.account || t.Project != caller.project || t.Role != caller.role {
+		return nil, errCallerChanged
+	}
+	groups = caller.groups
+	if caller.kind == gatehouse.KindSession || caller.kind == gatehouse.KindAPI {
+		a, err := tx.GetAccount(ctx, caller.account)
+		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
+			return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account disabled or deleted")
+		}
+		if err != nil {
+			return nil, err
+		}
+		need := gatehouse.CapLogin
+		if caller.kind == gatehouse.KindAPI {
+			need = gatehouse.CapAPIKey
+		}
+		if !a.Enabled || !a.Has(need) {
+			return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account disabled or deleted")
+		}
+		groups = a.Groups
+	}
+	e := s.engine.Load()
+	if e == caller.engine && slices.Equal(groups, caller.groups) {
+		return groups, nil
+	}
+	if caller.nrelied > len(caller.relied) {
+		return nil, errCallerChanged
+	}
+	for _, c := range caller.relied[:caller.nrelied] {
+		if !e.Enforce(caller.subject, groups, c.resource, c.action, c.object) {
+			return nil, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: %s, %s, %s (the policy or the caller's groups changed while this request was served)", c.resource, c.action, c.object)
+		}
+	}
+	return groups, nil
 }

@@ -91,7 +91,7 @@ func (s *Service) CreateApplication(ctx context.Context, p *Principal, a gatehou
 	}
 	a.Status = gatehouse.AppStatus{Sync: "Unknown", Health: "Unknown"}
 	a.CreatedAt = s.now().UTC()
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if _, err := tx.GetProject(ctx, a.Project); gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
 			return gatehouse.Errorf(gatehouse.EINVALID, "project %q does not exist", a.Project)
 		} else if err != nil {
@@ -126,7 +126,7 @@ func (s *Service) UpdateApplication(ctx context.Context, p *Principal, name stri
 		return gatehouse.Application{}, err
 	}
 	var out gatehouse.Application
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		old, err := s.appTx(ctx, tx, p, name, "update")
 		if err != nil {
 			return err
@@ -151,7 +151,7 @@ func (s *Service) UpdateApplication(ctx context.Context, p *Principal, name stri
 
 // DeleteApplication deletes an application and its operations.
 func (s *Service) DeleteApplication(ctx context.Context, p *Principal, name string) error {
-	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	return s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if _, err := s.appTx(ctx, tx, p, name, "delete"); err != nil {
 			return err
 		}
@@ -249,7 +249,7 @@ func (s *Service) SetStatus(ctx context.Context, p *Principal, name string, rep 
 		return gatehouse.Application{}, gatehouse.Errorf(gatehouse.EINVALID, "message or revision is too long")
 	}
 	var a gatehouse.Application
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		if a, err = s.appTx(ctx, tx, p, name, "update"); err != nil {
 			return err

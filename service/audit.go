@@ -68,7 +68,9 @@ func (s *Service) RecordRequest(ev gatehouse.Event) {
 // Callers read the events they made and those about their own account;
 // others need audit, get, <actor or account> (audit, get, * for all).
 // Without either filter, a caller who may not read everything gets the
-// events it made.
+// events it made. What a caller reads by its own name starts when its
+// account was created: an account of the same name deleted before it
+// made the earlier events.
 func (s *Service) ListEvents(ctx context.Context, p *Principal, f gatehouse.EventFilter, cursor string) (gatehouse.List[gatehouse.Event], error) {
 	var zero gatehouse.List[gatehouse.Event]
 	if f.Status < 0 || f.Status > 999 {
@@ -82,6 +84,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f gatehouse.Even
 	if f.Actor != "" {
 		if f.Actor == p.subject {
 			p.self("audit", "get", f.Actor)
+			s.sinceOwnerCreated(p, &f)
 		} else if err := s.authorize(p, "audit", "get", f.Actor); err != nil {
 			return zero, err
 		}
@@ -89,6 +92,7 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, f gatehouse.Even
 	if f.Account != "" {
 		if f.Account == p.account {
 			p.self("audit", "get", f.Account)
+			s.sinceOwnerCreated(p, &f)
 		} else if err := s.authorize(p, "audit", "get", f.Account); err != nil {
 			return zero, err
 		}
@@ -533,5 +537,13 @@ func (s *Service) Run(ctx context.Context, reaperInterval time.Duration) {
 		case <-usage.C:
 			s.flushUsage(bg)
 		}
+	}
+}
+
+// sinceOwnerCreated narrows a read of p's own events (by its name) to those
+// since its account was created.
+func (s *Service) sinceOwnerCreated(p *Principal, f *gatehouse.EventFilter) {
+	if p.owner != nil && f.Since.Before(p.owner.CreatedAt) {
+		f.Since = p.owner.CreatedAt
 	}
 }

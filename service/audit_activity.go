@@ -51,8 +51,9 @@ func (s *Service) TokenActivity(ctx context.Context, p *Principal, tokenID strin
 	until := s.now().UTC().Truncate(time.Hour).Add(time.Hour)
 	a := TokenActivity{TokenID: tokenID, Since: until.Add(-ActivityHours * time.Hour), Until: until}
 	var account string // the owning account; "" for a project role token
+	var seen time.Time // for a token only the trail knows: when it was used
 	err := s.store.View(ctx, func(tx gatehouse.Tx) error {
-		a.Owner, a.Kind, a.Name, account = "", "", "", ""
+		a.Owner, a.Kind, a.Name, account, seen = "", "", "", "", time.Time{}
 		t, err := tx.GetToken(ctx, tokenID)
 		if err == nil {
 			a.Owner, a.Kind, a.Name, account = t.Subject(), t.Kind, t.Name, t.Account
@@ -66,7 +67,7 @@ func (s *Service) TokenActivity(ctx context.Context, p *Principal, tokenID strin
 		if err != nil || len(evs) == 0 {
 			return err
 		}
-		a.Owner, a.Kind, account = evs[0].Actor, evs[0].TokenKind, evs[0].Account
+		a.Owner, a.Kind, account, seen = evs[0].Actor, evs[0].TokenKind, evs[0].Account, evs[0].Time
 		return nil
 	})
 	if err != nil {
@@ -79,7 +80,9 @@ func (s *Service) TokenActivity(ctx context.Context, p *Principal, tokenID strin
 	switch {
 	case owner == "":
 		err = s.authorize(p, "audit", "get", "*")
-	case owner == p.account || owner == p.subject:
+	case (owner == p.account || owner == p.subject) && !(p.owner != nil && seen.Before(p.owner.CreatedAt) && !seen.IsZero()):
+		// One's own, unless it was a token of an earlier account of the
+		// same name, used before this one was created.
 		p.self("audit", "get", owner)
 	default:
 		err = s.authorize(p, "audit", "get", owner)

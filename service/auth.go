@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/token"
 )
 
@@ -28,7 +29,15 @@ type Principal struct {
 	svc      *Service           // the Service that authenticated it
 	cached   *cachedToken       // the token as authenticated
 	owner    *gatehouse.Account // the owner's record as authenticated
+	engine   *policy.Engine     // the engine in force when authenticated (see callerCurrent)
 	decision Decision
+
+	// relied holds the allowed checks made for p since it was
+	// authenticated or last wrote, the first len(relied) of nrelied: what
+	// a write for p relies on, checked again by callerCurrent when the
+	// policy or p's groups changed since.
+	relied  [8]check
+	nrelied int
 }
 
 // TokenID is the id of the presented token.
@@ -105,10 +114,11 @@ func (p *Principal) exchanged() bool {
 }
 
 // errExchangedMint refuses token management to a token from a token
-// exchange: a successor it minted or rotated would outlive the trust
-// policy, which revokes only what it issued, and its minutes-long life;
-// and it revokes no token (removeTx), by any change.
-var errExchangedMint = gatehouse.Errorf(gatehouse.EFORBIDDEN, "a token issued by token exchange cannot mint, rotate or revoke tokens; exchange again for a fresh one")
+// exchange: a successor it minted or rotated, or a trust policy it saved,
+// would outlive the trust policy, which revokes only what it issued, and
+// its minutes-long life; and it revokes no token (removeTx), by any
+// change.
+var errExchangedMint = gatehouse.Errorf(gatehouse.EFORBIDDEN, "a token issued by token exchange cannot mint, rotate or revoke tokens, or save a trust policy; exchange again for a fresh one")
 
 // LastDecision returns the last authorization check made for p.
 func (p *Principal) LastDecision() Decision { return p.decision }
@@ -250,6 +260,7 @@ func (s *Service) authenticate(raw string, p *Principal) error {
 		scopes:    rec.Scopes,
 		svc:       s,
 		cached:    ct,
+		engine:    s.engine.Load(),
 	}
 	switch rec.Kind {
 	case gatehouse.KindSession, gatehouse.KindAPI:
@@ -295,7 +306,22 @@ func (s *Service) Can(p *Principal, resource, action, object string) bool {
 	if e == nil {
 		return false
 	}
-	return e.Enforce(p.subject, p.groups, resource, action, object) && p.cached.inScope(resource, action, object)
+	ok := e.Enforce(p.subject, p.groups, resource, action, object) && p.cached.inScope(resource, action, object)
+	if ok {
+		p.rely(resource, action, object)
+	}
+	return ok
+}
+
+// check is one policy question: resource, action, object.
+type check struct{ resource, action, object string }
+
+// rely notes an allowed check made for p (see Principal.relied).
+func (p *Principal) rely(resource, action, object string) {
+	if p.nrelied < len(p.relied) {
+		p.relied[p.nrelied] = check{resource, action, object}
+	}
+	p.nrelied++
 }
 
 // canIgnoringScopes reports whether the policy alone allows p the triple:

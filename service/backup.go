@@ -343,7 +343,7 @@ func (s *Service) Restore(ctx context.Context, current gatehouse.Store, from Res
 	}
 	now := s.now()
 	var r gatehouse.RestoreReport
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		r = gatehouse.RestoreReport{SHA256: from.SHA256}
 		var events []gatehouse.Event
 		if current != nil {
@@ -796,7 +796,7 @@ func (s *Service) ResetAdminPassword(ctx context.Context, password string, revok
 	}
 	var out PasswordReset
 	now := s.now()
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		out = PasswordReset{}
 		a, err := tx.GetAccount(ctx, gatehouse.AdminAccount)
 		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {

@@ -74,7 +74,7 @@ func (s *Service) confirmIdle(ctx context.Context, ct *cachedToken) (bool, error
 	if !ct.idle(s.now().UnixNano()) {
 		return false, nil
 	}
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		_, events, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{ID: rec.ID, IdleAt: s.now().Add(-idleSlack)},
 			idleRemoval("presented after its idle timeout", "system:gatehouse"))
 		if err != nil {
@@ -155,7 +155,7 @@ var errReused = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "this token was rotate
 // as compromised (GitLab's rule): every live token of the family is
 // revoked, and the reuse is audited as token.reuse_detected.
 func (s *Service) reuseDetected(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	return s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		r, err := tx.GetRotation(ctx, id)
 		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
 			return nil // pruned meanwhile: its family is gone or it expired
@@ -274,7 +274,7 @@ func (s *Service) ReportLeaked(ctx context.Context, from string, r gatehouse.Lea
 		return nil
 	})
 	if err == nil && len(ids)+len(families) > 0 {
-		err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+		err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 			var events []gatehouse.Event
 			leaked := func(detail string) removal {
 				return removal{event: gatehouse.EventTokenLeaked, detail: detail, actor: "system:leak-report", from: from, notify: gatehouse.NotifyTokenLeaked}

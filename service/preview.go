@@ -162,6 +162,11 @@ func (s *Service) authorizeMint(ctx context.Context, p *Principal, o MintOwner) 
 	if p == nil {
 		return mintSubject{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "no credentials")
 	}
+	if p.exchanged() {
+		// Also a trust policy's owner (checkTrustPolicy): a policy saved by
+		// an exchanged token would mint for it long after its minutes.
+		return mintSubject{}, errExchangedMint
+	}
 	switch {
 	case o.Account != "" && o.Project == "" && o.Role == "":
 		if err := s.authorizeTokens(p, o.Account, "update"); err != nil {

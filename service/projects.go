@@ -67,7 +67,7 @@ func (s *Service) CreateProject(ctx context.Context, p *Principal, pr gatehouse.
 		return gatehouse.Project{}, err
 	}
 	pr.CreatedAt = s.now().UTC()
-	err := s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.changePolicy(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if err := s.refuseEveryoneGroups(pr); err != nil {
 			return err
 		}
@@ -157,7 +157,7 @@ func (s *Service) editProject(ctx context.Context, p *Principal, name string, ed
 		return gatehouse.Project{}, err
 	}
 	var out gatehouse.Project
-	err := s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.changePolicy(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		old, err := tx.GetProject(ctx, name)
 		if err != nil {
 			return err
@@ -188,6 +188,12 @@ func (s *Service) editProject(ctx context.Context, p *Principal, name string, ed
 				return err
 			}
 			events = append(events, gone...)
+			dropped, err := s.dropTrustPoliciesTx(ctx, tx, c, p, func(tp gatehouse.TrustPolicy) bool { return tp.Project == name && tp.Role == r.Name },
+				fmt.Sprintf("its role %q of project %q was deleted", r.Name, name))
+			if err != nil {
+				return err
+			}
+			events = append(events, dropped...)
 		}
 		out = pr
 		return tx.AppendEvents(ctx, events)
@@ -203,7 +209,7 @@ func (s *Service) DeleteProject(ctx context.Context, p *Principal, name string) 
 	if err := s.authorize(p, "projects", "delete", name); err != nil {
 		return err
 	}
-	return s.changePolicy(ctx, func(tx gatehouse.Tx, c *change) error {
+	return s.changePolicy(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if _, err := tx.GetProject(ctx, name); err != nil {
 			return err
 		}
@@ -221,6 +227,12 @@ func (s *Service) DeleteProject(ctx context.Context, p *Principal, name string) 
 		if err != nil {
 			return err
 		}
+		dropped, err := s.dropTrustPoliciesTx(ctx, tx, c, p, func(tp gatehouse.TrustPolicy) bool { return tp.Project == name },
+			fmt.Sprintf("its project %q was deleted", name))
+		if err != nil {
+			return err
+		}
+		events = append(events, dropped...)
 		events = append(events, s.event(p, gatehouse.EventProjectChanged, "projects", "delete", name, ""))
 		return tx.AppendEvents(ctx, events)
 	})
@@ -309,10 +321,10 @@ func roleExistsTx(ctx context.Context, tx gatehouse.Tx, project, role string) er
 	return nil
 }
 
-// changePolicy runs fn in a write that rebuilds the policy engine from
-// the transaction's view before it commits.
-func (s *Service) changePolicy(ctx context.Context, fn func(tx gatehouse.Tx, c *change) error) error {
-	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+// changePolicy runs fn in a write for p that rebuilds the policy engine
+// from the transaction's view before it commits.
+func (s *Service) changePolicy(ctx context.Context, p *Principal, fn func(tx gatehouse.Tx, c *change) error) error {
+	return s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		c.policy = true
 		return fn(tx, c)
 	})

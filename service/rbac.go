@@ -51,7 +51,7 @@ func (s *Service) PutRBAC(ctx context.Context, p *Principal, r gatehouse.RBAC) (
 	if _, problem := checkRBAC(r); problem != "" {
 		return gatehouse.RBAC{}, gatehouse.Errorf(gatehouse.EINVALID, "%s", problem)
 	}
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if len(s.fileRBAC.Settings) > 0 {
 			stored, err := tx.GetRBAC(ctx)
 			if err != nil {

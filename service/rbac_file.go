@@ -274,7 +274,7 @@ func (s *Service) applyFileRBAC(ctx context.Context) error {
 	// The store may have changed since the read (another replica
 	// starting): compare again in the writing transaction.
 	var applied []string
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		cur, err := tx.GetRBAC(ctx)
 		if err != nil {
 			return err

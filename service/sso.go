@@ -391,7 +391,7 @@ func (s *Service) ConfirmCLILogin(ctx context.Context, pending, remoteAddr strin
 		return "", err
 	}
 	var refusal error
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		refusal = nil
 		a, err := tx.GetAccountBySSO(ctx, pd.Issuer, pd.Subject)
 		switch {
@@ -571,7 +571,7 @@ func (s *Service) ssoLogin(ctx context.Context, issuer string, id ssoIdentity, r
 		refusal error
 		name    string
 	)
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		refusal, name = nil, id.Username
 		created := false
 		var events []gatehouse.Event

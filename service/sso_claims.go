@@ -71,6 +71,9 @@ func identityFromClaims(claims map[string]any, usernameClaim, groupsClaim string
 	case usernameClaim == "email" && !emailVerified(claims["email_verified"]):
 		return ssoIdentity{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the identity provider does not say it verified this user's email address (email_verified), so it cannot be the username")
 	}
+	if systemActors[name] {
+		return ssoIdentity{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the username %q from the identity provider is reserved: the audit trail names the server's own actions with it", name)
+	}
 	if !validSSOName(name) {
 		return ssoIdentity{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED,
 			"the username %q from the identity provider's %s claim is not a valid account name: it must be lowercase letters, digits, '-', '_' and '.' (with at most one '@'), starting and ending with a letter or digit",

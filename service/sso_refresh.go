@@ -171,7 +171,7 @@ func (s *Service) refreshAccount(ctx context.Context, a gatehouse.Account) (bool
 	}
 	now := s.now().UTC()
 	changed := true
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		cur, err := tx.GetAccount(ctx, a.Name)
 		if err != nil {
 			return err
@@ -215,7 +215,7 @@ func sameLink(cur, was gatehouse.Account) bool {
 // they stop working at once and stay revoked. A later successful login
 // enables the account again (SSOLink.Refused).
 func (s *Service) refusedRefresh(ctx context.Context, a gatehouse.Account) error {
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		cur, err := tx.GetAccount(ctx, a.Name)
 		if err != nil {
 			return err

@@ -158,7 +158,7 @@ func (s *Service) rotate(ctx context.Context, p *Principal, account, id string, 
 		fresh gatehouse.Token
 		old   gatehouse.Token
 	)
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if err := ownerMayHold(ctx, account, gatehouse.CapAPIKey)(tx); err != nil {
 			return err
 		}
@@ -332,7 +332,7 @@ func (s *Service) BulkRevoke(ctx context.Context, p *Principal, req gatehouse.Bu
 func (s *Service) Reap(ctx context.Context) (int, error) {
 	now := s.now()
 	var gone []gatehouse.Token
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		expired, events, err := s.removeTx(ctx, tx, c, nil, gatehouse.TokenFilter{ExpiredBefore: now},
 			removal{event: gatehouse.EventTokenExpired, detail: "removed by reaper", actor: "reaper", notify: gatehouse.NotifyTokenExpired})
 		if err != nil {
@@ -375,7 +375,7 @@ func (s *Service) mint(ctx context.Context, p *Principal, rec gatehouse.Token, c
 	if err != nil {
 		return gatehouse.NewToken{}, err
 	}
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if err := check(tx); err != nil {
 			return err
 		}
@@ -430,7 +430,7 @@ func (s *Service) newToken(rec gatehouse.Token, now time.Time) (gatehouse.Token,
 // store says, and the caller is told (503).
 func (s *Service) revoke(ctx context.Context, p *Principal, f gatehouse.TokenFilter, evType, detail string) ([]gatehouse.Token, error) {
 	var gone []gatehouse.Token
-	err := s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err := s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		var events []gatehouse.Event
 		var err error
 		gone, events, err = s.removeTx(ctx, tx, c, p, f, removal{event: evType, detail: detail, notify: evType})

@@ -91,7 +91,7 @@ func (s *Service) CreateTrustPolicy(ctx context.Context, p *Principal, tp gateho
 	}
 	now := s.now().UTC()
 	tp.CreatedAt, tp.UpdatedAt = now, now
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if err := trustSubjectTx(ctx, tx, tp); err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (s *Service) UpdateTrustPolicy(ctx context.Context, p *Principal, name stri
 	if err != nil {
 		return gatehouse.TrustPolicy{}, err
 	}
-	err = s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		var err error
 		tp, err = s.replaceTrustTx(ctx, tx, c, p, tp, false)
 		return err
@@ -185,7 +185,7 @@ func (s *Service) DeleteTrustPolicy(ctx context.Context, p *Principal, name stri
 	if err := s.authorize(p, "settings", "update", "trust"); err != nil {
 		return err
 	}
-	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	return s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
 		if err := tx.DeleteTrustPolicy(ctx, name); err != nil {
 			if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
 				return gatehouse.Errorf(gatehouse.ENOTFOUND, "trust policy %q not found", clipName(name))
@@ -247,7 +247,7 @@ func (s *Service) ApplyTrustPolicies(ctx context.Context, tps []gatehouse.TrustP
 	if len(checked) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(tx gatehouse.Tx, c *change) error {
+	return s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		for _, tp := range checked {
 			if _, err := s.replaceTrustTx(ctx, tx, c, nil, tp, true); err != nil {
 				return fmt.Errorf("trust policy %s: %s", tp.Name, gatehouse.ErrorMessage(err))
@@ -270,6 +270,35 @@ func (s *Service) revokeIssuedTx(ctx context.Context, tx gatehouse.Tx, c *change
 	}
 	if err := s.notifyTokens(ctx, tx, gatehouse.NotifyTokenRevoked, gone, detail); err != nil {
 		return nil, err
+	}
+	return events, nil
+}
+
+// dropTrustPoliciesTx deletes, in a write that removes their subject (an
+// account, a project, a project's role), the trust policies that mint for
+// it, with what they issued: a policy left behind would mint for a new
+// account or project of the same name, which never inherits the old one's
+// grants.
+func (s *Service) dropTrustPoliciesTx(ctx context.Context, tx gatehouse.Tx, c *change, p *Principal, gone func(gatehouse.TrustPolicy) bool, why string) ([]gatehouse.Event, error) {
+	tps, err := tx.ListTrustPolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var events []gatehouse.Event
+	for _, tp := range tps {
+		if !gone(tp) {
+			continue
+		}
+		if err := tx.DeleteTrustPolicy(ctx, tp.Name); err != nil {
+			return nil, err
+		}
+		revoked, err := s.revokeIssuedTx(ctx, tx, c, p, tp.Name, "trust policy deleted")
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, revoked...)
+		events = append(events, s.event(p, gatehouse.EventTrustChanged, "settings", "update", "trust",
+			fmt.Sprintf("deleted %q: %s; %d issued token(s) revoked", tp.Name, why, len(revoked))))
 	}
 	return events, nil
 }
