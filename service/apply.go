@@ -24,6 +24,7 @@ type change struct {
 	droppedRots     []string             // rotations pruned (old token ids)
 	policy          bool                 // RBAC settings or projects changed: rebuild the engine
 	engine          *policy.Engine
+	source          policySource // engine's
 }
 
 // feed is the change as change-feed entries: what it names, not how it
@@ -108,11 +109,11 @@ func (s *Service) write(ctx context.Context, caller *Principal, fn func(tx gateh
 			return err
 		}
 		if c.policy {
-			e, err := s.rebuildEngine(ctx, tx)
+			e, src, err := s.rebuildEngine(ctx, tx)
 			if err != nil {
 				return err
 			}
-			c.engine = e
+			c.engine, c.source = e, src
 		}
 		// The change feed tells other replicas, in the same transaction.
 		return tx.RecordChanges(ctx, c.feed())
@@ -137,6 +138,7 @@ func (s *Service) write(ctx context.Context, caller *Principal, fn func(tx gateh
 func (s *Service) apply(c change) error {
 	if c.engine != nil {
 		s.engine.Store(c.engine)
+		s.source = c.source
 	}
 	for _, id := range c.revoked {
 		s.uncacheToken(id)
@@ -189,10 +191,11 @@ var errCallerChanged = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the policy or t
 // used this one. A nil caller is the server itself.
 //
 // The token and the account are read from the transaction, not the
-// caches, so on PostgreSQL a revocation or an account change committed
-// by another replica conflicts with this write (SERIALIZABLE) or is seen
-// by it. A policy change made on another replica reaches this one's
-// engine through the change feed, within the staleness bound.
+// caches, and on a server that follows the change feed so is the policy
+// (readPolicySource; compiled again only when it is not the engine's):
+// a change another replica committed that this one has not applied yet
+// is seen, and on PostgreSQL a concurrent one conflicts with this write
+// (SERIALIZABLE).
 func (s *Service) callerCurrent(ctx context.Context, tx gatehouse.Tx, caller *Principal) (groups []string, err error) {
 	if caller == nil {
 		return nil, nil
@@ -229,6 +232,21 @@ func (s *Service) callerCurrent(ctx context.Context, tx gatehouse.Tx, caller *Pr
 		groups = a.Groups
 	}
 	e := s.engine.Load()
+	if s.follow.active {
+		// Another replica's policy change may not have reached this
+		// one's engine yet: check against the policy the transaction
+		// reads (which, on PostgreSQL, a concurrent policy change then
+		// conflicts with).
+		src, r, projects, err := readPolicySource(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if !src.equal(s.source) {
+			if e, err = s.buildEngine(r, projects); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if e == caller.engine && slices.Equal(groups, caller.groups) {
 		return groups, nil
 	}

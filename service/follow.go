@@ -292,11 +292,11 @@ func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error
 			}
 		}
 		if policy {
-			e, err := s.rebuildEngine(ctx, tx)
+			e, src, err := s.rebuildEngine(ctx, tx)
 			if err != nil {
 				return err
 			}
-			c.engine = e
+			c.engine, c.source = e, src
 		}
 		return nil
 	})
@@ -378,7 +378,7 @@ func (s *Service) resync(ctx context.Context) error {
 			c.putApp(a)
 			appsInStore[a.Name] = true
 		}
-		c.engine, err = s.rebuildEngine(ctx, tx)
+		c.engine, c.source, err = s.rebuildEngine(ctx, tx)
 		return err
 	})
 	if err != nil {

@@ -137,3 +137,56 @@ func TestReplicaFollowsTheFeed(t *testing.T) {
 	frozen.frozen.Store(false)
 	eventually(t, 2*time.Second, "b accepts tokens again", func() bool { return works(b, nt.Token) })
 }
+
+// A write through a replica whose engine has not yet applied another
+// replica's policy change is decided on the policy its transaction reads:
+// an RBAC editor demoted through a is refused on b, whose feed is frozen,
+// although b's engine still allows her. Otherwise her edit, made within the
+// staleness bound, would undo the demotion for good.
+func TestReplicaWriteIsDecidedOnThePolicyItReads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a, _ := replica(t, path, time.Minute)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	b, frozen := replica(t, path, time.Minute)
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := a.Authenticate(ctx, nt.Token)
+	if _, err := a.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "carol", Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, carol, settings, *, rbac, allow"}); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := a.Login(ctx, "carol", "carol-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var carol *service.Principal
+	eventually(t, 5*time.Second, "b knows carol's session and right", func() bool {
+		p, err := b.Authenticate(ctx, sess.Token)
+		carol = p
+		return err == nil && b.Can(p, "settings", "update", "rbac")
+	})
+
+	frozen.frozen.Store(true)
+	admin, _ = a.Authenticate(ctx, nt.Token)
+	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: ""}); err != nil {
+		t.Fatal(err)
+	}
+	carol, err = b.Authenticate(ctx, sess.Token)
+	if err != nil || !b.Can(carol, "settings", "update", "rbac") {
+		t.Fatalf("b applied the demotion through a frozen feed (%v): the test proves nothing", err)
+	}
+	if _, err := b.PutRBAC(ctx, carol, gatehouse.RBAC{PolicyCSV: "g, carol, role:admin"}); gatehouse.ErrorCode(err) != gatehouse.EFORBIDDEN {
+		t.Errorf("carol's edit through b after her demotion through a: %v, want permission_denied", err)
+	}
+	frozen.frozen.Store(false)
+	if p, err := a.Authenticate(ctx, sess.Token); err != nil || a.Can(p, "accounts", "delete", "anyone") {
+		t.Errorf("carol after the race: %v, admin %v", err, err == nil)
+	}
+}

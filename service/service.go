@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,7 @@ type Service struct {
 	accounts    accountCache
 	apps        *appCache
 	engine      atomic.Pointer[policy.Engine]
+	source      policySource // what engine was compiled from; writeMu
 
 	// writeMu serializes writes from their transaction to the apply that
 	// follows its commit (see write).
@@ -296,6 +298,9 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 		return fmt.Errorf("stored RBAC policy: %w", err)
 	}
 	s.engine.Store(e)
+	if s.source, err = sourceOf(rbac, projects); err != nil {
+		return fmt.Errorf("stored RBAC policy: %w", err)
+	}
 
 	now := s.now()
 	err = s.store.ForEachToken(ctx, func(t gatehouse.Token) error {
@@ -354,36 +359,70 @@ func (s *Service) buildEngine(r gatehouse.RBAC, projects []gatehouse.Project) (*
 // lines themselves (the configuration file's policy, rbac_file.go). A
 // project that cannot make lines is a *gatehouse.Error.
 func (s *Service) compileEngine(r gatehouse.RBAC, projects []gatehouse.Project) (*policy.Engine, error) {
-	var extra []policy.Line
+	src, err := sourceOf(r, projects)
+	if err != nil {
+		return nil, err
+	}
+	return policy.New(policy.Config{
+		CSV:            src.rbac.PolicyCSV,
+		DefaultRole:    src.rbac.PolicyDefault,
+		MatchMode:      src.rbac.MatchMode,
+		DisableBuiltin: s.disableBuiltin,
+		Extra:          src.lines,
+	})
+}
+
+// policySource is what an engine is compiled from: the RBAC settings and
+// the projects' lines.
+type policySource struct {
+	rbac  gatehouse.RBAC // ManagedByConfig cleared
+	lines []policy.Line
+}
+
+// sourceOf is the policy source of the RBAC settings and projects.
+func sourceOf(r gatehouse.RBAC, projects []gatehouse.Project) (policySource, error) {
+	r.ManagedByConfig = nil
+	src := policySource{rbac: r}
 	for _, p := range projects {
 		lines, err := projectLines(p)
 		if err != nil {
-			return nil, err
+			return policySource{}, err
 		}
-		extra = append(extra, lines...)
+		src.lines = append(src.lines, lines...)
 	}
-	return policy.New(policy.Config{
-		CSV:            r.PolicyCSV,
-		DefaultRole:    r.PolicyDefault,
-		MatchMode:      r.MatchMode,
-		DisableBuiltin: s.disableBuiltin,
-		Extra:          extra,
-	})
+	return src, nil
+}
+
+// equal reports whether a and b compile to the same engine.
+func (a policySource) equal(b policySource) bool {
+	return a.rbac.PolicyCSV == b.rbac.PolicyCSV && a.rbac.PolicyDefault == b.rbac.PolicyDefault &&
+		a.rbac.MatchMode == b.rbac.MatchMode && slices.Equal(a.lines, b.lines)
 }
 
 // rebuildEngine builds the engine from the policy inputs as tx sees them.
 // write calls it after a change is written but before the transaction
 // commits, so a policy that does not compile rolls the change back.
-func (s *Service) rebuildEngine(ctx context.Context, tx gatehouse.Tx) (*policy.Engine, error) {
+func (s *Service) rebuildEngine(ctx context.Context, tx gatehouse.Tx) (*policy.Engine, policySource, error) {
+	src, r, projects, err := readPolicySource(ctx, tx)
+	if err != nil {
+		return nil, policySource{}, err
+	}
+	e, err := s.buildEngine(r, projects)
+	return e, src, err
+}
+
+// readPolicySource reads the policy inputs as tx sees them.
+func readPolicySource(ctx context.Context, tx gatehouse.Tx) (policySource, gatehouse.RBAC, []gatehouse.Project, error) {
 	r, err := tx.GetRBAC(ctx)
 	if err != nil {
-		return nil, err
+		return policySource{}, r, nil, err
 	}
 	projects, err := tx.ListProjects(ctx)
 	if err != nil {
-		return nil, err
+		return policySource{}, r, nil, err
 	}
-	return s.buildEngine(r, projects)
+	src, err := sourceOf(r, projects)
+	return src, r, projects, err
 }
 
 // Engine returns the policy engine in force.

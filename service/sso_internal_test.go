@@ -45,6 +45,8 @@ func TestIdentityFromClaims(t *testing.T) {
 		"fail/not a string":     {claims: `{"sub":"1","email":["a@b.c"]}`, wantCode: gatehouse.EUNAUTHORIZED},
 		"fail/sub not a name":   {claims: `{"sub":"00u1 2"}`, wantCode: gatehouse.EUNAUTHORIZED},
 		"fail/space":            {claims: `{"sub":"1","email":" a@b.c"}`, wantCode: gatehouse.EUNAUTHORIZED},
+		"fail/reserved name":    {claims: `{"sub":"reaper"}`, wantCode: gatehouse.EUNAUTHORIZED},
+		"fail/reserved claim":   {claims: `{"sub":"1","preferred_username":"anonymous"}`, claim: "preferred_username", wantCode: gatehouse.EUNAUTHORIZED},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
