@@ -51,6 +51,7 @@ type testIssuer struct {
 	published []string             // kids in the JWKS
 	current   string               // kid that signs
 	hold      chan struct{}        // while set, the JWKS endpoint waits on it
+	down      bool                 // while set, the JWKS endpoint answers 503
 	fetches   atomic.Int32
 }
 
@@ -70,8 +71,12 @@ func newIssuer(t *testing.T) *testIssuer {
 		}
 		is.fetches.Add(1)
 		is.mu.Lock()
-		hold := is.hold
+		hold, down := is.hold, is.down
 		is.mu.Unlock()
+		if down {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		if hold != nil {
 			select {
 			case <-hold:
@@ -123,6 +128,21 @@ func (is *testIssuer) rotate(kid string) {
 	is.addKey(kid, jose.RS256)
 }
 
+// publish makes kids (keys added before) the whole JWKS: the others are
+// withdrawn, though they still sign.
+func (is *testIssuer) publish(kids ...string) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.published = kids
+}
+
+// setDown makes the JWKS endpoint fail (503), or answer again.
+func (is *testIssuer) setDown(down bool) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.down = down
+}
+
 func (is *testIssuer) jwks() jose.JSONWebKeySet {
 	is.mu.Lock()
 	defer is.mu.Unlock()
@@ -144,13 +164,28 @@ func (is *testIssuer) sign(claims map[string]any) string {
 
 func (is *testIssuer) signWith(kid string, claims map[string]any) string {
 	is.t.Helper()
+	return is.signAs(kid, true, claims)
+}
+
+// signWithoutKid signs with kid's key and names no key in the header.
+func (is *testIssuer) signWithoutKid(kid string, claims map[string]any) string {
+	is.t.Helper()
+	return is.signAs(kid, false, claims)
+}
+
+func (is *testIssuer) signAs(kid string, header bool, claims map[string]any) string {
+	is.t.Helper()
 	is.mu.Lock()
 	k := is.keys[kid]
 	is.mu.Unlock()
 	if _, ok := claims["iss"]; !ok {
 		claims["iss"] = is.url()
 	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.priv}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if header {
+		opts = opts.WithHeader("kid", kid)
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.priv}, opts)
 	if err != nil {
 		is.t.Fatal(err)
 	}
@@ -716,6 +751,124 @@ func TestExchangeFollowsKeyRotation(t *testing.T) {
 	// The retired key is gone from the refreshed set.
 	status, out := te.exchange(exchangeForm(te.is.signWith("k1", githubClaims(te.clock.Now()))))
 	wantRefused(t, "retired key", status, out, 400, gatehouse.OAuthInvalidGrant)
+}
+
+// TestExchangeRefusesWithdrawnKeyAfterMaxAge: a key the issuer withdraws
+// from its JWKS stops verifying once the cached set is 5 minutes old, also
+// when every token names a key id the cached set still holds or none at
+// all (neither asks for a fetch of its own). Until then the set is used as
+// fetched, not fetched for every exchange.
+func TestExchangeRefusesWithdrawnKeyAfterMaxAge(t *testing.T) {
+	te := newTrustEnv(t)
+	te.is.addKey("k2", jose.RS256) // the issuer publishes k1 and k2
+	te.exchangeOK(exchangeForm(te.is.signWith("k1", githubClaims(te.clock.Now()))))
+	te.is.publish("k2") // and withdraws k1 (its private key leaked)
+
+	te.clock.Advance(4*time.Minute + 59*time.Second)
+	te.exchangeOK(exchangeForm(te.is.signWith("k2", githubClaims(te.clock.Now()))))
+	if n := te.is.fetches.Load(); n != 1 {
+		t.Errorf("%d JWKS fetches within 5 minutes of the first, want 1 (cached)", n)
+	}
+
+	te.clock.Advance(time.Second)
+	status, out := te.exchange(exchangeForm(te.is.signWith("k1", githubClaims(te.clock.Now()))))
+	wantRefused(t, "the withdrawn key after 5 minutes", status, out, 400, gatehouse.OAuthInvalidGrant)
+	if n := te.is.fetches.Load(); n != 2 {
+		t.Errorf("%d JWKS fetches once the set was 5 minutes old, want 2", n)
+	}
+	if failed := eventsOf(te.env, gatehouse.EventExchangeFailed); len(failed) != 1 || !strings.Contains(failed[0].Detail, `no key with kid "k1"`) {
+		t.Errorf("failure events %+v, want one saying k1 is not among the issuer's keys", failed)
+	}
+	status, out = te.exchange(exchangeForm(te.is.signWithoutKid("k1", githubClaims(te.clock.Now()))))
+	wantRefused(t, "the withdrawn key, no kid, after 5 minutes", status, out, 400, gatehouse.OAuthInvalidGrant)
+	te.exchangeOK(exchangeForm(te.is.signWith("k2", githubClaims(te.clock.Now()))))
+	if n := te.is.fetches.Load(); n != 2 {
+		t.Errorf("%d JWKS fetches after an exchange with the refetched set, want 2", n)
+	}
+}
+
+// TestExpiredJWKSFailsClosed: a cached set 5 minutes old that cannot be
+// fetched again is not used any more: the exchange is refused, saying so
+// in the audit trail, and the issuer is asked again at most once per 10 s
+// until it answers.
+func TestExpiredJWKSFailsClosed(t *testing.T) {
+	te := newTrustEnv(t)
+	te.exchangeOK(exchangeForm(te.is.sign(githubClaims(te.clock.Now()))))
+	te.is.setDown(true)
+
+	te.clock.Advance(5 * time.Minute)
+	for range 3 {
+		status, out := te.exchange(exchangeForm(te.is.sign(githubClaims(te.clock.Now()))))
+		wantRefused(t, "the set expired, its issuer down", status, out, 400, gatehouse.OAuthInvalidGrant)
+	}
+	if n := te.is.fetches.Load(); n != 2 {
+		t.Errorf("%d JWKS fetches, want 2 (one when the set expired, none more within 10 s)", n)
+	}
+	failed := eventsOf(te.env, gatehouse.EventExchangeFailed)
+	if len(failed) != 3 || !strings.Contains(failed[0].Detail, "longer than the 5m0s a set is used") || !strings.Contains(failed[0].Detail, "status 503") {
+		t.Errorf("failure events %+v, want three saying the set is too old and the fetch failed", failed)
+	}
+
+	te.is.setDown(false)
+	te.clock.Advance(10 * time.Second)
+	te.exchangeOK(exchangeForm(te.is.sign(githubClaims(te.clock.Now()))))
+	if n := te.is.fetches.Load(); n != 3 {
+		t.Errorf("%d JWKS fetches once the issuer answered again, want 3", n)
+	}
+}
+
+// TestChangedOrRecreatedTrustPolicyFetchesKeysAgain: a policy deleted and
+// created again under the same name and jwksURL, or changed, never uses
+// the key set cached for the policy before: not on the server that made
+// the change, nor on another server on the same database.
+func TestChangedOrRecreatedTrustPolicyFetchesKeysAgain(t *testing.T) {
+	te := newTrustEnv(t)
+	te.is.addKey("k2", jose.RS256)
+	te.exchangeOK(exchangeForm(te.is.signWith("k1", githubClaims(te.clock.Now()))))
+	te.is.publish("k2")
+	// Well within the set's 5 minutes, and past the 10 s between fetches.
+	te.clock.Advance(time.Minute)
+
+	te.call("DELETE", "/api/v1/trust-policies/shop-deploy", te.admin, nil, 200, nil)
+	te.createPolicy(te.githubPolicy("shop-deploy"))
+	status, out := te.exchange(exchangeForm(te.is.signWith("k1", githubClaims(te.clock.Now()))))
+	wantRefused(t, "the withdrawn key, policy re-created", status, out, 400, gatehouse.OAuthInvalidGrant)
+	if n := te.is.fetches.Load(); n != 2 {
+		t.Errorf("%d JWKS fetches after the policy was re-created, want 2", n)
+	}
+	te.exchangeOK(exchangeForm(te.is.signWith("k2", githubClaims(te.clock.Now()))))
+
+	tp := te.githubPolicy("shop-deploy")
+	tp.TTL = 300
+	te.call("PUT", "/api/v1/trust-policies/shop-deploy", te.admin, tp, 200, nil)
+	te.exchangeOK(exchangeForm(te.is.signWith("k2", githubClaims(te.clock.Now()))))
+	if n := te.is.fetches.Load(); n != 3 {
+		t.Errorf("%d JWKS fetches after the policy changed, want 3", n)
+	}
+
+	// A second server caches the set holding k2 and k3; the issuer
+	// withdraws k3, and the first server re-creates the policy.
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, te.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc2, err := service.New(ctx, service.Options{Store: st, Now: te.clock.Now, BcryptCost: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer(server.New(server.Options{Service: svc2}))
+	t.Cleanup(srv2.Close)
+	second := &env{t: t, srv: srv2, svc: svc2, clock: te.clock, logs: &lockedBuffer{}}
+	te.is.addKey("k3", jose.RS256)
+	second.exchangeOK(exchangeForm(te.is.signWith("k3", githubClaims(te.clock.Now()))))
+	te.is.publish("k2")
+	te.clock.Advance(time.Second)
+	te.call("DELETE", "/api/v1/trust-policies/shop-deploy", te.admin, nil, 200, nil)
+	te.createPolicy(te.githubPolicy("shop-deploy"))
+	status, out = second.exchange(exchangeForm(te.is.signWith("k3", githubClaims(te.clock.Now()))))
+	wantRefused(t, "the withdrawn key on a second server, policy re-created", status, out, 400, gatehouse.OAuthInvalidGrant)
 }
 
 // TestSlowJWKSDoesNotStall: while one issuer's JWKS endpoint hangs, the

@@ -23,6 +23,7 @@ type change struct {
 	rotations       []gatehouse.Rotation // tokens rotated away
 	droppedRots     []string             // rotations pruned (old token ids)
 	policy          bool                 // RBAC settings or projects changed: rebuild the engine
+	trust           []string             // trust policies created, changed or deleted: drop their JWKS
 	engine          *policy.Engine
 	source          policySource // engine's
 }
@@ -69,6 +70,7 @@ func (c *change) putApp(a gatehouse.Application)   { c.apps = append(c.apps, a) 
 func (c *change) deleteApp(name string)            { c.deletedApps = append(c.deletedApps, name) }
 func (c *change) putRotation(r gatehouse.Rotation) { c.rotations = append(c.rotations, r) }
 func (c *change) dropRotation(id string)           { c.droppedRots = append(c.droppedRots, id) }
+func (c *change) changeTrust(name string)          { c.trust = append(c.trust, name) }
 
 // write runs fn in one store transaction and, once it has committed,
 // applies the recorded change to memory. caller is the principal the
@@ -142,6 +144,11 @@ func (s *Service) apply(c change) error {
 	}
 	for _, id := range c.revoked {
 		s.uncacheToken(id)
+	}
+	// Not in the change feed: another replica's cache entries are of the
+	// policy's old version, which it never looks up again (jwks.go).
+	for _, name := range c.trust {
+		s.jwks.forget(name)
 	}
 	// A rotation only takes away (its old token, presented again, revokes
 	// its family), so it goes before the tokens too.

@@ -452,6 +452,7 @@ func (s *Service) carry(ctx context.Context, tx gatehouse.Tx, c *change, back, c
 		default:
 			continue
 		}
+		c.changeTrust(name)
 		gone, err := s.revokeIssuedTx(ctx, tx, c, nil, name, "restore: trust policy "+why+" after the backup")
 		if err != nil {
 			return nil, err

@@ -101,6 +101,7 @@ func (s *Service) CreateTrustPolicy(ctx context.Context, p *Principal, tp gateho
 			}
 			return err
 		}
+		c.changeTrust(tp.Name)
 		return tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventTrustChanged, "settings", "update", "trust", "created "+strconv.Quote(tp.Name))})
 	})
 	if err != nil {
@@ -153,6 +154,7 @@ func (s *Service) replaceTrustTx(ctx context.Context, tx gatehouse.Tx, c *change
 		if err := tx.CreateTrustPolicy(ctx, tp); err != nil {
 			return tp, err
 		}
+		c.changeTrust(tp.Name)
 		return tp, tx.AppendEvents(ctx, []gatehouse.Event{s.event(p, gatehouse.EventTrustChanged, "settings", "update", "trust", "created "+strconv.Quote(tp.Name))})
 	case gatehouse.IsCode(err, gatehouse.ENOTFOUND):
 		return tp, gatehouse.Errorf(gatehouse.ENOTFOUND, "trust policy %q not found", tp.Name)
@@ -170,6 +172,7 @@ func (s *Service) replaceTrustTx(ctx context.Context, tx gatehouse.Tx, c *change
 	if err := tx.UpdateTrustPolicy(ctx, tp); err != nil {
 		return tp, err
 	}
+	c.changeTrust(tp.Name)
 	events, err := s.revokeIssuedTx(ctx, tx, c, p, tp.Name, "trust policy changed")
 	if err != nil {
 		return tp, err
@@ -192,6 +195,7 @@ func (s *Service) DeleteTrustPolicy(ctx context.Context, p *Principal, name stri
 			}
 			return err
 		}
+		c.changeTrust(name)
 		events, err := s.revokeIssuedTx(ctx, tx, c, p, name, "trust policy deleted")
 		if err != nil {
 			return err

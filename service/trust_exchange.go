@@ -208,7 +208,7 @@ func (s *Service) policyKeys(ctx context.Context, tp gatehouse.TrustPolicy, kid 
 	if len(tp.JWKS) > 0 {
 		return parseJWKS(tp.JWKS)
 	}
-	return s.jwks.keys(ctx, tp.Name, tp.JWKSURL, kid)
+	return s.jwks.keys(ctx, tp, kid)
 }
 
 // signingKey reports whether k is a public key of a kind and size the
