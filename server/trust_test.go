@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -677,10 +678,10 @@ func TestExchangeRefusals(t *testing.T) {
 }
 
 // TestExchangeReplayOfRespelledTokens: a subject token without a string
-// jti is recorded by its hash, so every other spelling of the same signed
-// token must be refused rather than counted as new: base64url with a line
-// break or with non-zero unused bits decodes to the same bytes and still
-// verifies. A numeric jti counts as a jti.
+// jti is recorded by the hash of its header and payload, so every other
+// spelling of the same signed token must be refused rather than counted as
+// new: base64url with a line break or with non-zero unused bits decodes to
+// the same bytes and still verifies. A numeric jti counts as a jti.
 func TestExchangeReplayOfRespelledTokens(t *testing.T) {
 	te := newTrustEnv(t)
 	now := te.clock.Now()
@@ -718,6 +719,65 @@ func TestExchangeReplayOfRespelledTokens(t *testing.T) {
 	status, out := te.exchange(exchangeForm(again))
 	wantRefused(t, "a numeric jti used twice", status, out, 400, gatehouse.OAuthInvalidGrant)
 	t.Logf("%d spellings of a used token refused", len(spellings))
+}
+
+// TestExchangeReplayOfMalleatedECDSASignature: an ECDSA signature (r, s)
+// has a twin (r, n-s) that verifies as well, which anyone holding the
+// token can compute: a second canonical spelling with a new signature. The
+// twin of a used token is refused as a replay, with a jti or without, and
+// the trust test says so too.
+func TestExchangeReplayOfMalleatedECDSASignature(t *testing.T) {
+	te := newTrustEnv(t)
+	for _, tc := range []struct {
+		alg   jose.SignatureAlgorithm
+		curve elliptic.Curve
+	}{{jose.ES256, elliptic.P256()}, {jose.ES384, elliptic.P384()}} {
+		kid := "e-" + string(tc.alg)
+		te.is.addKey(kid, tc.alg)
+		te.clock.Advance(10 * time.Second) // past the 10 s between fetches: the new kid fetches the keys
+		for _, withJTI := range []bool{false, true} {
+			what := fmt.Sprintf("%s, jti %v", tc.alg, withJTI)
+			c := githubClaims(te.clock.Now())
+			if !withJTI {
+				delete(c, "jti")
+			}
+			tok := te.is.signWith(kid, c)
+			te.exchangeOK(exchangeForm(tok))
+
+			twin := malleate(t, tok, tc.curve)
+			status, out := te.exchange(exchangeForm(twin))
+			wantRefused(t, what+": the twin of a used token", status, out, 400, gatehouse.OAuthInvalidGrant)
+			if failed := eventsOf(te.env, gatehouse.EventExchangeFailed); len(failed) == 0 || !strings.Contains(failed[0].Detail, "already exchanged (replay)") {
+				t.Errorf("%s: failure events %+v, want the newest to say replay (the twin verifies)", what, failed)
+			}
+			var res gatehouse.TrustTestResult
+			te.call("POST", "/api/v1/trust-policies/shop-deploy/test", te.admin, gatehouse.TrustTest{Token: twin}, 200, &res)
+			if res.Accepted || !strings.Contains(res.Failed, "already exchanged") {
+				t.Errorf("%s: testing the twin of a used token: %+v, want refused as a replay", what, res)
+			}
+		}
+	}
+}
+
+// malleate returns tok, an ECDSA-signed compact JWS, with its signature
+// (r, s) replaced by (r, n-s) for the curve's order n.
+func malleate(t *testing.T, tok string, curve elliptic.Curve) string {
+	t.Helper()
+	i := strings.LastIndexByte(tok, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	if err != nil || len(sig)%2 != 0 {
+		t.Fatalf("signature: %v, %d bytes", err, len(sig))
+	}
+	half := len(sig) / 2
+	s := new(big.Int).SetBytes(sig[half:])
+	s.Sub(curve.Params().N, s)
+	twin := append([]byte(nil), sig...)
+	s.FillBytes(twin[half:])
+	out := tok[:i+1] + base64.RawURLEncoding.EncodeToString(twin)
+	if out == tok {
+		t.Fatal("the twin is the token")
+	}
+	return out
 }
 
 // TestExchangeFollowsKeyRotation: a token signed with a key the cached

@@ -391,22 +391,33 @@ func globMatch(pattern, s string) bool {
 	return strings.HasSuffix(s, last)
 }
 
-// replayKey names a subject token for the replay record: its issuer and
-// jti, or, without a jti, the whole token. Hashed, so the record holds no
-// part of the token.
-// The token is canonical (canonicalJWS), so one signed token has one
-// hash; a numeric jti counts by its text.
-func replayKey(iss string, claims map[string]any, raw string) string {
+// replayKeys name a subject token for the replay record: key is its
+// issuer and jti, or, without a jti, its JWS signing input (the protected
+// header and the payload, as signed), never its signature, as one signing
+// input can carry more than one signature that verifies: an ECDSA
+// signature (r, s) has a twin (r, n-s), which anyone holding the token can
+// compute (and the issuer's own ECDSA and RSA-PSS signatures of one input
+// differ each time). The jti key leaves the signature out too. The token
+// is canonical (canonicalJWS), so one signing input has one spelling; a
+// numeric jti counts by its text. Hashed, so the record holds no part of
+// the token.
+//
+// legacy, for a token without a jti, is the key earlier versions recorded
+// (the whole token's hash), checked too so that a token exchanged before
+// an upgrade is not taken again after it; such records are pruned when
+// their token expires, like any other.
+func replayKeys(iss string, claims map[string]any, raw string) (key, legacy string) {
 	jti, _ := claims["jti"].(string)
 	if n, ok := claims["jti"].(json.Number); ok {
 		jti = "n:" + n.String()
 	}
 	if jti != "" {
 		h := sha256.Sum256([]byte(iss + "\x00" + jti))
-		return "jti:" + hex.EncodeToString(h[:])
+		return "jti:" + hex.EncodeToString(h[:]), ""
 	}
-	h := sha256.Sum256([]byte(raw))
-	return "tok:" + hex.EncodeToString(h[:])
+	h := sha256.Sum256([]byte(raw[:strings.LastIndexByte(raw, '.')]))
+	old := sha256.Sum256([]byte(raw))
+	return "jws:" + hex.EncodeToString(h[:]), "tok:" + hex.EncodeToString(old[:])
 }
 
 // identityClaims are the claims of a CI token that say which job it was,
@@ -498,7 +509,7 @@ func (s *Service) Exchange(ctx context.Context, req gatehouse.ExchangeRequest, r
 		return fail(req.TrustPolicy, st, err)
 	}
 	exp, _, _ := numericDate(claims, "exp")
-	key := replayKey(st.iss, claims, st.raw)
+	key, legacy := replayKeys(st.iss, claims, st.raw)
 	rec := gatehouse.Token{
 		Name:      "exchanged through " + tp.Name,
 		Scopes:    tp.Scopes,
@@ -532,6 +543,15 @@ func (s *Service) Exchange(ctx context.Context, req gatehouse.ExchangeRequest, r
 				return refusef("the policy's subject cannot hold tokens: %s", gatehouse.ErrorMessage(err))
 			}
 			return err
+		}
+		if legacy != "" {
+			used, err := tx.ExchangeReplayed(ctx, legacy)
+			if err != nil {
+				return err
+			}
+			if used {
+				return refusef("the subject token was already exchanged (replay)")
+			}
 		}
 		if err := tx.AddExchangeReplay(ctx, key, exp.Add(exchangeLeeway)); err != nil {
 			if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
@@ -709,7 +729,7 @@ func (s *Service) evaluate(ctx context.Context, name, raw string) (gatehouse.Tru
 		return out, nil
 	}
 	out.Claims = claims
-	key := replayKey(st.iss, claims, raw)
+	key, legacy := replayKeys(st.iss, claims, raw)
 	var used bool
 	err = s.store.View(ctx, func(tx gatehouse.Tx) error {
 		if err := trustSubjectTx(ctx, tx, tp); err != nil {
@@ -721,6 +741,10 @@ func (s *Service) evaluate(ctx context.Context, name, raw string) (gatehouse.Tru
 		}
 		var err error
 		used, err = tx.ExchangeReplayed(ctx, key)
+		if err != nil || used || legacy == "" {
+			return err
+		}
+		used, err = tx.ExchangeReplayed(ctx, legacy)
 		return err
 	})
 	if err != nil {

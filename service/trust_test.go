@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,11 +56,24 @@ func newRSAIssuer(tb testing.TB) *rsaIssuer {
 // token signs a GitHub-shaped token issued at now with a fresh jti.
 func (is *rsaIssuer) token(tb testing.TB, now time.Time) string {
 	tb.Helper()
-	b, _ := json.Marshal(map[string]any{
+	return is.sign(tb, is.claims(now))
+}
+
+// claims are the claims of token.
+func (is *rsaIssuer) claims(now time.Time) map[string]any {
+	return map[string]any{
 		"iss": is.url, "aud": "https://gatehouse.example", "jti": fmt.Sprintf("j%d", is.jti.Add(1)),
 		"sub": "repo:octo-org/shop:ref:refs/heads/main", "repository_id": "123456", "ref": "refs/heads/main",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
-	})
+	}
+}
+
+func (is *rsaIssuer) sign(tb testing.TB, claims map[string]any) string {
+	tb.Helper()
+	b, err := json.Marshal(claims)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	obj, err := is.signer.Sign(b)
 	if err != nil {
 		tb.Fatal(err)
@@ -145,6 +160,52 @@ func TestExchangeWithRetriedTransactions(t *testing.T) {
 	var oe *gatehouse.OAuthError
 	if !errors.As(err, &oe) || oe.Code != gatehouse.OAuthInvalidGrant {
 		t.Errorf("replay: %v, want invalid_grant", err)
+	}
+}
+
+// TestExchangeRefusesTokenRecordedBeforeUpgrade: a subject token without
+// a jti that an earlier version exchanged, recorded then by the hash of
+// the whole token, is still refused as a replay, by the exchange and by
+// the trust test.
+func TestExchangeRefusesTokenRecordedBeforeUpgrade(t *testing.T) {
+	is := newRSAIssuer(t)
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	var st gatehouse.Store
+	keep := func(s gatehouse.Store) gatehouse.Store { st = s; return s }
+	svc := trustService(t, keep, is, service.Options{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	c := is.claims(now)
+	delete(c, "jti")
+	subject := is.sign(t, c)
+	h := sha256.Sum256([]byte(subject))
+	err := st.Tx(ctx, func(tx gatehouse.Tx) error {
+		return tx.AddExchangeReplay(ctx, "tok:"+hex.EncodeToString(h[:]), now.Add(6*time.Minute))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Exchange(ctx, exchangeRequest(subject), "127.0.0.1", "test")
+	var oe *gatehouse.OAuthError
+	if !errors.As(err, &oe) || oe.Code != gatehouse.OAuthInvalidGrant {
+		t.Errorf("a token recorded before the upgrade: %v, want invalid_grant", err)
+	}
+	admin, err := svc.Login(ctx, "admin", "admin-password-for-tests", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := svc.Authenticate(ctx, admin.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.TestTrustPolicy(ctx, p, "deploy", subject)
+	if err != nil || res.Accepted || res.Failed != "the subject token was already exchanged (replay)" {
+		t.Errorf("testing a token recorded before the upgrade: %+v, %v; want refused as a replay", res, err)
+	}
+	// Another token without a jti is not caught by that record.
+	c = is.claims(now.Add(-time.Second))
+	delete(c, "jti")
+	if _, err := svc.Exchange(ctx, exchangeRequest(is.sign(t, c)), "127.0.0.1", "test"); err != nil {
+		t.Errorf("a new token without a jti: %v", err)
 	}
 }
 
