@@ -296,6 +296,7 @@ func (s *Service) dropTrustPoliciesTx(ctx context.Context, tx gatehouse.Tx, c *c
 		if err := tx.DeleteTrustPolicy(ctx, tp.Name); err != nil {
 			return nil, err
 		}
+		c.changeTrust(tp.Name)
 		revoked, err := s.revokeIssuedTx(ctx, tx, c, p, tp.Name, "trust policy deleted")
 		if err != nil {
 			return nil, err
