@@ -36,7 +36,7 @@ type Principal struct {
 	// authenticated or last wrote, the first len(relied) of nrelied: what
 	// a write for p relies on, checked again by callerCurrent when the
 	// policy or p's groups changed since.
-	relied  [8]check
+	relied  [4]check
 	nrelied int
 }
 
