@@ -1,17 +1,23 @@
 package server_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/testop"
+	"github.com/gatehouse/gatehouse/service"
 )
 
 const ssoPolicy = "p, role:dev, applications, get, web/*, allow\ng, devs, role:dev\np, role:ops, applications, sync, web/*, allow\ng, ops, role:ops"
@@ -176,6 +182,149 @@ func TestSSOProviderDownFailsClosedAfterMaxAge(t *testing.T) {
 	if got := s.canI(api.Token, "applications", "get", "web/shop"); got != "yes" {
 		t.Errorf("provider back: can-i = %s, want yes", got)
 	}
+}
+
+// quotingGateway stands for a gateway in front of the provider (a proxy,
+// a WAF) that answers some requests itself, quoting the request it did
+// not forward: its Authorization header and its form. When set, it
+// answers the requests to the endpoint ending in path (with grant_type
+// grant, when given) with status, and a text/plain body, or the JSON of
+// an OAuth error with the quote as its error_description when code is
+// given.
+type quotingGateway struct {
+	next              http.RoundTripper
+	mu                sync.Mutex
+	path, grant, code string
+	status            int
+}
+
+func (g *quotingGateway) set(path, grant string, status int, code string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.path, g.grant, g.status, g.code = path, grant, status, code
+}
+
+func (g *quotingGateway) RoundTrip(req *http.Request) (*http.Response, error) {
+	g.mu.Lock()
+	path, grant, status, code := g.path, g.grant, g.status, g.code
+	g.mu.Unlock()
+	if path == "" || !strings.HasSuffix(req.URL.Path, path) || req.Body == nil {
+		return g.next.RoundTrip(req)
+	}
+	b, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	form, _ := url.ParseQuery(string(b))
+	if grant != "" && form.Get("grant_type") != grant {
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		return g.next.RoundTrip(req)
+	}
+	quote := "could not forward: Authorization: " + req.Header.Get("Authorization") + "\n" + string(b)
+	ct, body := "text/plain", quote
+	if code != "" {
+		j, _ := json.Marshal(map[string]string{"error": code, "error_description": quote})
+		ct, body = "application/json", string(j)
+	}
+	return &http.Response{StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Header: http.Header{"Content-Type": {ct}}, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+}
+
+// An answer of the provider's endpoints that quotes the request (a
+// gateway's 502, an OAuth error whose error_description echoes it) puts
+// none of the request's secrets — the refresh token, the code, the
+// device code, the client secret — in the log or in any answer: what is
+// logged is the HTTP status and the OAuth error code. The decisions on
+// the provider's answer still hold: a 502 keeps the last groups, an
+// invalid_grant disables the account.
+func TestSSOProviderErrorBodyNotLogged(t *testing.T) {
+	g := &quotingGateway{}
+	s := newSSOEnv(t, ssoPolicy, func(o *service.SSOOptions) {
+		hc := *o.HTTPClient
+		g.next = hc.Transport
+		hc.Transport = g
+		o.HTTPClient = &hc
+	})
+	// The client authenticates with HTTP Basic: the header's value.
+	s.remember(base64.StdEncoding.EncodeToString([]byte(ssoClientID + ":" + ssoClientSecret)))
+	tok := s.ssoLogin("u-alice")
+	logged := func(what, want string) {
+		t.Helper()
+		for _, l := range strings.Split(string(s.logs.Bytes()), "\n") {
+			if strings.Contains(l, what) && strings.Contains(l, want) {
+				return
+			}
+		}
+		t.Errorf("no log line of %q says %q", what, want)
+	}
+
+	// The refresh: a gateway's 502, then a 503 with an OAuth error. The
+	// last groups stay.
+	g.set("/token", "refresh_token", http.StatusBadGateway, "")
+	s.refresh(ssoInterval)
+	logged("keeping the last groups", "the identity provider answered HTTP 502")
+	g.set("/token", "refresh_token", http.StatusServiceUnavailable, "temporarily_unavailable")
+	s.refresh(ssoInterval)
+	logged("keeping the last groups", "the identity provider answered HTTP 503 (temporarily_unavailable)")
+	if got := s.canI(tok, "applications", "get", "web/shop"); got != "yes" {
+		t.Errorf("after refreshes the provider did not answer: can-i = %s, want yes (last known groups)", got)
+	}
+
+	// The login's code exchange: unavailable, then refused.
+	login := func(want int, says string) {
+		t.Helper()
+		c := s.browserClient(s.atCallback)
+		cb := s.begin(c, "u-alice")
+		s.remember(cb.Query().Get("code"))
+		status, page := s.finish(c, cb)
+		if status != want || !strings.Contains(page, says) || s.session(c) != "" {
+			t.Errorf("login, code exchange answered by the gateway: %d, want %d saying %q, no session", status, want, says)
+		}
+		s.checkNoSecretIn("the login page", []byte(page))
+	}
+	g.set("/token", "authorization_code", http.StatusBadGateway, "")
+	login(http.StatusServiceUnavailable, "cannot be reached")
+	logged("SSO login", "exchanging the code: the identity provider answered HTTP 502")
+	g.set("/token", "authorization_code", http.StatusBadRequest, "invalid_grant")
+	login(http.StatusUnauthorized, "refused the login (invalid_grant)")
+	logged("SSO login refused", "exchanging the code: the identity provider answered HTTP 400 (invalid_grant)")
+
+	// A device login: its start (whose form carries the client secret),
+	// then a poll (the device code). The server logs neither error (a
+	// 503, a 401), so they are checked as the service returns them, and
+	// the start's answer as the CLI gets it.
+	said := func(what string, err error, want string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want it to say %q", what, err, want)
+		}
+		s.checkNoSecretIn(what, []byte(fmt.Sprint(err)))
+	}
+	g.set("/device_authorization", "", http.StatusBadGateway, "")
+	status, body := s.do("POST", "/api/v1/session/device", "", struct{}{})
+	if status != http.StatusServiceUnavailable {
+		t.Errorf("device start answered by the gateway: %d %s, want 503", status, body)
+	}
+	s.checkNoSecretIn("the device start's answer", body)
+	_, err := s.svc.StartDeviceLogin(context.Background(), "192.0.2.1")
+	said("the device start's error", err, "starting a device login: the identity provider answered HTTP 502")
+	g.set("", "", 0, "")
+	dl := s.startDevice()
+	s.answerDevice(dl, "u-alice", "approve")
+	g.set("/token", "urn:ietf:params:oauth:grant-type:device_code", http.StatusBadGateway, "")
+	_, err = s.svc.PollDeviceLogin(context.Background(), dl.Handle, "192.0.2.1")
+	said("the device poll's error", err, "polling a device login: the identity provider answered HTTP 502")
+
+	// The refresh refused, with an error_description quoting the
+	// request: the account is disabled all the same.
+	g.set("/token", "refresh_token", http.StatusBadRequest, "invalid_grant")
+	s.refresh(ssoInterval)
+	if _, status := s.userinfo(tok); status != http.StatusUnauthorized {
+		t.Errorf("session after the provider refused the refresh: %d, want 401", status)
+	}
+	// (newSSOEnv's cleanup scans the log and the database for every
+	// secret remembered, and every refresh token the provider issued.)
 }
 
 // Without a refresh token (no offline_access), the groups are confirmed

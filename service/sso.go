@@ -282,12 +282,8 @@ func (s *Service) FinishSSO(ctx context.Context, sealedState string, cb SSOCallb
 		return SSOResult{}, errSSOState
 	}
 	if cb.Error != "" {
-		code := cb.Error
-		if !providerError.MatchString(code) {
-			code = "an unknown error"
-		}
 		s.metrics.login("sso_refused")
-		return SSOResult{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the identity provider did not log you in (%s)", code)
+		return SSOResult{}, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the identity provider did not log you in (%s)", oauthCode(cb.Error))
 	}
 	if cb.Code == "" {
 		return SSOResult{}, gatehouse.Errorf(gatehouse.EINVALID, "the callback carries no code")
@@ -463,17 +459,21 @@ func (c *ssoClient) claims(ctx context.Context, p *oidc.Provider, idt *oidc.IDTo
 	}
 	var more map[string]any
 	ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-	if err == nil && ui.Subject != idt.Subject {
-		err = errors.New("the userinfo answer names another subject")
-	}
-	if err == nil {
-		err = ui.Claims(&more)
+	switch {
+	case err != nil:
+		err = providerFailure("OIDC userinfo", err)
+	case ui.Subject != idt.Subject:
+		err = errors.New("OIDC userinfo: the answer names another subject")
+	default:
+		if err = ui.Claims(&more); err != nil {
+			err = fmt.Errorf("OIDC userinfo: %w", err)
+		}
 	}
 	if err != nil {
 		if needName && !hasName && c.o.UsernameClaim != "sub" {
 			return nil, &gatehouse.Error{Code: gatehouse.EUNAVAILABLE,
 				Message: fmt.Sprintf("the identity provider's ID token has no %s claim and its userinfo endpoint did not answer; try again shortly", c.o.UsernameClaim),
-				Err:     fmt.Errorf("OIDC userinfo: %w", err)}
+				Err:     err}
 		}
 		return claims, nil
 	}
@@ -489,17 +489,63 @@ func (c *ssoClient) claims(ctx context.Context, p *oidc.Provider, idt *oidc.IDTo
 
 // providerRefusal turns an error of a call to the provider's token
 // endpoint into the answer: a refusal (401) when the provider answered
-// with an OAuth error, unavailable when it could not be reached.
+// with an OAuth error, unavailable when it could not be reached. The
+// decision is taken on err as x/oauth2 returned it; the error kept for
+// the log is providerFailure's.
 func providerRefusal(what string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.ErrorCode != "" {
-		code := re.ErrorCode
-		if !providerError.MatchString(code) {
-			code = "an unknown error"
-		}
-		return &gatehouse.Error{Code: gatehouse.EUNAUTHORIZED, Message: "the identity provider refused the login (" + code + ")", Err: fmt.Errorf("%s: %s", what, code)}
+		return &gatehouse.Error{Code: gatehouse.EUNAUTHORIZED, Message: "the identity provider refused the login (" + oauthCode(re.ErrorCode) + ")", Err: providerFailure(what, err)}
 	}
-	return &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "the identity provider cannot be reached; try again shortly", Err: fmt.Errorf("%s: %w", what, err)}
+	return &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "the identity provider cannot be reached; try again shortly", Err: providerFailure(what, err)}
+}
+
+// providerFailure is what may be logged of an error of a call to the
+// provider's token, device authorization or userinfo endpoint: the HTTP
+// status and the OAuth error code of an answer, or the failure of a
+// request that got no answer. Never the answer's body: the text of
+// x/oauth2's RetrieveError and of go-oidc's userinfo error quotes it,
+// and a provider, or a gateway in front of it, may quote the request in
+// it (the code and PKCE verifier, a refresh or device code, the client
+// secret, an access token). Nor the error_description, which is the
+// provider's free text and may do the same. Whatever else an error may
+// be, its text is left out. Decisions on the provider's answer
+// (invalid_grant, authorization_pending, ...) are taken on the error
+// itself before it comes here: the error returned keeps no chain to it,
+// only to a context's cancellation or deadline.
+func providerFailure(what string, err error) error {
+	var re *oauth2.RetrieveError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &re):
+		status := "without a response"
+		if re.Response != nil {
+			status = "HTTP " + strconv.Itoa(re.Response.StatusCode)
+		}
+		if re.ErrorCode == "" {
+			return fmt.Errorf("%s: the identity provider answered %s", what, status)
+		}
+		return fmt.Errorf("%s: the identity provider answered %s (%s)", what, status, oauthCode(re.ErrorCode))
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w", what, context.Canceled)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
+	case errors.As(err, &ue):
+		// The request got no answer (refused, timed out, TLS): the text
+		// is net/http's, naming the endpoint (whose URL carries no
+		// secret) and the failure, read before any body is.
+		return fmt.Errorf("%s: %w", what, ue)
+	}
+	return fmt.Errorf("%s: the identity provider's answer was not usable (its text is not logged: it may quote the request)", what)
+}
+
+// oauthCode is an OAuth error code as it may be shown: the provider's,
+// when it looks like one.
+func oauthCode(code string) string {
+	if !providerError.MatchString(code) {
+		return "an unknown error"
+	}
+	return code
 }
 
 // idTokenProblem names what was wrong with an ID token, for the message.

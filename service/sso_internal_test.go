@@ -1,12 +1,19 @@
 package service
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/seal"
@@ -259,4 +266,35 @@ func FuzzOpenDevice(f *testing.F) {
 			t.Fatalf("opened a handle it did not seal: %q -> %+v", v, d)
 		}
 	})
+}
+
+// providerFailure keeps of an error of the provider's endpoints only the
+// HTTP status and the OAuth error code, or the transport's failure and a
+// context's end: never the answer's body or error_description, nor the
+// text of any other error.
+func TestSSOProviderFailureKeepsNoBody(t *testing.T) {
+	const secret = "refresh-token-quoted-back"
+	resp := &http.Response{StatusCode: http.StatusBadGateway, Status: "502 Bad Gateway"}
+	transport := &url.Error{Op: "Post", URL: "https://idp.example/token", Err: errors.New("connection refused")}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&oauth2.RetrieveError{Response: resp, Body: []byte("request was: refresh_token=" + secret)},
+			"refresh: the identity provider answered HTTP 502"},
+		{&oauth2.RetrieveError{Response: resp, Body: []byte(`{"error":"invalid_grant"}`), ErrorCode: "invalid_grant", ErrorDescription: "unknown token " + secret},
+			"refresh: the identity provider answered HTTP 502 (invalid_grant)"},
+		{&oauth2.RetrieveError{Response: resp, ErrorCode: secret + " ?"}, "refresh: the identity provider answered HTTP 502 (an unknown error)"},
+		{fmt.Errorf("oauth2: %w", transport), `refresh: Post "https://idp.example/token": connection refused`},
+		{fmt.Errorf("quoting %s: %w", secret, context.DeadlineExceeded), "refresh: context deadline exceeded"},
+		{errors.New("502 Bad Gateway: request was: access_token=" + secret), "refresh: the identity provider's answer was not usable"},
+	} {
+		got := providerFailure("refresh", tc.err)
+		if !strings.HasPrefix(got.Error(), tc.want) || strings.Contains(got.Error(), secret) {
+			t.Errorf("providerFailure(%q) = %q, want %q and no secret", tc.err, got, tc.want)
+		}
+		if errors.Is(tc.err, context.DeadlineExceeded) != errors.Is(got, context.DeadlineExceeded) {
+			t.Errorf("providerFailure(%q) lost or gained the context's deadline", tc.err)
+		}
+	}
 }

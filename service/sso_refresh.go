@@ -126,12 +126,15 @@ func (s *Service) refreshAccount(ctx context.Context, a gatehouse.Account) (bool
 	pctx := s.sso.ctx(ctx)
 	// An empty access token makes the source refresh at once.
 	tok, err := cfg.TokenSource(pctx, &oauth2.Token{RefreshToken: rt}).Token()
+	// The refusal is read from x/oauth2's error itself; only
+	// providerFailure's account of it goes on to the log, since its text
+	// quotes the provider's answer, which may quote the refresh token.
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 		return false, s.refusedRefresh(ctx, a)
 	}
 	if err != nil {
-		return false, err
+		return false, providerFailure("refreshing at the token endpoint", err)
 	}
 	var claims map[string]any
 	if raw, _ := tok.Extra("id_token").(string); raw != "" {
@@ -148,7 +151,7 @@ func (s *Service) refreshAccount(ctx context.Context, a gatehouse.Account) (bool
 	} else {
 		ui, err := p.UserInfo(pctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return false, err
+			return false, providerFailure("OIDC userinfo", err)
 		}
 		if ui.Subject != a.SSO.Subject {
 			return false, errors.New("the userinfo answer names another subject")
