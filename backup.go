@@ -43,8 +43,9 @@ type Backup struct {
 	TakenAt time.Time
 }
 
-// ExchangeReplay is the record of a subject token already exchanged
-// (Tx.AddExchangeReplay): its key, kept until ExpiresAt.
+// ExchangeReplay is the record of a subject token already exchanged, or
+// of a CLI login confirmation already answered (Tx.AddExchangeReplay):
+// its key, kept until ExpiresAt.
 type ExchangeReplay struct {
 	Key       string
 	ExpiresAt time.Time
@@ -128,7 +129,8 @@ type RestoreReport struct {
 	TrustPoliciesDeleted int `json:"trustPoliciesDeleted"`
 	TrustPoliciesUpdated int `json:"trustPoliciesUpdated"`
 	// ExchangeReplays is how many records of subject tokens already
-	// exchanged were carried over, so that none is exchanged twice.
+	// exchanged (and of CLI login confirmations already answered) were
+	// carried over, so that none is used twice.
 	ExchangeReplays int `json:"exchangeReplays"`
 	// LoginAttempts is how many entries of the login throttle were
 	// carried over, so that failures after the backup still count.

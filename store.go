@@ -198,10 +198,12 @@ type Tx interface {
 	DeleteTokensCreatedBy(ctx context.Context, createdBy string) ([]Token, error)
 
 	// Exchange replays: the keys (under 256 bytes) of subject tokens
-	// already exchanged, each kept until its expiry. AddExchangeReplay
-	// returns ECONFLICT for a key already recorded, expired or not, until
-	// it is pruned; ExchangeReplayed says whether it is. PruneExchangeReplays
-	// deletes the keys that expired at or before before, and says how many.
+	// already exchanged, and of CLI login confirmations already answered
+	// (the service's one-time uses, kept apart by the keys' prefixes),
+	// each kept until its expiry. AddExchangeReplay returns ECONFLICT for
+	// a key already recorded, expired or not, until it is pruned;
+	// ExchangeReplayed says whether it is. PruneExchangeReplays deletes
+	// the keys that expired at or before before, and says how many.
 	AddExchangeReplay(ctx context.Context, key string, expiresAt time.Time) error
 	ExchangeReplayed(ctx context.Context, key string) (bool, error)
 	PruneExchangeReplays(ctx context.Context, before time.Time) (int, error)

@@ -130,9 +130,11 @@ type ssoCLIView struct {
 // ssoCLIConfirm answers the CLI login's confirmation page: Continue seals
 // the session to the CLI's key and sends the browser to the loopback
 // address; Cancel hands nothing over. Either way the confirmation is
-// spent. It is a POST from our own page: the global cross-origin
-// protection refuses one from another site, whose form would not carry
-// the SameSite=Lax confirmation cookie either.
+// spent: the cookie is cleared here, and the service records the answer
+// in the store, which refuses a copy of the cookie answered again. It is
+// a POST from our own page: the global cross-origin protection refuses
+// one from another site, whose form would not carry the SameSite=Lax
+// confirmation cookie either.
 func (d *dashboard) ssoCLIConfirm(w http.ResponseWriter, r *http.Request) {
 	ck := d.ssoCookie(true)
 	pending := ck.get(r)
@@ -143,6 +145,10 @@ func (d *dashboard) ssoCLIConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("op") != "continue" {
+		if err := d.svc.CancelCLILogin(r.Context(), pending); err != nil {
+			d.ssoFailed(w, r, err)
+			return
+		}
 		d.render(w, r, nil, http.StatusOK, "sso_cli", view{Title: "CLI login cancelled", Data: ssoCLIView{Cancelled: true}})
 		return
 	}

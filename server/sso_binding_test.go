@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"html"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -15,6 +18,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/loopback"
 	"github.com/gatehouse/gatehouse/internal/testop"
 	"github.com/gatehouse/gatehouse/server"
+	"github.com/gatehouse/gatehouse/service"
+	"github.com/gatehouse/gatehouse/store/sqlite"
 )
 
 // ssoAccounts lists the SSO accounts by name.
@@ -399,5 +404,134 @@ func TestSSOCLILoginNeedsConsent(t *testing.T) {
 	}
 	if n := countLogins(); n != 1 {
 		t.Errorf("%d logins after cancelling, want 1", n)
+	}
+}
+
+// A CLI login's confirmation is answered once, on any replica: clearing
+// its cookie spends it only in the browser that answered, so the answer
+// is recorded in the store, and a copy of the cookie (taken before the
+// user pressed Continue or Cancel) is refused (401) whether it asks to
+// continue or to cancel, through this server or another on the same
+// database. An answer the account refuses is recorded too.
+func TestSSOCLIConfirmationAnsweredOnce(t *testing.T) {
+	s := newSSOEnv(t, ssoPolicy)
+	key, err := loopback.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const port = 45679
+	// pending starts a CLI login and returns its browser and a copy of
+	// its confirmation cookie.
+	pending := func() (*http.Client, *http.Cookie) {
+		t.Helper()
+		c, status, _ := s.cliBrowser("u-alice", port, key.Public())
+		if status != http.StatusOK {
+			t.Fatalf("callback of a CLI login: %d", status)
+		}
+		u, _ := url.Parse(s.srv.URL + "/auth/cli")
+		for _, ck := range c.Jar.Cookies(u) {
+			if strings.Contains(ck.Name, "sso-cli") {
+				s.remember(ck.Value)
+				return c, &http.Cookie{Name: ck.Name, Value: ck.Value, Path: "/auth/cli"}
+			}
+		}
+		t.Fatal("no confirmation cookie")
+		return nil, nil
+	}
+	// replay answers op with a copy of the cookie, in another browser,
+	// at the server at base.
+	replay := func(base string, copied *http.Cookie, op string) (int, string) {
+		t.Helper()
+		c := s.browserClient(nil)
+		u, _ := url.Parse(base + "/auth/cli")
+		c.Jar.SetCookies(u, []*http.Cookie{copied})
+		resp, err := c.PostForm(base+"/auth/cli", url.Values{"op": {op}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		_, _ = ioCopy(&b, resp)
+		return resp.StatusCode, b.String()
+	}
+	refused := func(what string, status int, page string) {
+		t.Helper()
+		if status != http.StatusUnauthorized || cliLink.MatchString(page) || !strings.Contains(page, "already answered") {
+			t.Errorf("%s: %d, want 401 saying it was already answered, no link", what, status)
+		}
+	}
+	cliLogins := func() int {
+		var events gatehouse.List[gatehouse.Event]
+		s.call("GET", "/api/v1/audit?type="+gatehouse.EventLoginSucceeded, s.admin, nil, 200, &events)
+		n := 0
+		for _, e := range events.Items {
+			if e.Actor == "alice@example.com" && e.Detail == "sso (cli)" {
+				n++
+			}
+		}
+		return n
+	}
+
+	// Continue, then a copy continues or cancels.
+	c, copied := pending()
+	if status, page := s.postCLI(c, "continue"); status != http.StatusOK || !cliLink.MatchString(page) {
+		t.Fatalf("continue: %d", status)
+	}
+	status, page := replay(s.srv.URL, copied, "continue")
+	refused("a copy continuing after Continue", status, page)
+	status, page = replay(s.srv.URL, copied, "cancel")
+	refused("a copy cancelling after Continue", status, page)
+
+	// Cancel, then a copy continues or cancels.
+	c, copied = pending()
+	if status, page := s.postCLI(c, "cancel"); status != http.StatusOK || !strings.Contains(page, "cancelled") {
+		t.Fatalf("cancel: %d", status)
+	}
+	status, page = replay(s.srv.URL, copied, "continue")
+	refused("a copy continuing after Cancel", status, page)
+	status, page = replay(s.srv.URL, copied, "cancel")
+	refused("a copy cancelling after Cancel", status, page)
+	if n := cliLogins(); n != 1 {
+		t.Errorf("%d CLI logins, want 1 (the first Continue's)", n)
+	}
+
+	// Another replica on the same database refuses a copy too.
+	st, err := sqlite.Open(context.Background(), s.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	log := slog.New(slog.NewJSONHandler(s.logs, nil))
+	other, err := service.New(context.Background(), service.Options{
+		Store: st, Now: s.clock.Now, BcryptCost: 10, Logger: log,
+		SSO: &service.SSOOptions{
+			Issuer: s.op.Issuer, ClientID: ssoClientID, ClientSecret: ssoClientSecret,
+			RedirectURL: s.srv.URL + "/auth/callback", HTTPClient: s.op.Client(),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := httptest.NewServer(server.New(server.Options{Service: other, Logger: log}))
+	defer replica.Close()
+	c, copied = pending()
+	if status, page := s.postCLI(c, "continue"); status != http.StatusOK || !cliLink.MatchString(page) {
+		t.Fatalf("continue: %d", status)
+	}
+	status, page = replay(replica.URL, copied, "continue")
+	refused("a copy continuing at another replica", status, page)
+
+	// Continue refused because the account is disabled: the copy stays
+	// refused once an administrator enables it again.
+	c, copied = pending()
+	off, on := false, true
+	s.call("PATCH", "/api/v1/account/alice@example.com", s.admin, gatehouse.AccountPatch{Enabled: &off}, 200, nil)
+	if status, page := s.postCLI(c, "continue"); status != http.StatusUnauthorized || !strings.Contains(page, "disabled") {
+		t.Fatalf("continue of a disabled account: %d", status)
+	}
+	s.call("PATCH", "/api/v1/account/alice@example.com", s.admin, gatehouse.AccountPatch{Enabled: &on}, 200, nil)
+	status, page = replay(s.srv.URL, copied, "continue")
+	refused("a copy continuing after a refused Continue", status, page)
+	if n := cliLogins(); n != 2 {
+		t.Errorf("%d CLI logins, want 2 (the two Continues that were not refused)", n)
 	}
 }

@@ -510,7 +510,8 @@ func (s *Service) carry(ctx context.Context, tx gatehouse.Tx, c *change, back, c
 		}
 	}
 
-	// Subject tokens already exchanged stay so.
+	// Subject tokens already exchanged, and CLI login confirmations
+	// already answered, stay so.
 	for _, rp := range cur.replays {
 		if !rp.ExpiresAt.After(now) {
 			continue // pruned anyway; no longer accepted
@@ -752,7 +753,7 @@ func restoreDetail(r gatehouse.RestoreReport, from, kept string) string {
 	} else {
 		fmt.Fprintf(&b, "; the backup taken by %s at %s", r.BackupTakenBy, r.BackupTakenAt.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintf(&b, "; carried from the replaced store: %d token(s) revoked, %d expired, %d expiry(ies) shortened, %d token record(s) replaced, %d account(s) deleted, %d updated (%d disabled), %d trust policy(ies) deleted, %d updated, %d exchange replay(s), %d login attempt(s)",
+	fmt.Fprintf(&b, "; carried from the replaced store: %d token(s) revoked, %d expired, %d expiry(ies) shortened, %d token record(s) replaced, %d account(s) deleted, %d updated (%d disabled), %d trust policy(ies) deleted, %d updated, %d exchange replay(s) or answered CLI login(s), %d login attempt(s)",
 		r.TokensRevoked, r.TokensExpired, r.TokensShortened, r.TokensUpdated, r.AccountsDeleted, r.AccountsUpdated, r.AccountsDisabled,
 		r.TrustPoliciesDeleted, r.TrustPoliciesUpdated, r.ExchangeReplays, r.LoginAttempts)
 	rbac := "the same"

@@ -337,7 +337,12 @@ func (s *Service) FinishSSO(ctx context.Context, sealedState string, cb SSOCallb
 	// A CLI login waits for the browser's user to confirm it (see
 	// ConfirmCLILogin): whoever made the link chose the key the session
 	// would be sealed to.
+	pendingID, err := s.randomString(16)
+	if err != nil {
+		return SSOResult{}, err
+	}
 	pending, err := s.sso.seal.sealPending(cliPending{
+		ID:      pendingID,
 		Account: name, Issuer: idt.Issuer, Subject: id.Subject,
 		CLIPort: st.CLIPort, CLIKey: st.CLIKey,
 		Expires: s.now().Add(pendingTTL).UnixMilli(),
@@ -365,11 +370,34 @@ func SSOCLIPendingTTL() time.Duration { return pendingTTL }
 // this server's.
 var errCLIPending = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "this CLI login expired or was already answered; run gatehouse login --sso again")
 
+// errCLIAnswered answers a confirmation that was answered before.
+var errCLIAnswered = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "this CLI login was already answered (Continue or Cancel), and counts only once; run gatehouse login --sso again")
+
+// cliAnsweredKey names a CLI login's confirmation in the store's
+// one-time-use records (Tx.AddExchangeReplay), beside the subject tokens
+// of token exchanges, whose keys begin "jti:" or "tok:". The id is
+// random and opens nothing.
+func cliAnsweredKey(id string) string { return "sso-cli:" + id }
+
+// answerCLI records, in the caller's transaction, that a CLI login's
+// confirmation has been answered, or returns errCLIAnswered when it was
+// before. Clearing the cookie spends it only in that browser; the record
+// in the store refuses a copy of it on every replica, and is kept until
+// answeredLeeway after the confirmation expires.
+func answerCLI(ctx context.Context, tx gatehouse.Tx, pd cliPending) error {
+	err := tx.AddExchangeReplay(ctx, cliAnsweredKey(pd.ID), time.UnixMilli(pd.Expires).Add(answeredLeeway))
+	if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
+		return errCLIAnswered
+	}
+	return err
+}
+
 // ConfirmCLILogin finishes a CLI login the browser's user confirmed: it
 // mints the session of the account the provider vouched for, seals it to
 // the CLI's key and returns the loopback URL that hands it over. The
 // account must still be the provider's user's, enabled and able to log
-// in.
+// in. A confirmation is answered once: a second Continue, or one after
+// Cancel, is refused.
 func (s *Service) ConfirmCLILogin(ctx context.Context, pending, remoteAddr string) (string, error) {
 	if s.sso == nil {
 		return "", errSSOOff
@@ -389,19 +417,28 @@ func (s *Service) ConfirmCLILogin(ctx context.Context, pending, remoteAddr strin
 	var refusal error
 	err = s.write(ctx, nil, func(tx gatehouse.Tx, c *change) error {
 		refusal = nil
+		if err := answerCLI(ctx, tx, pd); err != nil {
+			if errors.Is(err, errCLIAnswered) {
+				refusal = err
+			}
+			return err
+		}
+		// A refusal of the account commits the answer alone (nil, no
+		// session): the user pressed Continue, and a copy of the
+		// confirmation must not log in later, when the account may.
 		a, err := tx.GetAccountBySSO(ctx, pd.Issuer, pd.Subject)
 		switch {
 		case gatehouse.IsCode(err, gatehouse.ENOTFOUND) || err == nil && a.Name != pd.Account:
 			refusal = errCLIPending
-			return refusal
+			return nil
 		case err != nil:
 			return err
 		case !a.Enabled:
 			refusal = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the account %q is disabled", a.Name)
-			return refusal
+			return nil
 		case !a.Has(gatehouse.CapLogin):
 			refusal = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the account %q lacks the login capability", a.Name)
-			return refusal
+			return nil
 		}
 		if err := tx.CreateToken(ctx, rec); err != nil {
 			return err
@@ -412,15 +449,36 @@ func (s *Service) ConfirmCLILogin(ctx context.Context, pending, remoteAddr strin
 			s.stamp(gatehouse.Event{Type: gatehouse.EventLoginSucceeded, Actor: a.Name, TokenID: rec.ID, TokenKind: rec.Kind, RemoteAddr: remoteAddr, Detail: "sso (cli)"}),
 		})
 	})
-	if refusal != nil && errors.Is(err, refusal) {
+	if err != nil && (refusal == nil || !errors.Is(err, refusal)) {
+		return "", err
+	}
+	if refusal != nil {
 		s.metrics.login("sso_refused")
 		return "", refusal
 	}
-	if err != nil {
-		return "", err
-	}
 	s.metrics.login("sso_succeeded")
 	return s.cliRedirect(pd.CLIPort, pd.CLIKey, nt)
+}
+
+// CancelCLILogin answers a CLI login's confirmation with Cancel: nothing
+// is minted, and the confirmation is recorded as answered, so that a
+// copy of it cannot Continue afterwards. A confirmation answered before
+// is refused (errCLIAnswered), as is one that does not open.
+func (s *Service) CancelCLILogin(ctx context.Context, pending string) error {
+	if s.sso == nil {
+		return errSSOOff
+	}
+	pd, ok := s.sso.seal.openPending(pending, s.now())
+	if !ok {
+		return errCLIPending
+	}
+	err := s.write(ctx, nil, func(tx gatehouse.Tx, _ *change) error {
+		return answerCLI(ctx, tx, pd)
+	})
+	if errors.Is(err, errCLIAnswered) {
+		return errCLIAnswered
+	}
+	return err
 }
 
 // SSOSecureCookies reports whether the SSO redirect URL is https: then

@@ -158,7 +158,7 @@ func TestStateSeal(t *testing.T) {
 		t.Error("a sealed refresh token opened as a state")
 	}
 	// A CLI login's confirmation opens only as one, and only in time.
-	pd := cliPending{Account: "alice@example.com", Issuer: "https://idp", Subject: "u1", CLIPort: 4000, CLIKey: "k", Expires: now.Add(time.Minute).UnixMilli()}
+	pd := cliPending{ID: "id-1", Account: "alice@example.com", Issuer: "https://idp", Subject: "u1", CLIPort: 4000, CLIKey: "k", Expires: now.Add(time.Minute).UnixMilli()}
 	pv, err := k.sealPending(pd)
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +168,15 @@ func TestStateSeal(t *testing.T) {
 	}
 	if _, ok := k.openPending(pv, now.Add(2*time.Minute)); ok {
 		t.Error("an expired confirmation opened")
+	}
+	// One without an id (sealed before confirmations had one) could not
+	// be recorded as answered: it does not open.
+	noID := pd
+	noID.ID = ""
+	if nv, err := k.sealPending(noID); err != nil {
+		t.Fatal(err)
+	} else if _, ok := k.openPending(nv, now); ok {
+		t.Error("a confirmation without an id opened")
 	}
 	if _, ok := k.openPending(v, now); ok {
 		t.Error("a state opened as a confirmation")

@@ -18,8 +18,9 @@ import (
 //     to GET /auth/callback. No replica keeps it, so the callback may land
 //     on another replica or after a restart;
 //   - a CLI login waiting for the browser's user to confirm it (the
-//     account, its provider's user, where the CLI waits), carried in a
-//     cookie from the callback's confirmation page to its answer;
+//     account, its provider's user, where the CLI waits, and a random id
+//     its answer records as used), carried in a cookie from the
+//     callback's confirmation page to its answer;
 //   - a device login's device code, carried by the CLI in the handle it
 //     polls with (see sso_device.go);
 //   - the provider's refresh token, at rest in the store. A copy of the
@@ -42,6 +43,10 @@ const (
 	// pendingTTL is how long a CLI login waits for the browser's user to
 	// confirm it.
 	pendingTTL = 5 * time.Minute
+	// answeredLeeway is how much longer than its confirmation the record
+	// of a CLI login's answer is kept: the replica that prunes it and one
+	// that opens the confirmation may read different clocks.
+	answeredLeeway = time.Minute
 )
 
 var sealEncoding = base64.RawURLEncoding.Strict()
@@ -131,8 +136,12 @@ func (k sealer) openRefresh(account, issuer string, sealed []byte) (string, erro
 }
 
 // cliPending is a CLI login the provider vouched for, waiting for the
-// browser's user to confirm it.
+// browser's user to confirm it. ID names this confirmation in the store's
+// record of its answer (see answerCLI): the cookie is cleared by the
+// answer only in the browser, and a copy of it stays sealed and good
+// until Expires.
 type cliPending struct {
+	ID      string `json:"u"`
 	Account string `json:"a"`
 	Issuer  string `json:"i"`
 	Subject string `json:"s"`
@@ -169,7 +178,7 @@ func (k sealer) openPending(v string, now time.Time) (cliPending, bool) {
 		return cliPending{}, false
 	}
 	var p cliPending
-	if json.Unmarshal(plain, &p) != nil || p.Account == "" || p.Subject == "" || p.CLIPort == 0 || p.CLIKey == "" {
+	if json.Unmarshal(plain, &p) != nil || p.ID == "" || p.Account == "" || p.Subject == "" || p.CLIPort == 0 || p.CLIKey == "" {
 		return cliPending{}, false
 	}
 	if !now.Before(time.UnixMilli(p.Expires)) {

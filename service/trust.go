@@ -525,8 +525,9 @@ func checkKeyURL(s string) error {
 	return nil
 }
 
-// pruneExchangeReplays deletes the replay records of subject tokens that
-// have expired: they are refused for their expiry now.
+// pruneExchangeReplays deletes the replay records of subject tokens, and
+// of CLI login confirmations, that have expired: they are refused for
+// their expiry now.
 func (s *Service) pruneExchangeReplays(ctx context.Context) (int, error) {
 	var n int
 	err := s.store.Tx(ctx, func(tx gatehouse.Tx) (err error) {

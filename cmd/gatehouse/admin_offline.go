@@ -438,7 +438,7 @@ name their SHA-256.
 	line(r.AccountsDisabled, "of those, disabled since: disabled")
 	line(r.TrustPoliciesDeleted, "trust policies deleted since: deleted")
 	line(r.TrustPoliciesUpdated, "trust policies changed since: current definition kept")
-	line(r.ExchangeReplays, "exchanged subject tokens: still refused a second exchange")
+	line(r.ExchangeReplays, "exchanged subject tokens and answered CLI logins: still refused a second time")
 	line(r.LoginAttempts, "login attempts: still counted by the login throttle")
 	line(r.ProjectsCreated+r.ProjectsUpdated+r.ProjectsDeleted, "projects made, changed or deleted since: as they are now (roles, policies, groups)")
 	line(r.ApplicationsCreated+r.ApplicationsUpdated+r.ApplicationsDeleted, "applications made, changed or deleted since: as they are now")
