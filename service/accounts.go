@@ -181,7 +181,7 @@ func (s *Service) CreateAccount(ctx context.Context, p *Principal, req gatehouse
 		// Again under the write lock, which policy changes also take: a
 		// policy that began to name this account since the check above
 		// must not slip through.
-		if s.engine.Load().Binds(a.Name) {
+		if s.engineFor(p).Binds(a.Name) {
 			if err := s.authorizeGrant(p); err != nil {
 				return err
 			}

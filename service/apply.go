@@ -104,8 +104,15 @@ func (s *Service) write(ctx context.Context, caller *Principal, fn func(tx gateh
 	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
 		c = change{}
 		var err error
-		if groups, err = s.callerCurrent(ctx, tx, caller); err != nil {
+		var e *policy.Engine
+		if groups, e, err = s.callerCurrent(ctx, tx, caller); err != nil {
 			return err
+		}
+		if caller != nil {
+			// What fn checks for the caller is decided on what the
+			// transaction read: its stored groups and that engine.
+			caller.groups, caller.inTx = groups, e
+			defer func() { caller.inTx = nil }()
 		}
 		if err := fn(tx, &c); err != nil {
 			return err
@@ -193,7 +200,8 @@ var errCallerChanged = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the policy or t
 // enabled and keeps the capability; and when the policy engine or the
 // owner's groups are not those caller was authenticated with, every
 // allowed check made for caller (Principal.relied) still holds under the
-// engine in force and the stored groups. Engines are only ever replaced
+// engine in force and the stored groups. It returns those groups and that
+// engine, on which write has fn's own checks decided. Engines are only ever replaced
 // whole, so with the same engine every check made since authentication
 // used this one. A nil caller is the server itself.
 //
@@ -203,42 +211,42 @@ var errCallerChanged = gatehouse.Errorf(gatehouse.EUNAVAILABLE, "the policy or t
 // a change another replica committed that this one has not applied yet
 // is seen, and on PostgreSQL a concurrent one conflicts with this write
 // (SERIALIZABLE).
-func (s *Service) callerCurrent(ctx context.Context, tx gatehouse.Tx, caller *Principal) (groups []string, err error) {
+func (s *Service) callerCurrent(ctx context.Context, tx gatehouse.Tx, caller *Principal) (groups []string, e *policy.Engine, err error) {
 	if caller == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	t, err := tx.GetToken(ctx, caller.tokenID)
 	if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
-		return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token revoked")
+		return nil, nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token revoked")
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !t.ExpiresAt.IsZero() && !s.now().Before(t.ExpiresAt) {
-		return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired")
+		return nil, nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "token expired")
 	}
 	if t.Kind != caller.kind || t.Account != caller.account || t.Project != caller.project || t.Role != caller.role {
-		return nil, errCallerChanged
+		return nil, nil, errCallerChanged
 	}
 	groups = caller.groups
 	if caller.kind == gatehouse.KindSession || caller.kind == gatehouse.KindAPI {
 		a, err := tx.GetAccount(ctx, caller.account)
 		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) {
-			return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account disabled or deleted")
+			return nil, nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account disabled or deleted")
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		need := gatehouse.CapLogin
 		if caller.kind == gatehouse.KindAPI {
 			need = gatehouse.CapAPIKey
 		}
 		if !a.Enabled || !a.Has(need) {
-			return nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account disabled or deleted")
+			return nil, nil, gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "account disabled or deleted")
 		}
 		groups = a.Groups
 	}
-	e := s.engine.Load()
+	e = s.engine.Load()
 	if s.follow.active {
 		// Another replica's policy change may not have reached this
 		// one's engine yet: check against the policy the transaction
@@ -246,24 +254,24 @@ func (s *Service) callerCurrent(ctx context.Context, tx gatehouse.Tx, caller *Pr
 		// conflicts with).
 		src, r, projects, err := readPolicySource(ctx, tx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !src.equal(s.source) {
 			if e, err = s.buildEngine(r, projects); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
 	if e == caller.engine && slices.Equal(groups, caller.groups) {
-		return groups, nil
+		return groups, e, nil
 	}
 	if caller.nrelied > len(caller.relied) {
-		return nil, errCallerChanged
+		return nil, nil, errCallerChanged
 	}
 	for _, c := range caller.relied[:caller.nrelied] {
 		if !e.Enforce(caller.subject, groups, c.resource, c.action, c.object) {
-			return nil, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: %s, %s, %s (the policy or the caller's groups changed while this request was served)", c.resource, c.action, c.object)
+			return nil, nil, gatehouse.Errorf(gatehouse.EFORBIDDEN, "permission denied: %s, %s, %s (the policy or the caller's groups changed while this request was served)", c.resource, c.action, c.object)
 		}
 	}
-	return groups, nil
+	return groups, e, nil
 }

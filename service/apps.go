@@ -171,7 +171,7 @@ func (s *Service) Sync(ctx context.Context, p *Principal, name string, req gateh
 	}
 	now := s.now().UTC()
 	var op gatehouse.Operation
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, _ *change) error {
 		a, err := s.appTx(ctx, tx, p, name, "sync")
 		if err != nil {
 			return err
@@ -220,7 +220,7 @@ func (s *Service) ReportOperation(ctx context.Context, p *Principal, name, id st
 		return gatehouse.Operation{}, gatehouse.Errorf(gatehouse.EINVALID, "message is too long (4096 bytes at most)")
 	}
 	var op gatehouse.Operation
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, p, func(tx gatehouse.Tx, _ *change) error {
 		if _, err := s.appTx(ctx, tx, p, name, "update"); err != nil {
 			return err
 		}

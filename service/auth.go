@@ -30,6 +30,7 @@ type Principal struct {
 	cached   *cachedToken       // the token as authenticated
 	owner    *gatehouse.Account // the owner's record as authenticated
 	engine   *policy.Engine     // the engine in force when authenticated (see callerCurrent)
+	inTx     *policy.Engine     // while a write for p runs: the engine it decides on (see write)
 	decision Decision
 
 	// relied holds the allowed checks made for p since it was
@@ -302,7 +303,7 @@ func (s *Service) Can(p *Principal, resource, action, object string) bool {
 	if p == nil || p.svc != s || p.cached == nil {
 		return false // not a caller this Service authenticated
 	}
-	e := s.engine.Load()
+	e := s.engineFor(p)
 	if e == nil {
 		return false
 	}
@@ -311,6 +312,16 @@ func (s *Service) Can(p *Principal, resource, action, object string) bool {
 		p.rely(resource, action, object)
 	}
 	return ok
+}
+
+// engineFor is the engine that decides for p: while a write for p runs,
+// the one its transaction decided on (see write); otherwise the one in
+// force.
+func (s *Service) engineFor(p *Principal) *policy.Engine {
+	if p != nil && p.inTx != nil {
+		return p.inTx
+	}
+	return s.engine.Load()
 }
 
 // check is one policy question: resource, action, object.
@@ -327,7 +338,7 @@ func (p *Principal) rely(resource, action, object string) {
 // canIgnoringScopes reports whether the policy alone allows p the triple:
 // on a refusal, it tells a token's scopes from its owner's permissions.
 func (s *Service) canIgnoringScopes(p *Principal, resource, action, object string) bool {
-	e := s.engine.Load()
+	e := s.engineFor(p)
 	return e != nil && p.svc == s && p.cached != nil && e.Enforce(p.subject, p.groups, resource, action, object)
 }
 

@@ -150,7 +150,7 @@ func (s *Service) CreateWebhook(ctx context.Context, p *Principal, r gatehouse.W
 	}
 	now := s.now().UTC()
 	w.CreatedAt, w.UpdatedAt = now, now
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, _ *change) error {
 		if err := tx.CreateWebhook(ctx, w); err != nil {
 			if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
 				return gatehouse.Errorf(gatehouse.ECONFLICT, "webhook %q already exists", w.Name)
@@ -189,7 +189,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, p *Principal, name string, 
 		return gatehouse.Webhook{}, err
 	}
 	now := s.now().UTC()
-	err = s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err = s.write(ctx, p, func(tx gatehouse.Tx, _ *change) error {
 		old, err := tx.GetWebhook(ctx, name)
 		if err != nil {
 			return err
@@ -219,7 +219,7 @@ func (s *Service) DeleteWebhook(ctx context.Context, p *Principal, name string) 
 		return fileOwned(name)
 	}
 	now := s.now().UTC()
-	err := s.store.Tx(ctx, func(tx gatehouse.Tx) error {
+	err := s.write(ctx, p, func(tx gatehouse.Tx, _ *change) error {
 		if err := tx.DeleteWebhook(ctx, name); err != nil {
 			return err
 		}
