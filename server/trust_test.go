@@ -294,6 +294,26 @@ type trustEnv struct {
 	is *testIssuer
 }
 
+// secondServer is another server on te's database, as another replica or
+// the same one after a restart: same clock, its own caches.
+func (te *trustEnv) secondServer() *env {
+	t := te.t
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, te.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc2, err := service.New(ctx, service.Options{Store: st, Now: te.clock.Now, BcryptCost: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer(server.New(server.Options{Service: svc2}))
+	t.Cleanup(srv2.Close)
+	return &env{t: t, srv: srv2, svc: svc2, clock: te.clock, logs: &lockedBuffer{}}
+}
+
 func newTrustEnv(t *testing.T, opts ...envOption) *trustEnv {
 	t.Helper()
 	return trustOn(newEnv(t, append([]envOption{trustRBAC}, opts...)...))
@@ -908,19 +928,7 @@ func TestChangedOrRecreatedTrustPolicyFetchesKeysAgain(t *testing.T) {
 
 	// A second server caches the set holding k2 and k3; the issuer
 	// withdraws k3, and the first server re-creates the policy.
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, te.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc2, err := service.New(ctx, service.Options{Store: st, Now: te.clock.Now, BcryptCost: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv2 := httptest.NewServer(server.New(server.Options{Service: svc2}))
-	t.Cleanup(srv2.Close)
-	second := &env{t: t, srv: srv2, svc: svc2, clock: te.clock, logs: &lockedBuffer{}}
+	second := te.secondServer()
 	te.is.addKey("k3", jose.RS256)
 	second.exchangeOK(exchangeForm(te.is.signWith("k3", githubClaims(te.clock.Now()))))
 	te.is.publish("k2")
@@ -1040,19 +1048,7 @@ func TestExchangeReplayHeldByTheStore(t *testing.T) {
 	subject := te.is.sign(githubClaims(te.clock.Now()))
 	te.exchangeOK(exchangeForm(subject))
 
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, te.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc2, err := service.New(ctx, service.Options{Store: st, Now: te.clock.Now, BcryptCost: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv2 := httptest.NewServer(server.New(server.Options{Service: svc2}))
-	t.Cleanup(srv2.Close)
-	second := &env{t: t, srv: srv2, svc: svc2, clock: te.clock, logs: &lockedBuffer{}}
+	second := te.secondServer()
 	status, out := second.exchange(exchangeForm(subject))
 	wantRefused(t, "replay through a second server", status, out, 400, gatehouse.OAuthInvalidGrant)
 	second.exchangeOK(exchangeForm(te.is.sign(githubClaims(te.clock.Now()))))
@@ -1060,7 +1056,7 @@ func TestExchangeReplayHeldByTheStore(t *testing.T) {
 	// Once the token has expired its record may go; it is refused for
 	// its expiry then.
 	te.clock.Advance(7 * time.Minute)
-	if _, err := te.svc.Reap(ctx); err != nil {
+	if _, err := te.svc.Reap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	status, out = te.exchange(exchangeForm(subject))

@@ -48,6 +48,30 @@ func replica(t *testing.T, path string, bound time.Duration) (*service.Service, 
 	return svc, fz
 }
 
+// carolOnTwoReplicas starts replicas a and b on one SQLite database,
+// bootstraps it through a and creates carol there (login capability,
+// password "carol-password"). It returns b's store, which a test can
+// freeze, and an admin session token.
+func carolOnTwoReplicas(t *testing.T) (a, b *service.Service, frozen *freezable, adminToken string) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a, _ = replica(t, path, time.Minute)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	b, frozen = replica(t, path, time.Minute)
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateAccount(ctx, mustAuth(t, a, nt.Token), gatehouse.AccountCreate{Name: "carol",
+		Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, frozen, nt.Token
+}
+
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -145,20 +169,8 @@ func TestReplicaFollowsTheFeed(t *testing.T) {
 // staleness bound, would undo the demotion for good.
 func TestReplicaWriteIsDecidedOnThePolicyItReads(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a, _ := replica(t, path, time.Minute)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	b, frozen := replica(t, path, time.Minute)
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := a.Authenticate(ctx, nt.Token)
-	if _, err := a.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "carol", Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
-		t.Fatal(err)
-	}
+	a, b, frozen, adminToken := carolOnTwoReplicas(t)
+	admin := mustAuth(t, a, adminToken)
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, carol, settings, *, rbac, allow"}); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +186,7 @@ func TestReplicaWriteIsDecidedOnThePolicyItReads(t *testing.T) {
 	})
 
 	frozen.frozen.Store(true)
-	admin, _ = a.Authenticate(ctx, nt.Token)
+	admin = mustAuth(t, a, adminToken)
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: ""}); err != nil {
 		t.Fatal(err)
 	}

@@ -24,17 +24,7 @@ func TestWebhookWriteAfterDisableIsRefused(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.CreateAccount(ctx, w.Admin(), gatehouse.AccountCreate{Name: "carol",
-		Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.PutRBAC(ctx, w.Admin(), gatehouse.RBAC{PolicyCSV: "p, carol, settings, *, *, allow"}); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := svc.Login(ctx, "carol", "carol-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := carolSession(t, w, nil, "p, carol, settings, *, *, allow")
 	// carol's requests are authenticated (the body is still arriving)...
 	carolHook := mustAuth(t, svc, sess.Token)
 	carolRBAC := mustAuth(t, svc, sess.Token)
@@ -64,27 +54,9 @@ func TestWebhookWriteAfterDisableIsRefused(t *testing.T) {
 // outside attack.
 func TestReplicaAppDeleteIsDecidedOnTheStoredPolicy(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a, _ := replica(t, path, time.Minute)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	b, frozen := replica(t, path, time.Minute)
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := a.Authenticate(ctx, nt.Token)
-	if _, err := a.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "carol", Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateProject(ctx, admin, gatehouse.Project{Name: "red"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateApplication(ctx, admin, gatehouse.Application{Name: "web", Project: "red", Spec: gatehouse.AppSpec{
-		RepoURL: "https://git.example/web", Destination: gatehouse.AppDestination{Namespace: "web"}}}); err != nil {
-		t.Fatal(err)
-	}
+	a, b, frozen, adminToken := carolOnTwoReplicas(t)
+	admin := mustAuth(t, a, adminToken)
+	redWeb(t, a, admin)
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, carol, applications, *, red/*, allow"}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +73,7 @@ func TestReplicaAppDeleteIsDecidedOnTheStoredPolicy(t *testing.T) {
 		return err == nil
 	})
 	frozen.frozen.Store(true)
-	admin, _ = a.Authenticate(ctx, nt.Token)
+	admin = mustAuth(t, a, adminToken)
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: ""}); err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +103,7 @@ func TestAppDeleteAfterGroupRemovalIsRefused(t *testing.T) {
 		Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.CreateProject(ctx, w.Admin(), gatehouse.Project{Name: "red"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateApplication(ctx, w.Admin(), gatehouse.Application{Name: "web", Project: "red", Spec: gatehouse.AppSpec{
-		RepoURL: "https://git.example/web", Destination: gatehouse.AppDestination{Namespace: "web"}}}); err != nil {
-		t.Fatal(err)
-	}
+	redWeb(t, svc, w.Admin())
 	if _, err := svc.PutRBAC(ctx, w.Admin(), gatehouse.RBAC{PolicyCSV: "p, role:dev, applications, *, red/*, allow\np, role:dev, settings, *, rbac, allow\ng, devs, role:dev"}); err != nil {
 		t.Fatal(err)
 	}
@@ -183,13 +149,7 @@ func TestSyncAfterRevokeAllIsRefused(t *testing.T) {
 		Capabilities: []gatehouse.Capability{gatehouse.CapAPIKey}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.CreateProject(ctx, w.Admin(), gatehouse.Project{Name: "red"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateApplication(ctx, w.Admin(), gatehouse.Application{Name: "web", Project: "red", Spec: gatehouse.AppSpec{
-		RepoURL: "https://git.example/web", Destination: gatehouse.AppDestination{Namespace: "web"}}}); err != nil {
-		t.Fatal(err)
-	}
+	redWeb(t, svc, w.Admin())
 	if _, err := svc.PutRBAC(ctx, w.Admin(), gatehouse.RBAC{PolicyCSV: "p, ci, applications, *, red/*, allow"}); err != nil {
 		t.Fatal(err)
 	}
@@ -232,17 +192,7 @@ func TestGroupGrantAfterDemotionIsRefused(t *testing.T) {
 	ctx := context.Background()
 	w := service.NewTestWorld(t, nil)
 	svc := w.Svc
-	if _, err := svc.CreateAccount(ctx, w.Admin(), gatehouse.AccountCreate{Name: "carol", Groups: []string{"editors"},
-		Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.PutRBAC(ctx, w.Admin(), gatehouse.RBAC{PolicyCSV: "p, carol, accounts, update, carol, allow\np, role:rbac, settings, *, rbac, allow\ng, editors, role:rbac\ng, admins, role:admin"}); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := svc.Login(ctx, "carol", "carol-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := carolSession(t, w, []string{"editors"}, "p, carol, accounts, update, carol, allow\np, role:rbac, settings, *, rbac, allow\ng, editors, role:rbac\ng, admins, role:admin")
 	carol := mustAuth(t, svc, sess.Token) // in flight
 	none := []string{}
 	if _, err := svc.UpdateAccount(ctx, w.Admin(), "carol", gatehouse.AccountPatch{Groups: &none}); err != nil {
@@ -252,7 +202,7 @@ func TestGroupGrantAfterDemotionIsRefused(t *testing.T) {
 		t.Fatal("removal did not demote: proves nothing")
 	}
 	admins := []string{"admins"}
-	_, err = svc.UpdateAccount(ctx, carol, "carol", gatehouse.AccountPatch{Groups: &admins})
+	_, err := svc.UpdateAccount(ctx, carol, "carol", gatehouse.AccountPatch{Groups: &admins})
 	if now := mustAuth(t, svc, sess.Token); svc.Can(now, "accounts", "delete", "anyone") {
 		t.Errorf("carol's demotion was acknowledged, then her in-flight UpdateAccount made her admin (err %v)", err)
 	} else {
@@ -266,17 +216,7 @@ func TestGroupGrantRacingDemotionIsRefused(t *testing.T) {
 	ctx := context.Background()
 	w, gs := newGateWorld(t)
 	svc := w.Svc
-	if _, err := svc.CreateAccount(ctx, w.Admin(), gatehouse.AccountCreate{Name: "carol", Groups: []string{"editors"},
-		Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.PutRBAC(ctx, w.Admin(), gatehouse.RBAC{PolicyCSV: "p, carol, accounts, update, carol, allow\np, role:rbac, settings, *, rbac, allow\ng, editors, role:rbac\ng, admins, role:admin"}); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := svc.Login(ctx, "carol", "carol-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sess := carolSession(t, w, []string{"editors"}, "p, carol, accounts, update, carol, allow\np, role:rbac, settings, *, rbac, allow\ng, editors, role:rbac\ng, admins, role:admin")
 	carol := mustAuth(t, svc, sess.Token)
 	admin := w.Admin()
 	gs.armed.Store(true)
@@ -298,7 +238,7 @@ func TestGroupGrantRacingDemotionIsRefused(t *testing.T) {
 	if err := <-demoted; err != nil {
 		t.Fatal(err)
 	}
-	err = <-grabbed
+	err := <-grabbed
 	if now := mustAuth(t, svc, sess.Token); svc.Can(now, "accounts", "delete", "anyone") {
 		t.Errorf("carol's removal from editors was acknowledged, then her in-flight UpdateAccount committed: she is role:admin (err %v)", err)
 	}
@@ -309,20 +249,8 @@ func TestGroupGrantRacingDemotionIsRefused(t *testing.T) {
 // through b.
 func TestReplicaGroupGrantAfterDemotionIsRefused(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a, _ := replica(t, path, time.Minute)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	b, frozen := replica(t, path, time.Minute)
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := a.Authenticate(ctx, nt.Token)
-	if _, err := a.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "carol", Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
-		t.Fatal(err)
-	}
+	a, b, frozen, adminToken := carolOnTwoReplicas(t)
+	admin := mustAuth(t, a, adminToken)
 	const keep = "p, carol, accounts, update, carol, allow\ng, admins, role:admin\n"
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: keep + "p, carol, settings, *, rbac, allow"}); err != nil {
 		t.Fatal(err)
@@ -336,7 +264,7 @@ func TestReplicaGroupGrantAfterDemotionIsRefused(t *testing.T) {
 		return err == nil && b.Can(p, "settings", "update", "rbac")
 	})
 	frozen.frozen.Store(true)
-	admin, _ = a.Authenticate(ctx, nt.Token)
+	admin = mustAuth(t, a, adminToken)
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: keep}); err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +276,7 @@ func TestReplicaGroupGrantAfterDemotionIsRefused(t *testing.T) {
 	_, err = b.UpdateAccount(ctx, carol, "carol", gatehouse.AccountPatch{Groups: &admins})
 	frozen.frozen.Store(false)
 	t.Logf("update through b: %v", err)
-	admin, _ = a.Authenticate(ctx, nt.Token)
+	admin = mustAuth(t, a, adminToken)
 	if got, gerr := a.GetAccount(ctx, admin, "carol"); gerr == nil {
 		t.Logf("carol's groups as a reads them: %v", got.Groups)
 	}
@@ -390,4 +318,36 @@ func TestReliedOverflowFailsClosed(t *testing.T) {
 	if gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
 		t.Errorf("overflow: %v, want unavailable", err)
 	}
+}
+
+// redWeb creates project red and its application web.
+func redWeb(t *testing.T, svc *service.Service, admin *service.Principal) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := svc.CreateProject(ctx, admin, gatehouse.Project{Name: "red"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateApplication(ctx, admin, gatehouse.Application{Name: "web", Project: "red", Spec: gatehouse.AppSpec{
+		RepoURL: "https://git.example/web", Destination: gatehouse.AppDestination{Namespace: "web"}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// carolSession creates carol (login capability, the given groups), puts
+// policyCSV as the whole RBAC policy and logs carol in.
+func carolSession(t *testing.T, w *service.TestWorld, groups []string, policyCSV string) gatehouse.NewToken {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := w.Svc.CreateAccount(ctx, w.Admin(), gatehouse.AccountCreate{Name: "carol", Groups: groups,
+		Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "carol-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Svc.PutRBAC(ctx, w.Admin(), gatehouse.RBAC{PolicyCSV: policyCSV}); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := w.Svc.Login(ctx, "carol", "carol-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sess
 }
