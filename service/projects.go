@@ -68,7 +68,7 @@ func (s *Service) CreateProject(ctx context.Context, p *Principal, pr gatehouse.
 	}
 	pr.CreatedAt = s.now().UTC()
 	err := s.changePolicy(ctx, p, func(tx gatehouse.Tx, c *change) error {
-		if err := s.refuseEveryoneGroups(pr); err != nil {
+		if err := s.refuseEveryoneGroups(p, pr); err != nil {
 			return err
 		}
 		if err := tx.CreateProject(ctx, pr); err != nil {
@@ -172,7 +172,7 @@ func (s *Service) editProject(ctx context.Context, p *Principal, name string, ed
 		if _, err := projectLines(pr); err != nil {
 			return err
 		}
-		if err := s.refuseEveryoneGroups(pr); err != nil {
+		if err := s.refuseEveryoneGroups(p, pr); err != nil {
 			return err
 		}
 		if err := tx.UpdateProject(ctx, pr); err != nil {
@@ -381,10 +381,12 @@ func projectLines(pr gatehouse.Project) ([]policy.Line, error) {
 // refuseEveryoneGroups refuses a project role bound to the default role
 // or to a role the default role reaches: every account holds those, so the
 // binding would hand the project role to everyone, which is a grant for
-// the RBAC policy to make, not a project's. It runs under the write lock,
-// where the policy in force cannot change.
-func (s *Service) refuseEveryoneGroups(pr gatehouse.Project) error {
-	everyone := s.engine.Load().Roles("", nil)
+// the RBAC policy to make, not a project's. It runs in p's write, on the
+// engine that write decided on (engineFor): on a follower, the policy the
+// transaction reads, which may have a default role this replica's engine
+// has not applied yet.
+func (s *Service) refuseEveryoneGroups(p *Principal, pr gatehouse.Project) error {
+	everyone := s.engineFor(p).Roles("", nil)
 	for _, r := range pr.Roles {
 		for _, g := range r.Groups {
 			if slices.Contains(everyone, g) {

@@ -351,3 +351,51 @@ func carolSession(t *testing.T, w *service.TestWorld, groups []string, policyCSV
 	}
 	return sess
 }
+
+// On a follower, a project role bound to a group is refused when that
+// group is the default role (or one it reaches) under the policy the
+// write's transaction reads, not the replica's engine, which may not have
+// applied a change of the default role yet: otherwise a project
+// administrator hands his project's role to every account, a grant only
+// the RBAC policy may make. Found by an outside attack.
+func TestReplicaProjectRoleCannotBindTheNewDefaultRole(t *testing.T) {
+	ctx := context.Background()
+	a, b, frozen, adminToken := carolOnTwoReplicas(t)
+	admin := mustAuth(t, a, adminToken)
+	if _, err := a.CreateProject(ctx, admin, gatehouse.Project{Name: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	const lines = "p, carol, projects, update, shop, allow\np, carol, projects, get, shop, allow\n"
+	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: lines}); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := a.Login(ctx, "carol", "carol-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b knows carol's session and right", func() bool {
+		p, err := b.Authenticate(ctx, sess.Token)
+		return err == nil && b.Can(p, "projects", "update", "shop")
+	})
+	frozen.frozen.Store(true)
+	// Through a, the administrator makes "everyone" the default role:
+	// every account holds it from now on.
+	admin = mustAuth(t, a, adminToken)
+	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: lines, PolicyDefault: "everyone"}); err != nil {
+		t.Fatal(err)
+	}
+	// Control: a refuses the binding.
+	carolA := mustAuth(t, a, sess.Token)
+	role := gatehouse.ProjectRole{Name: "dev", Policies: []string{"p, proj:shop:dev, applications, *, shop/*, allow"}, Groups: []string{"everyone"}}
+	if _, err := a.PutProjectRole(ctx, carolA, "shop", "", role); err == nil {
+		t.Fatal("control: a let carol bind the default role")
+	}
+	carol := mustAuth(t, b, sess.Token)
+	_, err = b.PutProjectRole(ctx, carol, "shop", "", role)
+	frozen.frozen.Store(false)
+	if err == nil {
+		t.Errorf("through b, whose engine had not applied the new default role, carol bound her project role to it: every account now holds proj:shop:dev")
+	} else {
+		t.Logf("put role: %v", err)
+	}
+}
