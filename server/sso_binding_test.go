@@ -501,13 +501,9 @@ func TestSSOCLIConfirmationAnsweredOnce(t *testing.T) {
 	}
 	defer st.Close()
 	log := slog.New(slog.NewJSONHandler(s.logs, nil))
-	other, err := service.New(context.Background(), service.Options{
-		Store: st, Now: s.clock.Now, BcryptCost: 10, Logger: log,
-		SSO: &service.SSOOptions{
-			Issuer: s.op.Issuer, ClientID: ssoClientID, ClientSecret: ssoClientSecret,
-			RedirectURL: s.srv.URL + "/auth/callback", HTTPClient: s.op.Client(),
-		},
-	})
+	opts := s.replicaOptions(st)
+	opts.Logger = log
+	other, err := service.New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

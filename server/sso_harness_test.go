@@ -35,7 +35,8 @@ const (
 // (internal/testop) running beside it.
 type ssoEnv struct {
 	*env
-	op *testop.Provider
+	op  *testop.Provider
+	sso service.SSOOptions // the server's, for replicas of it
 }
 
 // newSSOEnv starts the provider, then Gatehouse configured to use it,
@@ -104,7 +105,15 @@ func newSSOEnv(t *testing.T, policy string, adjust ...func(*service.SSOOptions))
 		e.checkNoSecretLeaked()
 	})
 	e.admin = e.login("admin", adminPassword)
-	return &ssoEnv{env: e, op: op}
+	return &ssoEnv{env: e, op: op, sso: *sso}
+}
+
+// replicaOptions configure another replica of the env's server on st (a
+// store on the same database): the same clock and SSO configuration, the
+// provider's answers checked for leaks as the server's are.
+func (s *ssoEnv) replicaOptions(st gatehouse.Store) service.Options {
+	sso := s.sso
+	return service.Options{Store: st, Now: s.clock.Now, BcryptCost: 10, SSO: &sso}
 }
 
 // recordSecrets remembers every token in the provider's token endpoint

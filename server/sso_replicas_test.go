@@ -2,10 +2,16 @@ package server_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testop"
+	"github.com/gatehouse/gatehouse/server"
 	"github.com/gatehouse/gatehouse/service"
 	"github.com/gatehouse/gatehouse/store/sqlite"
 )
@@ -42,14 +48,7 @@ func TestSSORefreshOnceAcrossReplicas(t *testing.T) {
 	// out of the refreshes here.)
 	var lock sync.Mutex
 	replica := func() *service.Service {
-		svc, err := service.New(context.Background(), service.Options{
-			Store: lockingStore{st, &lock}, Now: s.clock.Now, BcryptCost: 10,
-			SSO: &service.SSOOptions{
-				Issuer: s.op.Issuer, ClientID: ssoClientID, ClientSecret: ssoClientSecret,
-				RedirectURL: s.srv.URL + "/auth/callback", GroupsRefreshInterval: ssoInterval, GroupsMaxAge: ssoMaxAge,
-				HTTPClient: s.op.Client(),
-			},
-		})
+		svc, err := service.New(context.Background(), s.replicaOptions(lockingStore{st, &lock}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,4 +84,70 @@ func TestSSORefreshOnceAcrossReplicas(t *testing.T) {
 		t.Errorf("account after the refreshes: enabled %t, refresh token kept %t", acct.Enabled, acct.SSO.RefreshToken != nil)
 	}
 	_ = tok
+}
+
+// feedFreezer is a store whose change feed reads can be made to hang, as a
+// lagging replica's would.
+type feedFreezer struct {
+	gatehouse.Store
+	frozen atomic.Bool
+}
+
+func (f *feedFreezer) ChangeHead(ctx context.Context) (int64, error) {
+	if f.frozen.Load() {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return f.Store.ChangeHead(ctx)
+}
+
+// A first SSO login through a replica that has not applied a policy change
+// yet does not create an account the policy (as the store holds it) already
+// names: the user would inherit what the policy grants that name. Found by
+// an outside attack: the replica asked its own engine, and an identity
+// provider user named like a name the administrator had just bound to
+// role:admin through another replica became an administrator.
+func TestSSOReplicaUsernameBoundByStoredPolicy(t *testing.T) {
+	ctx := context.Background()
+	s := newSSOEnv(t, ssoPolicy)
+	st, err := sqlite.Open(ctx, s.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fz := &feedFreezer{Store: st}
+	opts := s.replicaOptions(fz)
+	opts.Follow, opts.StalenessBound = true, time.Minute
+	b, err := service.New(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(run, time.Hour) }()
+	bsrv := httptest.NewServer(server.New(server.Options{Service: b}))
+	t.Cleanup(func() { bsrv.Close(); stop(); <-done; st.Close() })
+
+	// b lags behind the feed; through the env's server the administrator
+	// binds the name ops-lead (a local account to be) to role:admin.
+	fz.frozen.Store(true)
+	s.setPolicy(ssoPolicy+"\ng, ops-lead, role:admin", "")
+	if b.Engine().Binds("ops-lead") {
+		t.Fatal("b applied the policy: proves nothing")
+	}
+	// A user of the provider named ops-lead logs in through b.
+	s.op.AddUser(testop.User{ID: "ops-lead"}) // no email: the username is the sub
+	c := s.browserClient(s.atCallback)
+	cb := s.begin(c, "ops-lead")
+	resp, err := c.Get(bsrv.URL + cb.RequestURI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	fz.frozen.Store(false)
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("through a lagging replica, the provider's user ops-lead got an account the policy binds to role:admin")
+	}
+	if status, _ := s.do("GET", "/api/v1/account/ops-lead", s.admin, nil); status != http.StatusNotFound {
+		t.Errorf("the account ops-lead was created: %d", status)
+	}
 }

@@ -246,21 +246,8 @@ func (s *Service) callerCurrent(ctx context.Context, tx gatehouse.Tx, caller *Pr
 		}
 		groups = a.Groups
 	}
-	e = s.engine.Load()
-	if s.follow.active {
-		// Another replica's policy change may not have reached this
-		// one's engine yet: check against the policy the transaction
-		// reads (which, on PostgreSQL, a concurrent policy change then
-		// conflicts with).
-		src, r, projects, err := readPolicySource(ctx, tx)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !src.equal(s.source) {
-			if e, err = s.buildEngine(r, projects); err != nil {
-				return nil, nil, err
-			}
-		}
+	if e, err = s.txEngine(ctx, tx); err != nil {
+		return nil, nil, err
 	}
 	if e == caller.engine && slices.Equal(groups, caller.groups) {
 		return groups, e, nil
@@ -274,4 +261,25 @@ func (s *Service) callerCurrent(ctx context.Context, tx gatehouse.Tx, caller *Pr
 		}
 	}
 	return groups, e, nil
+}
+
+// txEngine is the policy engine that decides inside a write's
+// transaction tx, with writeMu held: the one in force, except on a server
+// that follows the change feed, where another replica's policy change may
+// not have reached this one's engine yet; there it is the policy the
+// transaction reads (which, on PostgreSQL, a concurrent policy change then
+// conflicts with), compiled again only when it is not the engine's.
+func (s *Service) txEngine(ctx context.Context, tx gatehouse.Tx) (*policy.Engine, error) {
+	e := s.engine.Load()
+	if !s.follow.active {
+		return e, nil
+	}
+	src, r, projects, err := readPolicySource(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if src.equal(s.source) {
+		return e, nil
+	}
+	return s.buildEngine(r, projects)
 }

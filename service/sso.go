@@ -695,7 +695,13 @@ func (s *Service) ssoLogin(ctx context.Context, issuer string, id ssoIdentity, r
 			a, err = tx.GetAccount(ctx, id.Username)
 			switch {
 			case gatehouse.IsCode(err, gatehouse.ENOTFOUND):
-				if s.engine.Load().Binds(id.Username) {
+				// The policy as this transaction reads it: on a replica,
+				// another's change may not have reached the engine yet.
+				e, err := s.txEngine(ctx, tx)
+				if err != nil {
+					return err
+				}
+				if e.Binds(id.Username) {
 					refusal = gatehouse.Errorf(gatehouse.ECONFLICT, "the RBAC policy already names %q (as a group or in its lines), so an SSO login does not create an account of that name: it would get what the policy grants that name; ask an administrator", id.Username)
 					return refusal
 				}
