@@ -86,7 +86,12 @@ func (s *Service) Backup(ctx context.Context, p *Principal, remoteAddr string) (
 	h.Sum(b.SHA256[:0])
 	ev := s.event(p, gatehouse.EventStoreBackup, "settings", "update", backupObject, backupDetail(snap.Size(), b.SHA256))
 	ev.Account, ev.RemoteAddr = p.account, remoteAddr
-	if err := s.store.AppendEvents(ctx, []gatehouse.Event{ev}); err != nil {
+	// Recorded as p's write, decided again in its transaction
+	// (callerCurrent): a caller disabled, revoked or demoted since it was
+	// authorized gets no copy.
+	if err := s.write(ctx, p, func(tx gatehouse.Tx, _ *change) error {
+		return tx.AppendEvents(ctx, []gatehouse.Event{ev})
+	}); err != nil {
 		return fail(err)
 	}
 	return b, nil

@@ -399,3 +399,47 @@ func TestReplicaProjectRoleCannotBindTheNewDefaultRole(t *testing.T) {
 		t.Logf("put role: %v", err)
 	}
 }
+
+// A backup hands out the whole store (password and token hashes, sealed
+// refresh tokens); it is recorded, and handed out, only if its caller
+// still may take it when the record commits: a caller authenticated
+// before being disabled, or before her session was revoked, gets none.
+// Found by an outside attack: the record was appended outside
+// Service.write, so nothing was decided again.
+func TestBackupAfterRevocationIsRefused(t *testing.T) {
+	ctx := context.Background()
+	for _, how := range []string{"disabled", "revoked"} {
+		t.Run(how, func(t *testing.T) {
+			w := service.NewTestWorld(t, nil)
+			svc := w.Svc
+			sess := carolSession(t, w, nil, "p, carol, settings, update, backup, allow")
+			// carol's backup request is authenticated...
+			carol := mustAuth(t, svc, sess.Token)
+			// ...when the admin takes the right away.
+			switch how {
+			case "disabled":
+				f := false
+				if _, err := svc.UpdateAccount(ctx, w.Admin(), "carol", gatehouse.AccountPatch{Enabled: &f}); err != nil {
+					t.Fatal(err)
+				}
+			case "revoked":
+				if err := svc.DeleteToken(ctx, w.Admin(), "carol", sess.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, err := svc.Backup(ctx, carol, "192.0.2.10")
+			if err == nil {
+				b.Snapshot.Close()
+				t.Errorf("carol was %s, yet her in-flight backup was recorded and handed out (%d bytes)", how, b.Snapshot.Size())
+			} else {
+				t.Logf("backup: %v", err)
+			}
+			// The next backup is not held up by the refused one.
+			b, err = svc.Backup(ctx, w.Admin(), "192.0.2.10")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Snapshot.Close()
+		})
+	}
+}
