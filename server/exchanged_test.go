@@ -176,3 +176,20 @@ func TestExchangedTokenSavesNoTrustPolicy(t *testing.T) {
 		t.Errorf("the refused policy: GET %d, want 404", s)
 	}
 }
+
+// An exchanged token whose subject may change trust policies revokes no
+// token by deleting one: the tokens issued through it (other pipelines'
+// runs) stay. Found by an outside attack: the deletion revoked them
+// through revokeIssuedTx, around removeTx's refusal.
+func TestExchangedTokenCannotRevokeByDeletingATrustPolicy(t *testing.T) {
+	te := newTrustEnv(t, withPolicy("p, ci-deployer, applications, *, *, allow\np, ci-deployer, settings, *, trust, allow", ""))
+	// Another pipeline's run holds a token issued through shop-deploy.
+	victim := te.exchangeOK(exchangeForm(te.is.sign(githubClaims(te.clock.Now()))))
+	tok := exchangedUnscoped(te, "release-2")
+	if s, b := te.do("DELETE", "/api/v1/trust-policies/shop-deploy", tok, nil); s != 403 {
+		t.Errorf("exchanged token deleting the trust policy that issued another run's token: %d %s, want 403 (a token from an exchange cannot revoke tokens)", s, b)
+	}
+	if s, _ := te.do("GET", "/api/v1/session/userinfo", victim, nil); s != 200 {
+		t.Errorf("the other run's token after the exchanged token's deletion: userinfo %d, want 200", s)
+	}
+}

@@ -117,8 +117,8 @@ func (p *Principal) exchanged() bool {
 // errExchangedMint refuses token management to a token from a token
 // exchange: a successor it minted or rotated, or a trust policy it saved,
 // would outlive the trust policy, which revokes only what it issued, and
-// its minutes-long life; and it revokes no token (removeTx), by any
-// change.
+// its minutes-long life; and it revokes no token (removeTx,
+// revokeIssuedTx), by any change.
 var errExchangedMint = gatehouse.Errorf(gatehouse.EFORBIDDEN, "a token issued by token exchange cannot mint, rotate or revoke tokens, or save a trust policy; exchange again for a fresh one")
 
 // LastDecision returns the last authorization check made for p.

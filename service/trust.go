@@ -267,6 +267,11 @@ func (s *Service) revokeIssuedTx(ctx context.Context, tx gatehouse.Tx, c *change
 	if err != nil {
 		return nil, err
 	}
+	if len(gone) > 0 && p.exchanged() {
+		// As removeTx: a token from a token exchange revokes none, not
+		// by deleting or changing the policy that issued them either.
+		return nil, errExchangedMint
+	}
 	events := make([]gatehouse.Event, 0, len(gone))
 	for _, t := range gone {
 		c.revoke(t.ID)
