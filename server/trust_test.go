@@ -295,8 +295,9 @@ type trustEnv struct {
 }
 
 // secondServer is another server on te's database, as another replica or
-// the same one after a restart: same clock, its own caches.
-func (te *trustEnv) secondServer() *env {
+// the same one after a restart: same clock, its own caches. tweak, if
+// given, changes its options (another configuration).
+func (te *trustEnv) secondServer(tweak ...func(*service.Options)) *env {
 	t := te.t
 	t.Helper()
 	ctx := context.Background()
@@ -305,7 +306,11 @@ func (te *trustEnv) secondServer() *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc2, err := service.New(ctx, service.Options{Store: st, Now: te.clock.Now, BcryptCost: 10})
+	o := service.Options{Store: st, Now: te.clock.Now, BcryptCost: 10}
+	for _, f := range tweak {
+		f(&o)
+	}
+	svc2, err := service.New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1061,6 +1066,31 @@ func TestExchangeReplayHeldByTheStore(t *testing.T) {
 	}
 	status, out = te.exchange(exchangeForm(subject))
 	wantRefused(t, "replay after expiry", status, out, 400, gatehouse.OAuthInvalidGrant)
+}
+
+// TestExchangedTokenWithinTheServersMaximumLifetime: a policy saved with a
+// ttl of an hour, and the server restarted with tokens.maxLifetime lowered
+// to ten minutes, mints no token that lives longer than the server's
+// maximum: the exchanged token is an API token like any other.
+func TestExchangedTokenWithinTheServersMaximumLifetime(t *testing.T) {
+	te := newTrustEnv(t)
+	tp := te.githubPolicy("shop-deploy")
+	tp.TTL = 3600
+	te.call("PUT", "/api/v1/trust-policies/shop-deploy", te.admin, tp, 200, nil)
+
+	restarted := te.secondServer(func(o *service.Options) { o.MaxLifetime = 10 * time.Minute })
+	status, out := restarted.exchange(exchangeForm(te.is.sign(githubClaims(te.clock.Now()))))
+	if status != 200 {
+		t.Fatalf("exchange: %d %v", status, out)
+	}
+	if out["expires_in"] != float64(600) {
+		t.Errorf("expires_in %v, want 600 (the server's maximum lifetime)", out["expires_in"])
+	}
+	for _, tk := range tokensOf(te.env, "ci-deployer") {
+		if life := tk.ExpiresAt.Sub(tk.IssuedAt); life > 10*time.Minute {
+			t.Errorf("exchanged token %s lives %s, more than the server's maximum of 10m", tk.ID, life)
+		}
+	}
 }
 
 // TestExchangeAmbiguousPolicies: a token two policies accept must name

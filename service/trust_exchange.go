@@ -510,10 +510,14 @@ func (s *Service) Exchange(ctx context.Context, req gatehouse.ExchangeRequest, r
 	}
 	exp, _, _ := numericDate(claims, "exp")
 	key, legacy := replayKeys(st.iss, claims, st.raw)
+	// The policy's ttl, within the server's maximum lifetime as it is
+	// now: a policy saved under a longer maximum (tokens.maxLifetime
+	// lowered since) mints no token that outlives this server's maximum.
+	ttl := min(time.Duration(tp.TTL)*time.Second, s.maxLifetime)
 	rec := gatehouse.Token{
 		Name:      "exchanged through " + tp.Name,
 		Scopes:    tp.Scopes,
-		ExpiresAt: now.Add(time.Duration(tp.TTL) * time.Second),
+		ExpiresAt: now.Add(ttl),
 		CreatedBy: gatehouse.TokenCreator(tp.Name),
 	}
 	ev := gatehouse.Event{Type: gatehouse.EventTokenExchanged, Actor: gatehouse.TokenCreator(tp.Name),
@@ -569,7 +573,7 @@ func (s *Service) Exchange(ctx context.Context, req gatehouse.ExchangeRequest, r
 		AccessToken:     nt.Token,
 		IssuedTokenType: gatehouse.TokenTypeAccessToken,
 		TokenType:       "Bearer",
-		ExpiresIn:       tp.TTL,
+		ExpiresIn:       int64(ttl / time.Second),
 	}, nil
 }
 
