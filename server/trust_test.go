@@ -1093,6 +1093,40 @@ func TestExchangedTokenWithinTheServersMaximumLifetime(t *testing.T) {
 	}
 }
 
+// TestExchangeReplayRecordOutlivesReplicaClockSkew: the replay record of a
+// subject token is pruned by one replica's clock and checked by another's.
+// A replica whose clock is 30s behind the pruning one still accepts the
+// token (its exp plus the leeway lies ahead by its clock) after the record
+// has gone: the record must be kept longer than the token is acceptable,
+// as a CLI login's answered record is (answeredLeeway).
+func TestExchangeReplayRecordOutlivesReplicaClockSkew(t *testing.T) {
+	te := newTrustEnv(t)
+	subject := te.is.sign(githubClaims(te.clock.Now())) // exp in 5m
+	te.exchangeOK(exchangeForm(subject))
+
+	// The reaping replica's clock passes exp + 60s leeway: by its clock
+	// the token can no longer be exchanged, and it prunes what has expired.
+	te.clock.Advance(5*time.Minute + time.Minute)
+	st, err := sqlite.Open(context.Background(), te.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Tx(context.Background(), func(tx gatehouse.Tx) error {
+		_, err := tx.PruneExchangeReplays(context.Background(), te.clock.Now())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another replica, its clock 30s behind.
+	behind := te.secondServer(func(o *service.Options) {
+		o.Now = func() time.Time { return te.clock.Now().Add(-30 * time.Second) }
+	})
+	status, out := behind.exchange(exchangeForm(subject))
+	wantRefused(t, "replay through a replica whose clock is 30s behind, after the record was pruned", status, out, 400, gatehouse.OAuthInvalidGrant)
+}
+
 // TestExchangeAmbiguousPolicies: a token two policies accept must name
 // one.
 func TestExchangeAmbiguousPolicies(t *testing.T) {

@@ -48,6 +48,11 @@ const (
 	exchangeLeeway  = 60 * time.Second
 	maxSubjectLife  = time.Hour        // exp - iat
 	maxSubjectAge   = 10 * time.Minute // now - iat
+	// replayKeep is how much longer than its subject token is accepted
+	// (exp plus exchangeLeeway) the replay record is kept: the replica
+	// that prunes it and one that checks the token may read different
+	// clocks, as for a CLI login's answer (answeredLeeway).
+	replayKeep = time.Minute
 )
 
 // exchangeRefused is the one answer to every subject token that does not
@@ -557,7 +562,7 @@ func (s *Service) Exchange(ctx context.Context, req gatehouse.ExchangeRequest, r
 				return refusef("the subject token was already exchanged (replay)")
 			}
 		}
-		if err := tx.AddExchangeReplay(ctx, key, exp.Add(exchangeLeeway)); err != nil {
+		if err := tx.AddExchangeReplay(ctx, key, exp.Add(exchangeLeeway+replayKeep)); err != nil {
 			if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
 				return refusef("the subject token was already exchanged (replay)")
 			}
