@@ -118,6 +118,21 @@ func TestSSOUserinfoFailureRefusesLogin(t *testing.T) {
 	}
 }
 
+// An ID token's email without email_verified is not vouched for by the
+// userinfo endpoint's email_verified when userinfo gives another address:
+// the flag is about the address beside it. A user whose verified address
+// is mallory's, and whose ID token carries alice's (unverified), does not
+// become alice@example.com.
+func TestSSOUserinfoVerifiesOnlyItsOwnEmail(t *testing.T) {
+	s := newSSOEnv(t, ssoPolicy)
+	s.op.AddUser(testop.User{ID: "u-mallory", Email: "mallory@example.com", EmailVerified: true, Groups: []string{"devs"}})
+	s.op.SetTamper(testop.Tamper{IDTokenEmail: "alice@example.com"})
+	status, body, tok := s.tryLogin("u-mallory")
+	if got := s.ssoAccounts(); slices.Contains(got, "alice@example.com") || tok != "" {
+		t.Errorf("ID token email alice (unverified), userinfo mallory (verified): %d, session %t, SSO accounts %v; body %s", status, tok != "", got, body)
+	}
+}
+
 // A provider's group named like an account that is created later is
 // taken from every SSO account that has it in the same write, so the
 // policy's lines about the new account do not reach them.

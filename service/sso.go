@@ -536,11 +536,19 @@ func (c *ssoClient) claims(ctx context.Context, p *oidc.Provider, idt *oidc.IDTo
 		return claims, nil
 	}
 	for _, k := range []string{c.o.UsernameClaim, c.o.GroupsClaim, "email_verified"} {
-		if _, ok := claims[k]; !ok {
-			if v, ok := more[k]; ok {
-				claims[k] = v
-			}
+		if _, ok := claims[k]; ok {
+			continue
 		}
+		v, ok := more[k]
+		if !ok {
+			continue
+		}
+		// email_verified is about the address beside it: userinfo's
+		// vouches for the ID token's email only when it names the same.
+		if idEmail, _ := claims["email"].(string); k == "email_verified" && (idEmail == "" || more["email"] != idEmail) {
+			continue
+		}
+		claims[k] = v
 	}
 	return claims, nil
 }

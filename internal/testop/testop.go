@@ -80,6 +80,10 @@ type Tamper struct {
 	EmailInUserinfoOnly bool
 	// UserinfoDown makes the userinfo endpoint fail.
 	UserinfoDown bool
+	// IDTokenEmail, when set, is the email of ID tokens, without an
+	// email_verified claim, while the userinfo endpoint keeps saying the
+	// user's own (verified) email: the two disagree.
+	IDTokenEmail string
 }
 
 // Provider is a running OpenID provider.
@@ -634,7 +638,14 @@ func (s *storage) SetUserinfoFromRequest(_ context.Context, info *oidc.UserInfo,
 	if s.tamper().EmailInUserinfoOnly {
 		scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return sc == oidc.ScopeEmail })
 	}
-	return s.userinfo(info, req.GetSubject(), scopes)
+	if err := s.userinfo(info, req.GetSubject(), scopes); err != nil {
+		return err
+	}
+	if e := s.tamper().IDTokenEmail; e != "" {
+		info.Email = e
+		delete(info.Claims, "email_verified")
+	}
+	return nil
 }
 
 func (s *storage) userinfo(info *oidc.UserInfo, subject string, scopes []string) error {
