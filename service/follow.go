@@ -117,6 +117,9 @@ func (s *Service) startFollowing(ctx context.Context) (wait func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.listen(ctx, n, s.follow.poke) }()
 	}
+	// The first confirmation at once: the load is confirmed only as of
+	// the head it read, and may already be older than the bound.
+	s.follow.poke()
 	wg.Add(2)
 	go func() { defer wg.Done(); s.followFeed(ctx, s.follow.wake) }()
 	go func() { defer wg.Done(); s.watchStaleness(ctx) }()

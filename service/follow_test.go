@@ -202,3 +202,83 @@ func TestReplicaWriteIsDecidedOnThePolicyItReads(t *testing.T) {
 		t.Errorf("carol after the race: %v, admin %v", err, err == nil)
 	}
 }
+
+// loadHook is a store whose ForEachToken, the last read of a server's
+// load, calls after once it has streamed every token: what a load of
+// millions of tokens leaves time for.
+type loadHook struct {
+	gatehouse.Store
+	after func()
+}
+
+func (l *loadHook) ForEachToken(ctx context.Context, fn func(gatehouse.Token) error) error {
+	err := l.Store.ForEachToken(ctx, fn)
+	if l.after != nil {
+		l.after()
+	}
+	return err
+}
+
+// A replica's load reads the feed's head first and the tokens last, so a
+// revocation committed through another replica while it loads is applied
+// only from the feed. Until then its state is that of the moment it read
+// the head: a load that took longer than the staleness bound must leave it
+// stale, not current as of the end of the load. Otherwise it accepts, at
+// start, a token revoked elsewhere longer ago than the bound.
+func TestReplicaLoadIsCurrentAsOfItsHeadNotItsEnd(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	const bound = 50 * time.Millisecond
+	a, _ := replica(t, path, time.Minute)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := mustAuth(t, a, nt.Token)
+	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var revokedAt time.Time
+	hook := &loadHook{Store: st}
+	hook.after = func() {
+		hook.after = nil
+		if err := a.DeleteToken(ctx, admin, "admin", tok.ID); err != nil {
+			t.Error(err)
+		}
+		revokedAt = time.Now()
+		// The rest of a long load (not synchronization: the time a load of
+		// many tokens takes, longer than the bound).
+		time.Sleep(3 * bound)
+	}
+	b, err := service.New(ctx, service.Options{Store: hook, BcryptCost: 10, Follow: true, StalenessBound: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, tok.Token); err == nil {
+		t.Errorf("b accepts, as it starts, a token revoked through a %s before, beyond its staleness bound of %s", time.Since(revokedAt).Round(time.Millisecond), bound)
+	} else if !gatehouse.IsCode(err, gatehouse.EUNAVAILABLE) {
+		t.Errorf("b as it starts, after a load longer than the bound: %v, want unavailable", err)
+	}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(run, time.Hour) }()
+	t.Cleanup(func() { stop(); <-done })
+	eventually(t, 5*time.Second, "b, caught up, refuses the revoked token as unknown", func() bool {
+		_, err := b.Authenticate(ctx, tok.Token)
+		return gatehouse.IsCode(err, gatehouse.EUNAUTHORIZED)
+	})
+	eventually(t, 5*time.Second, "b, caught up, accepts the admin's session", func() bool {
+		_, err := b.Authenticate(ctx, nt.Token)
+		return err == nil
+	})
+}

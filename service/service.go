@@ -239,7 +239,10 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 		rbac      gatehouse.RBAC
 	)
 	// The feed's head is read before the state: whatever commits while the
-	// state loads comes after it and is applied again from the feed.
+	// state loads comes after it and is applied again from the feed. So the
+	// state is confirmed current as of the moment the head was read, not
+	// of the end of the load (see the end).
+	began := time.Now()
 	head, err := s.store.ChangeHead(ctx)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
@@ -313,7 +316,11 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 		return fmt.Errorf("load tokens: %w", err)
 	}
 	s.follow.applied.Store(head)
-	s.follow.confirmed.Store(time.Now().UnixNano())
+	// A revocation committed elsewhere during a load longer than the
+	// staleness bound is not applied yet: such a replica starts stale, and
+	// refuses tokens until its first reading of the feed (Run).
+	s.follow.confirmed.Store(began.UnixNano())
+	s.follow.stale.Store(s.follow.active && time.Since(began) > s.follow.bound)
 	return nil
 }
 
