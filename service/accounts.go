@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"regexp"
 	"slices"
@@ -407,7 +408,8 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 	if err := checkPassword(req.NewPassword); err != nil {
 		return err
 	}
-	if err := s.verifyCurrentPassword(ctx, p.account, req.CurrentPassword, remoteAddr); err != nil {
+	verified, err := s.verifyCurrentPassword(ctx, p.account, req.CurrentPassword, remoteAddr)
+	if err != nil {
 		return err
 	}
 	hash, err := s.hashPassword(req.NewPassword)
@@ -416,7 +418,17 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 	}
 	var a gatehouse.Account
 	err = s.write(ctx, p, func(tx gatehouse.Tx, c *change) error {
-		var err error
+		// The password checked is this replica's copy, and bcrypt ran
+		// outside the transaction: it must still be the caller's, or a
+		// password changed meanwhile (through another replica) would
+		// still pass for the current one.
+		caller, err := tx.GetAccount(ctx, p.account)
+		if gatehouse.IsCode(err, gatehouse.ENOTFOUND) || (err == nil && subtle.ConstantTimeCompare(caller.PasswordHash, verified) != 1) {
+			return errWrongPassword
+		}
+		if err != nil {
+			return err
+		}
 		if a, err = tx.GetAccount(ctx, name); err != nil {
 			return err
 		}
@@ -446,22 +458,25 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 // guess its owner's password at full speed and, once right, change it.
 // A throttled attempt is refused before any check, right password or
 // not; a right one clears the account's failures, as a login does.
-func (s *Service) verifyCurrentPassword(ctx context.Context, account, password, remoteAddr string) error {
+//
+// It returns the hash it verified the password against, which the
+// caller's write checks is still the stored one.
+func (s *Service) verifyCurrentPassword(ctx context.Context, account, password, remoteAddr string) ([]byte, error) {
 	id, err := s.attemptID()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	wait, err := s.logins.reserve(ctx, s.store, id, account, remoteAddr, s.now())
 	if err != nil {
-		return err // the budget cannot be read: no check goes uncounted
+		return nil, err // the budget cannot be read: no check goes uncounted
 	}
 	if wait > 0 {
-		return &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: wait,
+		return nil, &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: wait,
 			Message: "too many wrong passwords for this account or from this address; try again in " + seconds(wait)}
 	}
 	if !s.logins.acquire(ctx, loginWait) {
 		s.settleLogin(ctx, id, account, loginNotRun)
-		return &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: time.Second, Message: "too many password checks in progress; try again in 1 second"}
+		return nil, &gatehouse.Error{Code: gatehouse.ETHROTTLED, RetryAfter: time.Second, Message: "too many password checks in progress; try again in 1 second"}
 	}
 	a := s.accounts.get(account)
 	hash := s.dummyHash()
@@ -472,11 +487,14 @@ func (s *Service) verifyCurrentPassword(ctx context.Context, account, password, 
 	s.logins.release()
 	if err != nil || a == nil || len(a.PasswordHash) == 0 {
 		s.settleLogin(ctx, id, account, loginFailed)
-		return gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "current password is wrong")
+		return nil, errWrongPassword
 	}
 	s.settleLogin(ctx, id, account, loginSucceeded)
-	return nil
+	return a.PasswordHash, nil
 }
+
+// errWrongPassword refuses a current password that is not the account's.
+var errWrongPassword = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "current password is wrong")
 
 // publicAccount strips what must not leave the server and attaches tokens.
 func publicAccount(a gatehouse.Account, tokens []gatehouse.Token) gatehouse.Account {

@@ -443,3 +443,55 @@ func TestBackupAfterRevocationIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A password change is decided on the password the write's transaction
+// reads, not the one the replica's cache holds: carol changes her password
+// through a (her old one has leaked); through b, whose feed is frozen, the
+// intruder holding the old password and one of her API tokens (a password
+// change revokes sessions, not API tokens) gives the old password as the
+// current one. b's cache still holds its hash; the intruder's new password
+// must not replace carol's, or the old password outlives its change and
+// the intruder, not carol, can log in.
+func TestReplicaPasswordChangeChecksTheStoredPassword(t *testing.T) {
+	ctx := context.Background()
+	a, b, frozen, adminToken := carolOnTwoReplicas(t)
+	admin := mustAuth(t, a, adminToken)
+	caps := []gatehouse.Capability{gatehouse.CapLogin, gatehouse.CapAPIKey}
+	if _, err := a.UpdateAccount(ctx, admin, "carol", gatehouse.AccountPatch{Capabilities: &caps}); err != nil {
+		t.Fatal(err)
+	}
+	api, err := a.CreateToken(ctx, admin, "carol", gatehouse.TokenRequest{Name: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := a.Login(ctx, "carol", "carol-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b knows carol's API token", func() bool {
+		_, err := b.Authenticate(ctx, api.Token)
+		return err == nil
+	})
+
+	frozen.frozen.Store(true)
+	if err := a.UpdatePassword(ctx, mustAuth(t, a, sess.Token), gatehouse.PasswordChange{
+		CurrentPassword: "carol-password", NewPassword: "carol-new-password"}, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	intruder, err := b.Authenticate(ctx, api.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.UpdatePassword(ctx, intruder, gatehouse.PasswordChange{
+		CurrentPassword: "carol-password", NewPassword: "intruder-password"}, "192.0.2.7")
+	if gatehouse.ErrorCode(err) != gatehouse.EUNAUTHORIZED {
+		t.Errorf("a password change through b giving carol's old password after she changed it through a: %v, want unauthorized", err)
+	}
+	frozen.frozen.Store(false)
+	if _, err := a.Login(ctx, "carol", "intruder-password", "192.0.2.7"); err == nil {
+		t.Error("the intruder logs in as carol with the password he set with her old one")
+	}
+	if _, err := a.Login(ctx, "carol", "carol-new-password", "127.0.0.1"); err != nil {
+		t.Errorf("carol's own new password: %v", err)
+	}
+}
