@@ -155,7 +155,11 @@ type Tx interface {
 	// transaction, ignoring their Seq and At: the store assigns At (now)
 	// and each a Seq greater than that of every change committed before
 	// this transaction commits — Seq follows commit order, so a reader
-	// that has seen Seq n has seen every change committed before it. On a
+	// that has seen Seq n has seen every change committed before it. Seqs
+	// are consecutive, the first one more than the greatest committed
+	// before (a transaction that does not commit takes none), so a missing
+	// Seq is one pruned (PruneChanges): a follower that finds the Seq after
+	// the last it applied missing knows it has missed changes. On a
 	// backend that notifies (Notifier), committing wakes the listeners.
 	RecordChanges(ctx context.Context, changes []Change) error
 	PruneEvents(ctx context.Context, before time.Time) (int, error)

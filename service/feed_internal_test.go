@@ -144,3 +144,51 @@ func TestPruneFeedKeepsTheRetention(t *testing.T) {
 		t.Errorf("heads after the prune: %v, want only the one just seen", s.follow.heads)
 	}
 }
+
+// Feed entries get their seqs without gaps and are pruned oldest first, so
+// a replica that finds the entry after the last it applied missing has
+// missed it, and with it perhaps a revocation: it reloads everything. It
+// does not count on its clock alone (confirmed, resyncAfter) to know that
+// it has been away longer than entries are kept: a clock set back, or a
+// process resumed from a snapshot, says it has not.
+func TestCatchUpAcrossAGapReloads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a := openReplica(t, path)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := a.Authenticate(ctx, nt.Token)
+	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := openReplica(t, path)
+	if _, err := b.Authenticate(ctx, tok.Token); err != nil {
+		t.Fatalf("b before: %v", err)
+	}
+	if err := a.DeleteToken(ctx, admin, "admin", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked, _ := a.store.ChangeHead(ctx)
+	if _, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "later"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.PruneChanges(ctx, revoked); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, tok.Token); err == nil {
+		t.Error("b, having caught up across pruned entries, accepts a token revoked in them")
+	}
+	head, _ := a.store.ChangeHead(ctx)
+	if got := b.follow.applied.Load(); got != head {
+		t.Errorf("b has applied up to %d, want the head %d", got, head)
+	}
+}

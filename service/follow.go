@@ -211,12 +211,19 @@ func (s *Service) catchUp(ctx context.Context) error {
 		return err
 	}
 	for s.follow.applied.Load() < head {
-		batch, err := s.store.ChangesSince(ctx, s.follow.applied.Load(), feedBatch)
+		after := s.follow.applied.Load()
+		batch, err := s.store.ChangesSince(ctx, after, feedBatch)
 		if err != nil {
 			return err
 		}
-		if len(batch) == 0 {
-			break
+		if len(batch) == 0 || batch[0].Seq != after+1 {
+			// Seqs are handed out without gaps and pruned oldest first:
+			// the next one is missing because it was pruned before this
+			// replica applied it (its clock, by which it decides to
+			// resync, said it had not been away that long). What it
+			// named, a revocation perhaps, is known only by reloading.
+			s.log.Error("change feed: entries this replica has not applied were pruned; reloading everything", "applied", after, "next", nextSeq(batch))
+			return s.resync(ctx)
 		}
 		if err := s.applyFeed(ctx, batch); err != nil {
 			return err
@@ -224,6 +231,14 @@ func (s *Service) catchUp(ctx context.Context) error {
 		s.follow.applied.Store(batch[len(batch)-1].Seq)
 	}
 	return nil
+}
+
+// nextSeq is the first seq of batch, 0 for none.
+func nextSeq(batch []gatehouse.Change) int64 {
+	if len(batch) == 0 {
+		return 0
+	}
+	return batch[0].Seq
 }
 
 // applyFeed reads the current state of everything a batch of feed entries
