@@ -192,3 +192,68 @@ func TestCatchUpAcrossAGapReloads(t *testing.T) {
 		t.Errorf("b has applied up to %d, want the head %d", got, head)
 	}
 }
+
+// slowTokens is a store whose ForEachToken takes delay, as streaming
+// millions of tokens does.
+type slowTokens struct {
+	gatehouse.Store
+	delay time.Duration
+}
+
+func (s *slowTokens) ForEachToken(ctx context.Context, fn func(gatehouse.Token) error) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.Store.ForEachToken(ctx, fn)
+}
+
+// A reload (resync) that takes longer than the staleness bound still
+// finishes: the replica is stale while it runs and current once it is
+// done. Bounded like a reading of the feed, it was cancelled at every
+// attempt, and a replica back after a long absence, on a store with many
+// tokens, refused every token for good.
+func TestSlowResyncFinishes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a := openReplica(t, path)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	const bound = 50 * time.Millisecond
+	slow := &slowTokens{Store: st}
+	b, err := New(ctx, Options{Store: slow, BcryptCost: 10, Follow: true, StalenessBound: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.delay = 10 * bound // from now on: b loaded before
+	b.follow.confirmed.Store(time.Now().Add(-resyncAfter - time.Minute).UnixNano())
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(run, time.Hour) }()
+	t.Cleanup(func() { stop(); <-done })
+	// Stale first (its last confirmation is long past), then current.
+	deadline := time.Now().Add(5 * time.Second)
+	for stale := false; ; {
+		_, err := b.Authenticate(ctx, nt.Token)
+		if gatehouse.IsCode(err, gatehouse.EUNAVAILABLE) {
+			stale = true
+		} else if err == nil && stale {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b has not reloaded within 5s, each reload taking %s: %v", slow.delay, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -161,9 +161,7 @@ func (s *Service) followFeed(ctx context.Context, wake <-chan struct{}) {
 		case <-tick.C:
 		}
 		began := time.Now()
-		cctx, cancel := context.WithTimeout(ctx, s.follow.bound)
-		err := s.catchUp(cctx)
-		cancel()
+		err := s.catchUp(ctx)
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
 			s.log.Error("change feed: cannot read it", "err", err)
@@ -201,11 +199,18 @@ func (s *Service) watchStaleness(ctx context.Context) {
 	}
 }
 
-// catchUp applies every change up to the feed's head.
+// catchUp applies every change up to the feed's head. Reading the feed
+// takes at most the staleness bound (a confirmation that takes longer is
+// none); a reload takes what it takes, the replica stale meanwhile: one
+// bounded by the staleness bound, on a store of millions of tokens, would
+// be cancelled every time and the replica never current again.
 func (s *Service) catchUp(ctx context.Context) error {
 	if time.Duration(time.Now().UnixNano()-s.follow.confirmed.Load()) > s.follow.resyncAfter {
 		return s.resync(ctx)
 	}
+	full := ctx
+	ctx, cancel := context.WithTimeout(ctx, s.follow.bound)
+	defer cancel()
 	head, err := s.store.ChangeHead(ctx)
 	if err != nil {
 		return err
@@ -223,7 +228,7 @@ func (s *Service) catchUp(ctx context.Context) error {
 			// resync, said it had not been away that long). What it
 			// named, a revocation perhaps, is known only by reloading.
 			s.log.Error("change feed: entries this replica has not applied were pruned; reloading everything", "applied", after, "next", nextSeq(batch))
-			return s.resync(ctx)
+			return s.resync(full)
 		}
 		if err := s.applyFeed(ctx, batch); err != nil {
 			return err
