@@ -257,3 +257,43 @@ func TestSlowResyncFinishes(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A feed whose head is below what a replica has applied is not the feed
+// it followed (a failover to a standby that had not received the last
+// commits, a database restored under running replicas): the seqs it hands
+// out next were applied here as other changes, and a replica that waits
+// for its head to pass them skips the changes, a revocation among them, for
+// good. It reloads everything instead.
+func TestCatchUpAfterTheHeadWentBackReloads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a := openReplica(t, path)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := a.Authenticate(ctx, nt.Token)
+	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := openReplica(t, path)
+	// b applied three changes that the database it now reads lost.
+	b.follow.applied.Add(3)
+	if err := a.DeleteToken(ctx, admin, "admin", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, tok.Token); err == nil {
+		t.Error("b accepts a token revoked after the feed's head went back below what it had applied")
+	}
+	head, _ := a.store.ChangeHead(ctx)
+	if got := b.follow.applied.Load(); got != head {
+		t.Errorf("b has applied up to %d, want the head %d", got, head)
+	}
+}

@@ -215,6 +215,14 @@ func (s *Service) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if applied := s.follow.applied.Load(); head < applied {
+		// Not the feed this replica followed (a failover to a standby
+		// that lost the last commits, a database restored under it): the
+		// seqs it hands out next were applied here as other changes,
+		// and what this replica holds of the lost ones is not stored.
+		s.log.Error("change feed: its head is below what this replica has applied; reloading everything", "head", head, "applied", applied)
+		return s.resync(full)
+	}
 	for s.follow.applied.Load() < head {
 		after := s.follow.applied.Load()
 		batch, err := s.store.ChangesSince(ctx, after, feedBatch)
