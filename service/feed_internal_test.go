@@ -297,3 +297,48 @@ func TestCatchUpAfterTheHeadWentBackReloads(t *testing.T) {
 		t.Errorf("b has applied up to %d, want the head %d", got, head)
 	}
 }
+
+// The same when the database that lost commits has made as many new ones
+// by the time the replica reads it, so that its head is past what the
+// replica applied again: the change at the last seq the replica applied is
+// not the one it applied there, and it reloads everything rather than
+// skip the new changes under the seqs it had applied.
+func TestCatchUpAfterTheFeedWasReplacedReloads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a := openReplica(t, path)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := a.Authenticate(ctx, nt.Token)
+	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := openReplica(t, path)
+	// b applied, from the feed, three changes that the database it now
+	// reads lost.
+	lost := gatehouse.Change{Seq: b.follow.applied.Add(3), Kind: gatehouse.ChangeToken, Key: "lost", At: time.Now().UTC()}
+	b.follow.last = &lost
+	if err := a.DeleteToken(ctx, admin, "admin", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "later"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if head, _ := a.store.ChangeHead(ctx); head <= lost.Seq {
+		t.Fatalf("head %d, not past the seq %d b applied: the test proves nothing", head, lost.Seq)
+	}
+	if err := b.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, tok.Token); err == nil {
+		t.Error("b accepts a token revoked in a database that replaced the one whose changes it applied")
+	}
+}

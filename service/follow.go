@@ -39,9 +39,14 @@ const (
 
 // follower is a replica's position in the change feed.
 type follower struct {
-	active    bool
-	bound     time.Duration
-	applied   atomic.Int64 // greatest Seq applied
+	active  bool
+	bound   time.Duration
+	applied atomic.Int64 // greatest Seq applied
+	// last is the change at applied as the feed gave it, nil when not
+	// read from the feed (after a load or a reload); followFeed's alone.
+	// A feed that gives another change at that seq is not the one this
+	// replica followed (see catchUp).
+	last      *gatehouse.Change
 	confirmed atomic.Int64 // wall-clock unix nanos when the latest confirmation began
 	stale     atomic.Bool  // read on every request
 
@@ -225,9 +230,24 @@ func (s *Service) catchUp(ctx context.Context) error {
 	}
 	for s.follow.applied.Load() < head {
 		after := s.follow.applied.Load()
-		batch, err := s.store.ChangesSince(ctx, after, feedBatch)
+		// From the last change applied, when it was read from the feed:
+		// the feed must still hold the same one there. Another one is a
+		// database that lost commits this replica applied (a failover)
+		// and has made as many new ones since, under the same seqs.
+		from, last := after, s.follow.last
+		if last != nil && last.Seq == after {
+			from--
+		}
+		batch, err := s.store.ChangesSince(ctx, from, feedBatch)
 		if err != nil {
 			return err
+		}
+		if from < after && len(batch) > 0 && batch[0].Seq == after {
+			if !sameChange(batch[0], *last) {
+				s.log.Error("change feed: it holds another change than the one this replica applied at the same seq; reloading everything", "seq", after)
+				return s.resync(full)
+			}
+			batch = batch[1:]
 		}
 		if len(batch) == 0 || batch[0].Seq != after+1 {
 			// Seqs are handed out without gaps and pruned oldest first:
@@ -242,8 +262,15 @@ func (s *Service) catchUp(ctx context.Context) error {
 			return err
 		}
 		s.follow.applied.Store(batch[len(batch)-1].Seq)
+		end := batch[len(batch)-1]
+		s.follow.last = &end
 	}
 	return nil
+}
+
+// sameChange reports whether a and b are one entry of the feed.
+func sameChange(a, b gatehouse.Change) bool {
+	return a.Seq == b.Seq && a.Kind == b.Kind && a.Key == b.Key && a.At.Equal(b.At)
 }
 
 // nextSeq is the first seq of batch, 0 for none.
@@ -448,6 +475,7 @@ func (s *Service) resync(ctx context.Context) error {
 		return err
 	}
 	s.follow.applied.Store(head)
+	s.follow.last = nil
 	s.log.Info("change feed: reloaded everything after a long time away", "tokens", len(seen))
 	return nil
 }
