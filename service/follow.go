@@ -210,7 +210,8 @@ func (s *Service) watchStaleness(ctx context.Context) {
 // bounded by the staleness bound, on a store of millions of tokens, would
 // be cancelled every time and the replica never current again.
 func (s *Service) catchUp(ctx context.Context) error {
-	if time.Duration(time.Now().UnixNano()-s.follow.confirmed.Load()) > s.follow.resyncAfter {
+	if away := time.Duration(time.Now().UnixNano() - s.follow.confirmed.Load()); away > s.follow.resyncAfter {
+		s.log.Info("change feed: away longer than its entries are kept for sure; reloading everything", "away", away)
 		return s.resync(ctx)
 	}
 	full := ctx
@@ -476,6 +477,6 @@ func (s *Service) resync(ctx context.Context) error {
 	}
 	s.follow.applied.Store(head)
 	s.follow.last = nil
-	s.log.Info("change feed: reloaded everything after a long time away", "tokens", len(seen))
+	s.log.Info("change feed: reloaded everything", "tokens", len(seen))
 	return nil
 }
