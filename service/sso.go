@@ -440,6 +440,7 @@ func (s *Service) ConfirmCLILogin(ctx context.Context, pending, remoteAddr strin
 			refusal = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "the account %q lacks the login capability", a.Name)
 			return nil
 		}
+		s.issuedNow(&rec, &nt)
 		if err := tx.CreateToken(ctx, rec); err != nil {
 			return err
 		}
@@ -776,6 +777,7 @@ func (s *Service) ssoLogin(ctx context.Context, issuer string, id ssoIdentity, r
 		c.putAccount(a)
 		if login != "" {
 			rec.Account, rec.CreatedBy = a.Name, a.Name
+			s.issuedNow(&rec, &nt)
 			if err := tx.CreateToken(ctx, rec); err != nil {
 				return err
 			}

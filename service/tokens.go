@@ -194,6 +194,7 @@ func (s *Service) rotate(ctx context.Context, p *Principal, account, id string, 
 		if err != nil {
 			return err
 		}
+		s.issuedNow(&fresh, &nt)
 		if err := tx.CreateToken(ctx, fresh); err != nil {
 			return err
 		}
@@ -379,6 +380,7 @@ func (s *Service) mint(ctx context.Context, p *Principal, rec gatehouse.Token, c
 		if err := check(tx); err != nil {
 			return err
 		}
+		s.issuedNow(&rec, &nt)
 		if err := tx.CreateToken(ctx, rec); err != nil {
 			return err
 		}
@@ -394,6 +396,17 @@ func (s *Service) mint(ctx context.Context, p *Principal, rec gatehouse.Token, c
 		return gatehouse.NewToken{}, err
 	}
 	return nt, nil
+}
+
+// issuedNow stamps rec, about to be created in a write's transaction
+// (under writeMu), as issued now, if that is later than the time newToken
+// gave it, before the wait for the lock: a revocation of everything issued
+// before T that committed meanwhile does not see the token, which must
+// then not claim to be issued before it either.
+func (s *Service) issuedNow(rec *gatehouse.Token, nt *gatehouse.NewToken) {
+	if now := s.now().UTC(); now.After(rec.IssuedAt) {
+		rec.IssuedAt, nt.IssuedAt = now, now
+	}
 }
 
 // newToken fills in a fresh id, secret hash and issue time.

@@ -220,3 +220,72 @@ func TestOwnAuditTrailIsOnlyOnesOwn(t *testing.T) {
 		}
 	}
 }
+
+// A login (or mint) that read the clock before it waited for the write
+// lock, while a break-glass revocation of every session issued before T
+// committed, is stamped issued when it takes the lock (issuedNow), after
+// T: no live token claims to be issued before a revocation of everything
+// issued before T that it survived. Before, it kept the time read before
+// the wait. Found by an outside attack.
+func TestLoginRacingBreakGlassIsNotIssuedBeforeIt(t *testing.T) {
+	ctx := context.Background()
+	clk := &advClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	var gs *gateStore
+	w := service.NewTestWorld(t, func(st *sqlite.Store) service.Options {
+		gs = &gateStore{Store: st, entered: make(chan struct{}, 1), gate: make(chan struct{})}
+		return service.Options{Store: gs, Now: clk.Now}
+	})
+	svc := w.Svc
+	if _, err := svc.CreateAccount(ctx, w.Admin(), gatehouse.AccountCreate{Name: "alice",
+		Capabilities: []gatehouse.Capability{gatehouse.CapLogin}, Password: "alice-password"}); err != nil {
+		t.Fatal(err)
+	}
+	// Break-glass: every session issued before T, a minute from now; the
+	// commit is slow.
+	cutoff := clk.Now().Add(time.Minute)
+	admin := w.Admin()
+	gs.armed.Store(true)
+	revoked := make(chan error, 1)
+	go func() {
+		_, err := svc.BulkRevoke(ctx, admin, gatehouse.BulkRevoke{Kind: gatehouse.KindSession, IssuedBefore: cutoff})
+		revoked <- err
+	}()
+	<-gs.entered
+	// alice logs in meanwhile: her session is made before T and waits
+	// for the lock; the revocation commits two minutes later.
+	type login struct {
+		nt  gatehouse.NewToken
+		err error
+	}
+	logged := make(chan login, 1)
+	go func() {
+		nt, err := svc.Login(ctx, "alice", "alice-password", "127.0.0.1")
+		logged <- login{nt, err}
+	}()
+	time.Sleep(200 * time.Millisecond) // the login now waits for the write lock
+	clk.Advance(2 * time.Minute)
+	close(gs.gate)
+	if err := <-revoked; err != nil {
+		t.Fatalf("break-glass: %v", err)
+	}
+	l := <-logged
+	if l.err != nil {
+		t.Fatalf("login: %v", l.err)
+	}
+	// Stored as the store would list it for a second break-glass.
+	var stored []gatehouse.Token
+	err := w.Store.Tx(ctx, func(tx gatehouse.Tx) error {
+		var err error
+		stored, err = tx.ListTokens(ctx, gatehouse.TokenFilter{Account: "alice", Kind: gatehouse.KindSession, IssuedBefore: cutoff})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) > 0 {
+		t.Errorf("%d sessions issued before %s survived the break-glass of every session issued before it", len(stored), cutoff.Format(time.TimeOnly))
+	}
+	if l.nt.IssuedAt.Before(cutoff) {
+		t.Errorf("the login answered issuedAt %s, before the break-glass cutoff %s it survived", l.nt.IssuedAt.Format(time.TimeOnly), cutoff.Format(time.TimeOnly))
+	}
+}
