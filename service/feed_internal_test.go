@@ -26,6 +26,30 @@ func openReplica(t *testing.T, path string) *Service {
 	return s
 }
 
+// twoReplicasOneToken opens replica a on a new database with the admin
+// bootstrapped, mints an API token of the admin through it, and then
+// opens replica b, which has loaded that token.
+func twoReplicasOneToken(t *testing.T) (a *Service, admin *Principal, tok gatehouse.NewToken, b *Service) {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a = openReplica(t, path)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if admin, err = a.Authenticate(ctx, nt.Token); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err = a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	return a, admin, tok, openReplica(t, path)
+}
+
 // A replica away from the feed longer than entries are kept reloads
 // everything instead: what was revoked, deleted or changed meanwhile is
 // gone from its memory, what was created is there.
@@ -153,21 +177,7 @@ func TestPruneFeedKeepsTheRetention(t *testing.T) {
 // process resumed from a snapshot, says it has not.
 func TestCatchUpAcrossAGapReloads(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a := openReplica(t, path)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := a.Authenticate(ctx, nt.Token)
-	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := openReplica(t, path)
+	a, admin, tok, b := twoReplicasOneToken(t)
 	if _, err := b.Authenticate(ctx, tok.Token); err != nil {
 		t.Fatalf("b before: %v", err)
 	}
@@ -266,21 +276,7 @@ func TestSlowResyncFinishes(t *testing.T) {
 // good. It reloads everything instead.
 func TestCatchUpAfterTheHeadWentBackReloads(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a := openReplica(t, path)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := a.Authenticate(ctx, nt.Token)
-	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := openReplica(t, path)
+	a, admin, tok, b := twoReplicasOneToken(t)
 	// b applied three changes that the database it now reads lost.
 	b.follow.applied.Add(3)
 	if err := a.DeleteToken(ctx, admin, "admin", tok.ID); err != nil {
@@ -305,21 +301,7 @@ func TestCatchUpAfterTheHeadWentBackReloads(t *testing.T) {
 // skip the new changes under the seqs it had applied.
 func TestCatchUpAfterTheFeedWasReplacedReloads(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a := openReplica(t, path)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _ := a.Authenticate(ctx, nt.Token)
-	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := openReplica(t, path)
+	a, admin, tok, b := twoReplicasOneToken(t)
 	// b applied, from the feed, three changes that the database it now
 	// reads lost.
 	lost := gatehouse.Change{Seq: b.follow.applied.Add(3), Kind: gatehouse.ChangeToken, Key: "lost", At: time.Now().UTC()}
