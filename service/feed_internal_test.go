@@ -324,3 +324,45 @@ func TestCatchUpAfterTheFeedWasReplacedReloads(t *testing.T) {
 		t.Error("b accepts a token revoked in a database that replaced the one whose changes it applied")
 	}
 }
+
+// A token whose account's feed entry comes in a later batch (feedBatch
+// cuts a transaction's entries anywhere, and an SSO first login writes an
+// account and its session in one) works on the replica once both are
+// applied: a token of an account the replica does not know brings its
+// account along. Before, it was cached without its owner and refused on
+// that replica until it restarted. Reported by an outside attack.
+func TestFeedTokenBeforeItsAccountWorks(t *testing.T) {
+	ctx := context.Background()
+	a, admin, _, b := twoReplicasOneToken(t)
+	from := b.follow.applied.Load()
+	if _, err := a.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "carol", Capabilities: []gatehouse.Capability{gatehouse.CapAPIKey}}); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.CreateToken(ctx, admin, "carol", gatehouse.TokenRequest{Name: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := a.store.ChangesSince(ctx, from, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, then []gatehouse.Change
+	for _, ch := range changes {
+		if ch.Kind == gatehouse.ChangeToken && ch.Key == nt.ID {
+			first = append(first, ch)
+		} else {
+			then = append(then, ch)
+		}
+	}
+	if len(first) == 0 || len(then) == 0 {
+		t.Fatalf("feed %v: no token entry, or nothing else", changes)
+	}
+	for _, batch := range [][]gatehouse.Change{first, then} {
+		if err := b.applyFeed(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Authenticate(ctx, nt.Token); err != nil {
+		t.Errorf("carol's token, its feed entry applied before her account's: %v", err)
+	}
+}

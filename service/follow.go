@@ -347,6 +347,20 @@ func (s *Service) applyFeed(ctx context.Context, batch []gatehouse.Change) error
 			case err != nil:
 				return err
 			default:
+				// A token of an account this replica does not know yet:
+				// the account's entry, of the same transaction, may be in
+				// the next batch (feedBatch cuts anywhere). Read it now, as
+				// it is, or the token is cached without its owner and
+				// refused here for good.
+				if t.Kind != gatehouse.KindProject && !accounts[t.Account] && s.accounts.get(t.Account) == nil {
+					accounts[t.Account] = true
+					switch a, err := tx.GetAccount(ctx, t.Account); {
+					case err == nil:
+						c.putAccount(a)
+					case !gatehouse.IsCode(err, gatehouse.ENOTFOUND):
+						return err
+					}
+				}
 				c.putToken(t)
 			}
 		}
