@@ -491,6 +491,14 @@ func toksKey(toks []token) string {
 // string must match (Argo CD's regex mode is not, so "app" would match
 // "myapplication" there).
 func compileRegex(src string) (*pattern, error) {
+	// The pattern must be a regex on its own before it is anchored: one
+	// that closes the group around it ("shop/web)|(x") compiles once
+	// wrapped, into "^(?:shop/web)|(x)$", which matches everything that
+	// starts with shop/web.
+	unanchored, err := regexp.Compile(src)
+	if err != nil {
+		return nil, fmt.Errorf("invalid regex %q: %w", clip(src), err)
+	}
 	re, err := regexp.Compile(`^(?:` + src + `)$`)
 	if err != nil {
 		return nil, fmt.Errorf("invalid regex %q: %w", clip(src), err)
@@ -503,10 +511,8 @@ func compileRegex(src string) (*pattern, error) {
 	case "(?s).*":
 		return &pattern{kind: matchAny}, nil
 	}
-	if unanchored, err := regexp.Compile(src); err == nil {
-		if lit, complete := unanchored.LiteralPrefix(); complete {
-			return &pattern{kind: matchExact, lit: lit}, nil
-		}
+	if lit, complete := unanchored.LiteralPrefix(); complete {
+		return &pattern{kind: matchExact, lit: lit}, nil
 	}
 	return &pattern{kind: matchRegexp, re: re}, nil
 }

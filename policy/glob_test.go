@@ -133,6 +133,14 @@ func TestRegexPatterns(t *testing.T) {
 	if _, err := compileRegex("a("); err == nil {
 		t.Error(`compileRegex("a(") succeeded, want an error`)
 	}
+	// A pattern that closes the anchoring group would match past it once
+	// wrapped: "^(?:shop/web)|(x)$" matches every string that starts with
+	// shop/web, and "^(?:x)|(?s:shop/.*)$" every one that ends in shop/....
+	for _, src := range []string{`shop/web)|(x`, `x)|(?s:shop/.*`, `a)(?m)(b`} {
+		if p, err := compileRegex(src); err == nil {
+			t.Errorf("compileRegex(%q) succeeded (matches shop/web-admin: %v), want an error: it is no regex on its own", src, p.Match("shop/web-admin"))
+		}
+	}
 }
 
 // TestGlobAgainstRegexp compares the glob matcher with an independent
