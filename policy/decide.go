@@ -197,6 +197,12 @@ func withinProject(project, resource, action, object string) bool {
 	return false
 }
 
+// projectGoverns reports whether a project governs some objects of
+// resource and action (see withinProject).
+func projectGoverns(resource, action string) bool {
+	return resource == "applications" || resource == "projects" && action == "get"
+}
+
 // ReservedGroup reports whether a name may not be used as a group: role
 // and project-role names. A group of such a name would hand its members
 // that role through the g line that defines the role's inheritance (the

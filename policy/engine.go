@@ -120,8 +120,20 @@ type rule struct {
 }
 
 func (r *rule) match(resource, action, object string) bool {
-	if r.confined && (r.never || !withinProject(r.project, resource, action, object)) {
-		return false
+	if r.confined {
+		switch {
+		case r.never:
+			return false
+		case object == All && r.deny:
+			// A deny confined to a project carves its objects out of
+			// "every" like any deny, where the project governs some
+			// objects of the resource and action.
+			if !projectGoverns(resource, action) {
+				return false
+			}
+		case !withinProject(r.project, resource, action, object):
+			return false
+		}
 	}
 	if !r.res.Match(resource) || !r.act.Match(action) {
 		return false

@@ -271,6 +271,27 @@ func TestDecisions(t *testing.T) {
 			},
 		},
 		{
+			// A project role's deny is confined to its project, but it
+			// still carves its objects out of a question about every
+			// object: whoever is allowed All is allowed each object.
+			name: "a project role's deny refuses every object",
+			cfg: Config{CSV: "p, alice, applications, get, *\n" +
+				"p, alice, projects, get, *\n" +
+				"p, alice, projects, update, *\n" +
+				"g, alice, proj:shop:ci\n" +
+				"p, proj:shop:ci, applications, get, shop/secret, deny\n" +
+				"p, proj:shop:ci, projects, *, *, deny"},
+			reqs: []request{
+				{"alice", nil, "applications", "get", "shop/secret", false, RuleDeny},
+				{"alice", nil, "applications", "get", "*", false, RuleDeny},
+				{"alice", nil, "applications", "get", "other/web", true, RuleSubject},
+				{"alice", nil, "projects", "get", "shop", false, RuleDeny},
+				{"alice", nil, "projects", "get", "*", false, RuleDeny},
+				{"alice", nil, "projects", "update", "*", true, RuleSubject}, // a project never governs its own update
+				{"alice", nil, "projects", "update", "shop", true, RuleSubject},
+			},
+		},
+		{
 			name: "roles a project role inherits are confined to its project",
 			cfg: Config{CSV: "g, proj:team-a:ci, role:admin\n" +
 				"g, proj:team-a:ci, proj:team-b:ci\n" +

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 )
 
 // The fixed seeds of the property test.
@@ -267,6 +268,20 @@ func escInProject(p, res, act, obj string, v escVariant, old bool) bool {
 	return res == "applications" && strings.HasPrefix(obj, p+"/")
 }
 
+// escGoverns: a project governs some objects of the resource and action
+// (where a project's deny line refuses a question about every object).
+func escGoverns(res, act string, v escVariant) bool {
+	return res == "applications" || res == "projects" && (!v.getOnly || act == "get")
+}
+
+// universal: an object pattern that matches every object.
+func (r *escRef) universal(p string) bool {
+	if r.regex {
+		return p == ".*" || p == "(?s).*"
+	}
+	return p == "*"
+}
+
 const escNowhere = "\x00" // the bound of a path through two projects
 
 type escState struct{ node, bound string }
@@ -280,15 +295,33 @@ func (r *escRef) eval(start string, v escVariant, res, act, obj string) (allow, 
 		queue = queue[1:]
 		own, isProj := escProjOf(s.node)
 		for _, ru := range r.rules[s.node] {
-			if !r.match(ru.res, res) || !r.match(ru.act, act) || !r.match(ru.obj, obj) {
+			if !r.match(ru.res, res) || !r.match(ru.act, act) {
 				continue
+			}
+			// A question about every object (policy.All): an allow line
+			// answers it only with an object pattern that matches every
+			// object, and a deny line of the resource and action refuses
+			// it wherever its project, if it has one, governs some
+			// objects of them.
+			all := obj == policy.All
+			switch {
+			case all && !ru.deny && !r.universal(ru.obj):
+				continue
+			case !all && !r.match(ru.obj, obj):
+				continue
+			}
+			within := func(p string) bool {
+				if all && ru.deny {
+					return escGoverns(res, act, v)
+				}
+				return escInProject(p, res, act, obj, v, false)
 			}
 			in := true
 			if isProj && !v.oldNoRuleBoundary {
-				in = escInProject(own, res, act, obj, v, false)
+				in = within(own)
 			}
 			if s.bound != "" {
-				in = in && s.bound != escNowhere && escInProject(s.bound, res, act, obj, v, false)
+				in = in && s.bound != escNowhere && within(s.bound)
 			}
 			if ru.deny {
 				if in || v.denyUnbounded {
