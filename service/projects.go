@@ -53,14 +53,24 @@ func (s *Service) GetProject(ctx context.Context, p *Principal, name string) (ga
 	return normalProject(pr), err
 }
 
-// CreateProject creates a project with its roles. The roles' policies
-// join the policy in force before the call returns.
+// CreateProject creates a project with its roles; needs projects, create,
+// <name>, and projects, update, <name> too when it has roles. The roles'
+// policies join the policy in force before the call returns.
 func (s *Service) CreateProject(ctx context.Context, p *Principal, pr gatehouse.Project) (gatehouse.Project, error) {
 	if !dnsLabel.MatchString(pr.Name) {
 		return gatehouse.Project{}, gatehouse.Errorf(gatehouse.EINVALID, "project name must be a DNS label: 1-63 lowercase letters, digits and '-'")
 	}
 	if err := s.authorize(p, "projects", "create", pr.Name); err != nil {
 		return gatehouse.Project{}, err
+	}
+	// A project's roles (their policies, their groups) are what
+	// projects, update governs: a project created with roles is created
+	// and edited, or projects, create alone would bind anyone, its
+	// creator included, to a role of the new project.
+	if len(pr.Roles) > 0 {
+		if err := s.authorize(p, "projects", "update", pr.Name); err != nil {
+			return gatehouse.Project{}, err
+		}
 	}
 	pr = normalProject(pr)
 	if _, err := projectLines(pr); err != nil {

@@ -84,3 +84,46 @@ func TestEditOneRole(t *testing.T) {
 		t.Errorf("after the description change: %+v", pr)
 	}
 }
+
+// A project's roles are what projects, update governs (their policies,
+// their groups, their tokens): creating a project with roles needs it too.
+// Otherwise projects, create alone would bind anyone — the creator
+// included — to a role of the new project, and grant them the project's
+// applications.
+func TestCreatingAProjectWithRolesNeedsUpdate(t *testing.T) {
+	w := service.NewTestWorld(t, nil)
+	ctx := context.Background()
+	admin := w.Admin()
+	if _, err := w.Svc.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, carol, projects, create, *, allow\np, carol, projects, get, *, allow"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Svc.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "carol", Password: "carol-password", Capabilities: []gatehouse.Capability{gatehouse.CapLogin}}); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := w.Svc.Login(ctx, "carol", "carol-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol := func() *service.Principal {
+		p, err := w.Svc.Authenticate(ctx, nt.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	_, err = w.Svc.CreateProject(ctx, carol(), gatehouse.Project{Name: "sandbox", Roles: []gatehouse.ProjectRole{{
+		Name:     "dev",
+		Policies: []string{"p, proj:sandbox:dev, applications, *, sandbox/*, allow"},
+		Groups:   []string{"carol"},
+	}}})
+	if !gatehouse.IsCode(err, gatehouse.EFORBIDDEN) {
+		t.Errorf("carol, who may create projects but not update them, created one with a role bound to herself: %v, want 403", err)
+	}
+	if w.Svc.Can(carol(), "applications", "delete", "sandbox/web") {
+		t.Error("carol may delete the project's applications through the role she bound herself to")
+	}
+	// An empty project is still hers to create.
+	if _, err := w.Svc.CreateProject(ctx, carol(), gatehouse.Project{Name: "empty"}); err != nil {
+		t.Errorf("creating a project without roles: %v", err)
+	}
+}
