@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // Effect is what a matching p line does to a request.
@@ -199,6 +200,13 @@ func parseLine(s string) (Line, error) {
 	return Line{}, fmt.Errorf("unknown line type %q: want p or g", clip(f[0]))
 }
 
+// controlInField refuses a field with a control character: a line break
+// in a quoted field would print as a line of its own wherever the line is
+// shown ("p, proj:a:r, applications, get, "a/x<LF>g, mallory, role:admin""
+// reads as a g line granting role:admin), and a carriage return would
+// overwrite the line on a terminal.
+const controlInField = "a control character (line break, carriage return, tab) in a field"
+
 // splitFields splits a line at commas, CSV style: fields are trimmed, and a
 // field in double quotes may hold commas and "" for a quote. Unlike
 // encoding/csv it allows space around a quoted field.
@@ -234,6 +242,9 @@ func splitFields(s string) ([]string, error) {
 			if i < len(s) && s[i] != ',' {
 				return nil, fmt.Errorf("field %d: text after the closing quote", n)
 			}
+			if strings.ContainsFunc(b.String(), unicode.IsControl) {
+				return nil, fmt.Errorf("field %d: %s", n, controlInField)
+			}
 			fields = append(fields, b.String())
 		} else {
 			end := strings.IndexByte(s[i:], ',')
@@ -245,6 +256,9 @@ func splitFields(s string) ([]string, error) {
 			f := strings.TrimSpace(s[i:end])
 			if strings.Contains(f, `"`) {
 				return nil, fmt.Errorf("field %d: quote inside an unquoted field (quote the whole field, doubling inner quotes)", n)
+			}
+			if strings.ContainsFunc(f, unicode.IsControl) {
+				return nil, fmt.Errorf("field %d: %s", n, controlInField)
 			}
 			fields = append(fields, f)
 			i = end

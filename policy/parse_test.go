@@ -72,6 +72,9 @@ func TestParseCSVErrors(t *testing.T) {
 		{"unclosed quote", `p, "alice, applications, get, *`, "field 2: quote is not closed"},
 		{"text after quote", `p, "alice"x, applications, get, *`, "field 2: text after the closing quote"},
 		{"bare quote", `p, al"ice, applications, get, *`, "field 2: quote inside an unquoted field (quote the whole field, doubling inner quotes)"},
+		{"carriage return", "p, alice, applications, get, team-a/x\rp, alice, applications, get, team-a/web", "field 5: " + controlInField},
+		{"tab in a field", "p, alice, applications, get, team-a/\tx", "field 5: " + controlInField},
+		{"NUL in a quoted field", "p, alice, applications, get, \"team-a/\x00x\"", "field 5: " + controlInField},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,6 +131,13 @@ func TestParseLine(t *testing.T) {
 		if _, err := ParseLine(s); err == nil {
 			t.Errorf("ParseLine(%q) succeeded, want an error", s)
 		}
+	}
+	// A project role's policy is one line; a line break inside a quoted
+	// field would show, wherever the line is printed (explain, the
+	// dashboard), as a line of its own that grants role:admin.
+	spoof := "p, proj:a:r, applications, get, \"a/web\ng, mallory, role:admin\""
+	if l, err := ParseLine(spoof); err == nil {
+		t.Errorf("ParseLine(%q) = %q, want an error", spoof, l.String())
 	}
 }
 
