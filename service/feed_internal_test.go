@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -364,5 +366,99 @@ func TestFeedTokenBeforeItsAccountWorks(t *testing.T) {
 	}
 	if _, err := b.Authenticate(ctx, nt.Token); err != nil {
 		t.Errorf("carol's token, its feed entry applied before her account's: %v", err)
+	}
+}
+
+// failoverStore is a replica's store that a test points at another
+// database, as a failover to a standby does under a running replica.
+type failoverStore struct{ gatehouse.Store }
+
+// The same for a replica that has applied nothing from the feed since it
+// loaded (or reloaded): the change at the head it loaded as of is the one
+// the feed must still hold. A failover to a standby that lost the last
+// commits before the load, and that has made as many new ones by the time
+// the replica reads it, hands out the same seqs again; reading on from
+// the seq it loaded as of, the replica skipped the new changes under the
+// lost seqs, a revocation among them, for good.
+func TestCatchUpAfterALoadAndAFailoverReloads(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	primary := filepath.Join(dir, "primary.db")
+	a := openReplica(t, primary)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := a.Authenticate(ctx, nt.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The standby has everything so far, and not what follows.
+	standby := filepath.Join(dir, "standby.db")
+	snap, err := a.store.(gatehouse.Snapshotter).Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(standby)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, snap); err != nil {
+		t.Fatal(err)
+	}
+	snap.Close()
+	out.Close()
+	for range 3 {
+		if _, err := a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "lost"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := sqlite.Open(ctx, primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fs := &failoverStore{Store: st}
+	b, err := New(ctx, Options{Store: fs, BcryptCost: 10, Follow: true, StalenessBound: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := b.follow.applied.Load()
+	// The failover: the standby, and a replica writing to it, which
+	// revokes tok and makes as many changes again as were lost.
+	sb, err := sqlite.Open(ctx, standby)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	fs.Store = sb
+	c := openReplica(t, standby)
+	admin2, err := c.Authenticate(ctx, nt.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteToken(ctx, admin2, "admin", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := c.CreateToken(ctx, admin2, "admin", gatehouse.TokenRequest{Name: "later"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if head, _ := sb.ChangeHead(ctx); head <= loaded {
+		t.Fatalf("head %d, not past the seq %d b loaded as of: the test proves nothing", head, loaded)
+	}
+	if err := b.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, tok.Token); err == nil {
+		t.Error("b accepts a token revoked in the standby it failed over to after its load")
 	}
 }

@@ -42,8 +42,9 @@ type follower struct {
 	active  bool
 	bound   time.Duration
 	applied atomic.Int64 // greatest Seq applied
-	// last is the change at applied as the feed gave it, nil when not
-	// read from the feed (after a load or a reload); followFeed's alone.
+	// last is the change at applied as the feed gave it (after a load or
+	// a reload, the one at the head it read), nil when the feed held none
+	// there; followFeed's alone (and load's, before it starts).
 	// A feed that gives another change at that seq is not the one this
 	// replica followed (see catchUp).
 	last      *gatehouse.Change
@@ -231,8 +232,9 @@ func (s *Service) catchUp(ctx context.Context) error {
 	}
 	for s.follow.applied.Load() < head {
 		after := s.follow.applied.Load()
-		// From the last change applied, when it was read from the feed:
-		// the feed must still hold the same one there. Another one is a
+		// From the last change applied (or the one at the head a load or
+		// a reload read), when the feed held one there: the feed must
+		// still hold the same one there. Another one is a
 		// database that lost commits this replica applied (a failover)
 		// and has made as many new ones since, under the same seqs.
 		from, last := after, s.follow.last
@@ -267,6 +269,21 @@ func (s *Service) catchUp(ctx context.Context) error {
 		s.follow.last = &end
 	}
 	return nil
+}
+
+// changeAt is the feed's entry at seq, nil when it holds none there (seq
+// 0, or pruned). A load or a reload reads the one at the head it is
+// current as of, so that catchUp can tell, as after a reading of the
+// feed, that the feed it reads on is the one it loaded from.
+func (s *Service) changeAt(ctx context.Context, seq int64) (*gatehouse.Change, error) {
+	if seq <= 0 {
+		return nil, nil
+	}
+	batch, err := s.store.ChangesSince(ctx, seq-1, 1)
+	if err != nil || len(batch) == 0 || batch[0].Seq != seq {
+		return nil, err
+	}
+	return &batch[0], nil
 }
 
 // sameChange reports whether a and b are one entry of the feed.
@@ -418,6 +435,10 @@ func (s *Service) resync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	last, err := s.changeAt(ctx, head)
+	if err != nil {
+		return err
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var c change
@@ -490,7 +511,7 @@ func (s *Service) resync(ctx context.Context) error {
 		return err
 	}
 	s.follow.applied.Store(head)
-	s.follow.last = nil
+	s.follow.last = last
 	s.log.Info("change feed: reloaded everything", "tokens", len(seen))
 	return nil
 }

@@ -247,6 +247,12 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	var last *gatehouse.Change
+	if s.follow.active {
+		if last, err = s.changeAt(ctx, head); err != nil {
+			return fmt.Errorf("load state: %w", err)
+		}
+	}
 	// read reads the state in tx. On first start there is no RBAC policy
 	// yet: with store set it stores initial, else it reports errNoRBAC.
 	read := func(tx gatehouse.Tx, store bool) error {
@@ -316,6 +322,7 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 		return fmt.Errorf("load tokens: %w", err)
 	}
 	s.follow.applied.Store(head)
+	s.follow.last = last
 	// A revocation committed elsewhere during a load longer than the
 	// staleness bound is not applied yet: such a replica starts stale, and
 	// refuses tokens until its first reading of the feed (Run).
