@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -460,5 +461,65 @@ func TestCatchUpAfterALoadAndAFailoverReloads(t *testing.T) {
 	}
 	if _, err := b.Authenticate(ctx, tok.Token); err == nil {
 		t.Error("b accepts a token revoked in the standby it failed over to after its load")
+	}
+}
+
+// unreachable is a store whose feed cannot be read once down is set.
+type unreachable struct {
+	gatehouse.Store
+	down atomic.Bool
+}
+
+func (s *unreachable) ChangeHead(ctx context.Context) (int64, error) {
+	if s.down.Load() {
+		return 0, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "unreachable")
+	}
+	return s.Store.ChangeHead(ctx)
+}
+
+// A wall clock set back after a confirmation does not make a replica that
+// cannot read the feed any longer current for as long as the clock went
+// back: it measured the age of its last confirmation by the wall clock
+// alone, found it negative, and accepted every token, revoked elsewhere
+// or not, until the clock passed the confirmation again.
+func TestClockSetBackStillGoesStale(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a := openReplica(t, path)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	const bound = 50 * time.Millisecond
+	u := &unreachable{Store: st}
+	b, err := New(ctx, Options{Store: u, BcryptCost: 10, Follow: true, StalenessBound: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.down.Store(true)
+	// The clock went back an hour right after b's last confirmation.
+	b.follow.confirmed.Store(time.Now().Add(time.Hour).UnixNano())
+	run, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(run, time.Hour) }()
+	t.Cleanup(func() { stop(); <-done })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := b.Authenticate(ctx, nt.Token)
+		if gatehouse.IsCode(err, gatehouse.EUNAVAILABLE) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b, which cannot read the feed, still answers %v 5s after its last confirmation (bound %s), its clock set back", err, bound)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -49,7 +49,14 @@ type follower struct {
 	// replica followed (see catchUp).
 	last      *gatehouse.Change
 	confirmed atomic.Int64 // wall-clock unix nanos when the latest confirmation began
-	stale     atomic.Bool  // read on every request
+	// confirmedMono is the same on the monotonic clock, nanos since
+	// epoch: the staleness watch counts the older of the two, so that a
+	// wall clock set back does not make a replica current for as long
+	// as it went back, and a process resumed after a pause that the
+	// monotonic clock does not count is stale all the same.
+	confirmedMono atomic.Int64
+	epoch         time.Time
+	stale         atomic.Bool // read on every request
 
 	resyncAfter time.Duration // see the constant
 	// heads are the feed's head as the reaper saw it, oldest first, so it
@@ -63,7 +70,21 @@ type follower struct {
 }
 
 func newFollower(active bool, bound time.Duration) follower {
-	return follower{active: active, bound: bound, resyncAfter: resyncAfter, wake: make(chan struct{}, 1), next: make(chan struct{})}
+	return follower{active: active, bound: bound, resyncAfter: resyncAfter, epoch: time.Now(), wake: make(chan struct{}, 1), next: make(chan struct{})}
+}
+
+// setConfirmed records began as the start of the latest confirmation.
+func (f *follower) setConfirmed(began time.Time) {
+	f.confirmedMono.Store(int64(began.Sub(f.epoch)))
+	f.confirmed.Store(began.UnixNano())
+}
+
+// age is how long ago, at now, the latest confirmation began: the older
+// by the wall clock and by the monotonic clock.
+func (f *follower) age(now time.Time) time.Duration {
+	wall := time.Duration(now.UnixNano() - f.confirmed.Load())
+	mono := now.Sub(f.epoch) - time.Duration(f.confirmedMono.Load())
+	return max(wall, mono)
 }
 
 // poke asks for a confirmation now; it never blocks.
@@ -77,7 +98,7 @@ func (f *follower) poke() {
 // confirmedNow records a confirmation that began at began and wakes those
 // waiting for one.
 func (f *follower) confirmedNow(began time.Time) {
-	f.confirmed.Store(began.UnixNano())
+	f.setConfirmed(began)
 	f.mu.Lock()
 	close(f.next)
 	f.next = make(chan struct{})
@@ -193,7 +214,7 @@ func (s *Service) watchStaleness(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		age := time.Duration(time.Now().UnixNano() - s.follow.confirmed.Load())
+		age := s.follow.age(time.Now())
 		stale := age > s.follow.bound
 		if s.follow.stale.Swap(stale) != stale {
 			if stale {

@@ -326,7 +326,7 @@ func (s *Service) load(ctx context.Context, initial gatehouse.RBAC) error {
 	// A revocation committed elsewhere during a load longer than the
 	// staleness bound is not applied yet: such a replica starts stale, and
 	// refuses tokens until its first reading of the feed (Run).
-	s.follow.confirmed.Store(began.UnixNano())
+	s.follow.setConfirmed(began)
 	s.follow.stale.Store(s.follow.active && time.Since(began) > s.follow.bound)
 	return nil
 }
