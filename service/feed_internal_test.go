@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -522,4 +523,71 @@ func TestClockSetBackStillGoesStale(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// slowReads is a store whose reads of a token in a View take delay each,
+// as a round trip to a database across a network does.
+type slowReads struct {
+	gatehouse.Store
+	delay time.Duration
+}
+
+func (s *slowReads) View(ctx context.Context, fn func(gatehouse.Tx) error) error {
+	return s.Store.View(ctx, func(tx gatehouse.Tx) error { return fn(slowTx{tx, s.delay}) })
+}
+
+type slowTx struct {
+	gatehouse.Tx
+	delay time.Duration
+}
+
+func (t slowTx) GetToken(ctx context.Context, id string) (gatehouse.Token, error) {
+	select {
+	case <-ctx.Done():
+		return gatehouse.Token{}, ctx.Err()
+	case <-time.After(t.delay):
+	}
+	return t.Tx.GetToken(ctx, id)
+}
+
+// A replica behind by a full batch of the feed, whose reads of what the
+// batch names take longer together than the staleness bound (a thousand
+// tokens, a round trip each), still catches up: applying a batch bounded
+// like a reading of the feed was cancelled at every attempt, so the
+// replica never advanced and refused every token for good, and anyone
+// who could make a thousand changes (mint tokens) in a moment could put
+// it there.
+func TestSlowBatchIsApplied(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	a := openReplica(t, path)
+	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	const bound = 50 * time.Millisecond
+	slow := &slowReads{Store: st}
+	b, err := New(ctx, Options{Store: slow, BcryptCost: 10, Follow: true, StalenessBound: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.delay = bound / 20 // a batch of them: 50 times the bound
+	changes := make([]gatehouse.Change, feedBatch)
+	for i := range changes {
+		changes[i] = gatehouse.Change{Kind: gatehouse.ChangeToken, Key: fmt.Sprintf("gone-%d", i)}
+	}
+	if err := st.Tx(ctx, func(tx gatehouse.Tx) error { return tx.RecordChanges(ctx, changes) }); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := st.ChangeHead(ctx)
+	for range 10 {
+		if b.catchUp(ctx) == nil && b.follow.applied.Load() == head {
+			return
+		}
+	}
+	t.Errorf("b has applied up to %d after 10 catch-ups, want the head %d", b.follow.applied.Load(), head)
 }

@@ -228,9 +228,10 @@ func (s *Service) watchStaleness(ctx context.Context) {
 
 // catchUp applies every change up to the feed's head. Reading the feed
 // takes at most the staleness bound (a confirmation that takes longer is
-// none); a reload takes what it takes, the replica stale meanwhile: one
-// bounded by the staleness bound, on a store of millions of tokens, would
-// be cancelled every time and the replica never current again.
+// none); applying what it read and a reload take what they take, the
+// replica stale meanwhile: bounded by the staleness bound, a reload on a
+// store of millions of tokens, or a full batch on a database a round trip
+// away, would be cancelled every time and the replica never current again.
 func (s *Service) catchUp(ctx context.Context) error {
 	if away := time.Duration(time.Now().UnixNano() - s.follow.confirmed.Load()); away > s.follow.resyncAfter {
 		s.log.Info("change feed: away longer than its entries are kept for sure; reloading everything", "away", away)
@@ -282,7 +283,11 @@ func (s *Service) catchUp(ctx context.Context) error {
 			s.log.Error("change feed: entries this replica has not applied were pruned; reloading everything", "applied", after, "next", nextSeq(batch))
 			return s.resync(full)
 		}
-		if err := s.applyFeed(ctx, batch); err != nil {
+		// Applying a batch takes what it takes, like a reload: its reads,
+		// one per entry, may take longer together than the bound (a
+		// thousand round trips to a database across a network), and a
+		// batch cancelled at every attempt was never applied.
+		if err := s.applyFeed(full, batch); err != nil {
 			return err
 		}
 		s.follow.applied.Store(batch[len(batch)-1].Seq)
