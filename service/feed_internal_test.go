@@ -591,3 +591,29 @@ func TestSlowBatchIsApplied(t *testing.T) {
 	}
 	t.Errorf("b has applied up to %d after 10 catch-ups, want the head %d", b.follow.applied.Load(), head)
 }
+
+// The same when the database that lost commits has made exactly as many
+// new ones, so that its head is the seq the replica applied last: with
+// nothing to read, the replica did not look at the feed, confirmed itself
+// current and accepted the token revoked under that seq until some later
+// change anywhere made it read the feed again.
+func TestCatchUpAtTheHeadAfterTheFeedWasReplacedReloads(t *testing.T) {
+	ctx := context.Background()
+	a, admin, tok, b := twoReplicasOneToken(t)
+	// b applied, from the feed, a change that the database it now reads
+	// lost.
+	lost := gatehouse.Change{Seq: b.follow.applied.Add(1), Kind: gatehouse.ChangeToken, Key: "lost", At: time.Now().UTC()}
+	b.follow.last = &lost
+	if err := a.DeleteToken(ctx, admin, "admin", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if head, _ := a.store.ChangeHead(ctx); head != lost.Seq {
+		t.Fatalf("head %d, not the seq %d b applied: the test proves nothing", head, lost.Seq)
+	}
+	if err := b.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Authenticate(ctx, tok.Token); err == nil {
+		t.Error("b accepts a token revoked, under the seq it applied last, in a database that replaced the one whose changes it applied")
+	}
+}

@@ -252,6 +252,22 @@ func (s *Service) catchUp(ctx context.Context) error {
 		s.log.Error("change feed: its head is below what this replica has applied; reloading everything", "head", head, "applied", applied)
 		return s.resync(full)
 	}
+	if last := s.follow.last; last != nil && last.Seq == head && s.follow.applied.Load() == head {
+		// Nothing to read, but the feed must still hold the change
+		// applied last (see below): a database that lost commits this
+		// replica applied may have made exactly as many new ones, and
+		// what they change would be applied only after the next change
+		// anywhere.
+		at, err := s.changeAt(ctx, head)
+		if err != nil {
+			return err
+		}
+		if at != nil && !sameChange(*at, *last) {
+			s.log.Error("change feed: it holds another change than the one this replica applied at the same seq; reloading everything", "seq", head)
+			return s.resync(full)
+		}
+		return nil
+	}
 	for s.follow.applied.Load() < head {
 		after := s.follow.applied.Load()
 		// From the last change applied (or the one at the head a load or
