@@ -617,3 +617,29 @@ func TestCatchUpAtTheHeadAfterTheFeedWasReplacedReloads(t *testing.T) {
 		t.Error("b accepts a token revoked, under the seq it applied last, in a database that replaced the one whose changes it applied")
 	}
 }
+
+// A replica whose load was quick but whose following starts later than
+// the staleness bound after it (first-start work between New and Run) is
+// stale from the start of its following until its first confirmation:
+// it judged the age of its load only at its first staleness check, and
+// accepted tokens, revoked elsewhere meanwhile, until then.
+func TestFollowingStartsStaleAfterALongStart(t *testing.T) {
+	ctx := context.Background()
+	a, admin, tok, b := twoReplicasOneToken(t)
+	if b.follow.stale.Load() {
+		t.Fatal("b starts stale after a quick load: the test proves nothing")
+	}
+	if err := a.DeleteToken(ctx, admin, "admin", tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	// b's load is older than the bound by the time it starts following,
+	// and it cannot read the feed yet.
+	b.follow.setConfirmed(time.Now().Add(-time.Minute))
+	b.writeMu.Lock() // its first confirmation waits for this
+	run, stop := context.WithCancel(ctx)
+	wait := b.startFollowing(run)
+	t.Cleanup(func() { stop(); b.writeMu.Unlock(); wait() })
+	if _, err := b.Authenticate(ctx, tok.Token); !gatehouse.IsCode(err, gatehouse.EUNAVAILABLE) {
+		t.Errorf("b, following from a load a minute old, answers %v for a token revoked since; want EUNAVAILABLE", err)
+	}
+}

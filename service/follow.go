@@ -145,7 +145,9 @@ func (s *Service) startFollowing(ctx context.Context) (wait func()) {
 		go func() { defer wg.Done(); s.listen(ctx, n, s.follow.poke) }()
 	}
 	// The first confirmation at once: the load is confirmed only as of
-	// the head it read, and may already be older than the bound.
+	// the head it read, and may already be older than the bound, as it
+	// is judged at once (what ran between New and Run took time too).
+	s.checkStaleness()
 	s.follow.poke()
 	wg.Add(2)
 	go func() { defer wg.Done(); s.followFeed(ctx, s.follow.wake) }()
@@ -214,14 +216,20 @@ func (s *Service) watchStaleness(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		age := s.follow.age(time.Now())
-		stale := age > s.follow.bound
-		if s.follow.stale.Swap(stale) != stale {
-			if stale {
-				s.log.Error("not current: refusing tokens until the change feed is read again", "last_confirmed_ago", age.Round(time.Millisecond), "bound", s.follow.bound)
-			} else {
-				s.log.Info("current again: accepting tokens")
-			}
+		s.checkStaleness()
+	}
+}
+
+// checkStaleness sets the stale flag by the age of the latest
+// confirmation.
+func (s *Service) checkStaleness() {
+	age := s.follow.age(time.Now())
+	stale := age > s.follow.bound
+	if s.follow.stale.Swap(stale) != stale {
+		if stale {
+			s.log.Error("not current: refusing tokens until the change feed is read again", "last_confirmed_ago", age.Round(time.Millisecond), "bound", s.follow.bound)
+		} else {
+			s.log.Info("current again: accepting tokens")
 		}
 	}
 }
