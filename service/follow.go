@@ -35,6 +35,13 @@ const (
 	// everything instead of reading the feed.
 	feedRetention = 24 * time.Hour
 	resyncAfter   = feedRetention / 2
+
+	// catchUpTimeout bounds applying what a reading of the feed found and
+	// a reload, which the staleness bound does not (see catchUp): long
+	// enough for millions of tokens, short enough that a connection the
+	// network dropped without a word (no statement timeout is set) is
+	// given up and dialled again well before TCP would give up on it.
+	catchUpTimeout = 5 * time.Minute
 )
 
 // follower is a replica's position in the change feed.
@@ -236,16 +243,18 @@ func (s *Service) checkStaleness() {
 
 // catchUp applies every change up to the feed's head. Reading the feed
 // takes at most the staleness bound (a confirmation that takes longer is
-// none); applying what it read and a reload take what they take, the
-// replica stale meanwhile: bounded by the staleness bound, a reload on a
-// store of millions of tokens, or a full batch on a database a round trip
-// away, would be cancelled every time and the replica never current again.
+// none); applying what it read and a reload take up to catchUpTimeout,
+// the replica stale meanwhile: bounded by the staleness bound, a reload on
+// a store of millions of tokens, or a full batch on a database a round
+// trip away, would be cancelled every time and the replica never current
+// again.
 func (s *Service) catchUp(ctx context.Context) error {
+	full, cancelFull := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancelFull()
 	if away := time.Duration(time.Now().UnixNano() - s.follow.confirmed.Load()); away > s.follow.resyncAfter {
 		s.log.Info("change feed: away longer than its entries are kept for sure; reloading everything", "away", away)
-		return s.resync(ctx)
+		return s.resync(full)
 	}
-	full := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.follow.bound)
 	defer cancel()
 	head, err := s.store.ChangeHead(ctx)
