@@ -30,22 +30,44 @@ func openReplica(t *testing.T, path string) *Service {
 	return s
 }
 
-// twoReplicasOneToken opens replica a on a new database with the admin
-// bootstrapped, mints an API token of the admin through it, and then
-// opens replica b, which has loaded that token.
-func twoReplicasOneToken(t *testing.T) (a *Service, admin *Principal, tok gatehouse.NewToken, b *Service) {
+// adminReplica opens replica a on a new database at path, with the admin
+// bootstrapped, and logs the admin in through it.
+func adminReplica(t *testing.T) (path string, a *Service, session gatehouse.NewToken) {
 	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	path = filepath.Join(t.TempDir(), "gatehouse.db")
 	a = openReplica(t, path)
 	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
 		t.Fatal(err)
 	}
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
+	session, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if admin, err = a.Authenticate(ctx, nt.Token); err != nil {
+	return path, a, session
+}
+
+// openStore opens the database at path once more, for a replica whose
+// store a test wraps.
+func openStore(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// twoReplicasOneToken opens replica a (adminReplica), mints an API token
+// of the admin through it, and then opens replica b, which has loaded
+// that token.
+func twoReplicasOneToken(t *testing.T) (a *Service, admin *Principal, tok gatehouse.NewToken, b *Service) {
+	t.Helper()
+	ctx := context.Background()
+	path, a, nt := adminReplica(t)
+	admin, err := a.Authenticate(ctx, nt.Token)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if tok, err = a.CreateToken(ctx, admin, "admin", gatehouse.TokenRequest{Name: "t"}); err != nil {
@@ -59,15 +81,7 @@ func twoReplicasOneToken(t *testing.T) (a *Service, admin *Principal, tok gateho
 // gone from its memory, what was created is there.
 func TestResyncReloadsEverything(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a := openReplica(t, path)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, a, nt := adminReplica(t)
 	admin, _ := a.Authenticate(ctx, nt.Token)
 	if _, err := a.CreateAccount(ctx, admin, gatehouse.AccountCreate{Name: "gone", Capabilities: []gatehouse.Capability{"apiKey"}}); err != nil {
 		t.Fatal(err)
@@ -230,20 +244,8 @@ func (s *slowTokens) ForEachToken(ctx context.Context, fn func(gatehouse.Token) 
 // tokens, refused every token for good.
 func TestSlowResyncFinishes(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a := openReplica(t, path)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	path, _, nt := adminReplica(t)
+	st := openStore(t, path)
 	const bound = 50 * time.Millisecond
 	slow := &slowTokens{Store: st}
 	b, err := New(ctx, Options{Store: slow, BcryptCost: 10, Follow: true, StalenessBound: bound})
@@ -485,20 +487,8 @@ func (s *unreachable) ChangeHead(ctx context.Context) (int64, error) {
 // or not, until the clock passed the confirmation again.
 func TestClockSetBackStillGoesStale(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	a := openReplica(t, path)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	path, _, nt := adminReplica(t)
+	st := openStore(t, path)
 	const bound = 50 * time.Millisecond
 	u := &unreachable{Store: st}
 	b, err := New(ctx, Options{Store: u, BcryptCost: 10, Follow: true, StalenessBound: bound})
@@ -564,11 +554,7 @@ func TestSlowBatchIsApplied(t *testing.T) {
 	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openStore(t, path)
 	const bound = 50 * time.Millisecond
 	slow := &slowReads{Store: st}
 	b, err := New(ctx, Options{Store: slow, BcryptCost: 10, Follow: true, StalenessBound: bound})
