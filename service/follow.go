@@ -269,43 +269,26 @@ func (s *Service) catchUp(ctx context.Context) error {
 		s.log.Error("change feed: its head is below what this replica has applied; reloading everything", "head", head, "applied", applied)
 		return s.resync(full)
 	}
-	if last := s.follow.last; last != nil && last.Seq == head && s.follow.applied.Load() == head {
-		// Nothing to read, but the feed must still hold the change
-		// applied last (see below): a database that lost commits this
-		// replica applied may have made exactly as many new ones, and
-		// what they change would be applied only after the next change
-		// anywhere.
-		at, err := s.changeAt(ctx, head)
+	// The feed must still hold the change applied last (or the one at
+	// the head a load or a reload read), when it held one there: another
+	// one at that seq is a database that lost commits this replica applied
+	// (a failover to a standby that was behind) and has made as many new
+	// ones since, under the same seqs, whatever the head says.
+	if last := s.follow.last; last != nil {
+		at, err := s.changeAt(ctx, last.Seq)
 		if err != nil {
 			return err
 		}
 		if at != nil && !sameChange(*at, *last) {
-			s.log.Error("change feed: it holds another change than the one this replica applied at the same seq; reloading everything", "seq", head)
+			s.log.Error("change feed: it holds another change than the one this replica applied at the same seq; reloading everything", "seq", last.Seq)
 			return s.resync(full)
 		}
-		return nil
 	}
 	for s.follow.applied.Load() < head {
 		after := s.follow.applied.Load()
-		// From the last change applied (or the one at the head a load or
-		// a reload read), when the feed held one there: the feed must
-		// still hold the same one there. Another one is a
-		// database that lost commits this replica applied (a failover)
-		// and has made as many new ones since, under the same seqs.
-		from, last := after, s.follow.last
-		if last != nil && last.Seq == after {
-			from--
-		}
-		batch, err := s.store.ChangesSince(ctx, from, feedBatch)
+		batch, err := s.store.ChangesSince(ctx, after, feedBatch)
 		if err != nil {
 			return err
-		}
-		if from < after && len(batch) > 0 && batch[0].Seq == after {
-			if !sameChange(batch[0], *last) {
-				s.log.Error("change feed: it holds another change than the one this replica applied at the same seq; reloading everything", "seq", after)
-				return s.resync(full)
-			}
-			batch = batch[1:]
 		}
 		if len(batch) == 0 || batch[0].Seq != after+1 {
 			// Seqs are handed out without gaps and pruned oldest first:
@@ -316,24 +299,24 @@ func (s *Service) catchUp(ctx context.Context) error {
 			s.log.Error("change feed: entries this replica has not applied were pruned; reloading everything", "applied", after, "next", nextSeq(batch))
 			return s.resync(full)
 		}
-		// Applying a batch takes what it takes, like a reload: its reads,
-		// one per entry, may take longer together than the bound (a
-		// thousand round trips to a database across a network), and a
-		// batch cancelled at every attempt was never applied.
+		// Applied under full, like a reload: its reads, one per entry,
+		// may take longer together than the bound (a thousand round
+		// trips to a database across a network), and a batch cancelled
+		// at every attempt was never applied.
 		if err := s.applyFeed(full, batch); err != nil {
 			return err
 		}
-		s.follow.applied.Store(batch[len(batch)-1].Seq)
 		end := batch[len(batch)-1]
+		s.follow.applied.Store(end.Seq)
 		s.follow.last = &end
 	}
 	return nil
 }
 
 // changeAt is the feed's entry at seq, nil when it holds none there (seq
-// 0, or pruned). A load or a reload reads the one at the head it is
-// current as of, so that catchUp can tell, as after a reading of the
-// feed, that the feed it reads on is the one it loaded from.
+// 0, or pruned). catchUp reads the one at the seq it applied last, and a
+// load or a reload the one at the head it is current as of, so that the
+// feed read next can be told to be the one followed so far.
 func (s *Service) changeAt(ctx context.Context, seq int64) (*gatehouse.Change, error) {
 	if seq <= 0 {
 		return nil, nil
