@@ -1098,7 +1098,7 @@ func TestExchangedTokenWithinTheServersMaximumLifetime(t *testing.T) {
 // A replica whose clock is 30s behind the pruning one still accepts the
 // token (its exp plus the leeway lies ahead by its clock) after the record
 // has gone: the record must be kept longer than the token is acceptable,
-// as a CLI login's answered record is (answeredLeeway).
+// as a CLI login's answered record is (replayKeep covers both).
 func TestExchangeReplayRecordOutlivesReplicaClockSkew(t *testing.T) {
 	te := newTrustEnv(t)
 	subject := te.is.sign(githubClaims(te.clock.Now())) // exp in 5m

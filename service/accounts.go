@@ -429,8 +429,10 @@ func (s *Service) UpdatePassword(ctx context.Context, p *Principal, req gatehous
 		if err != nil {
 			return err
 		}
-		if a, err = tx.GetAccount(ctx, name); err != nil {
-			return err
+		if a = caller; name != p.account {
+			if a, err = tx.GetAccount(ctx, name); err != nil {
+				return err
+			}
 		}
 		if a.IsSSO() {
 			return gatehouse.Errorf(gatehouse.EPRECONDITION, "the SSO account %q has no password: it logs in through the identity provider", name)

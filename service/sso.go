@@ -383,9 +383,9 @@ func cliAnsweredKey(id string) string { return "sso-cli:" + id }
 // confirmation has been answered, or returns errCLIAnswered when it was
 // before. Clearing the cookie spends it only in that browser; the record
 // in the store refuses a copy of it on every replica, and is kept until
-// answeredLeeway after the confirmation expires.
+// replayKeep after the confirmation expires.
 func answerCLI(ctx context.Context, tx gatehouse.Tx, pd cliPending) error {
-	err := tx.AddExchangeReplay(ctx, cliAnsweredKey(pd.ID), time.UnixMilli(pd.Expires).Add(answeredLeeway))
+	err := tx.AddExchangeReplay(ctx, cliAnsweredKey(pd.ID), time.UnixMilli(pd.Expires).Add(replayKeep))
 	if gatehouse.IsCode(err, gatehouse.ECONFLICT) {
 		return errCLIAnswered
 	}

@@ -43,10 +43,6 @@ const (
 	// pendingTTL is how long a CLI login waits for the browser's user to
 	// confirm it.
 	pendingTTL = 5 * time.Minute
-	// answeredLeeway is how much longer than its confirmation the record
-	// of a CLI login's answer is kept: the replica that prunes it and one
-	// that opens the confirmation may read different clocks.
-	answeredLeeway = time.Minute
 )
 
 var sealEncoding = base64.RawURLEncoding.Strict()

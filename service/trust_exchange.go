@@ -48,10 +48,10 @@ const (
 	exchangeLeeway  = 60 * time.Second
 	maxSubjectLife  = time.Hour        // exp - iat
 	maxSubjectAge   = 10 * time.Minute // now - iat
-	// replayKeep is how much longer than its subject token is accepted
-	// (exp plus exchangeLeeway) the replay record is kept: the replica
-	// that prunes it and one that checks the token may read different
-	// clocks, as for a CLI login's answer (answeredLeeway).
+	// replayKeep is how much longer than what it records is accepted a
+	// one-time record (a subject token's, past exp plus exchangeLeeway;
+	// a CLI login's answer, past its confirmation) is kept: the replica
+	// that prunes it and one that checks may read different clocks.
 	replayKeep = time.Minute
 )
 
