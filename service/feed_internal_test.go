@@ -386,16 +386,7 @@ type failoverStore struct{ gatehouse.Store }
 // lost seqs, a revocation among them, for good.
 func TestCatchUpAfterALoadAndAFailoverReloads(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	primary := filepath.Join(dir, "primary.db")
-	a := openReplica(t, primary)
-	if _, err := a.Bootstrap(ctx, "admin-password"); err != nil {
-		t.Fatal(err)
-	}
-	nt, err := a.Login(ctx, "admin", "admin-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	primary, a, nt := adminReplica(t)
 	admin, err := a.Authenticate(ctx, nt.Token)
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +396,7 @@ func TestCatchUpAfterALoadAndAFailoverReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The standby has everything so far, and not what follows.
-	standby := filepath.Join(dir, "standby.db")
+	standby := filepath.Join(t.TempDir(), "standby.db")
 	snap, err := a.store.(gatehouse.Snapshotter).Snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -424,12 +415,7 @@ func TestCatchUpAfterALoadAndAFailoverReloads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := sqlite.Open(ctx, primary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	fs := &failoverStore{Store: st}
+	fs := &failoverStore{Store: openStore(t, primary)}
 	b, err := New(ctx, Options{Store: fs, BcryptCost: 10, Follow: true, StalenessBound: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -437,11 +423,7 @@ func TestCatchUpAfterALoadAndAFailoverReloads(t *testing.T) {
 	loaded := b.follow.applied.Load()
 	// The failover: the standby, and a replica writing to it, which
 	// revokes tok and makes as many changes again as were lost.
-	sb, err := sqlite.Open(ctx, standby)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
+	sb := openStore(t, standby)
 	fs.Store = sb
 	c := openReplica(t, standby)
 	admin2, err := c.Authenticate(ctx, nt.Token)

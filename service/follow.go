@@ -251,7 +251,7 @@ func (s *Service) checkStaleness() {
 func (s *Service) catchUp(ctx context.Context) error {
 	full, cancelFull := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancelFull()
-	if away := time.Duration(time.Now().UnixNano() - s.follow.confirmed.Load()); away > s.follow.resyncAfter {
+	if away := s.follow.age(time.Now()); away > s.follow.resyncAfter {
 		s.log.Info("change feed: away longer than its entries are kept for sure; reloading everything", "away", away)
 		return s.resync(full)
 	}
