@@ -72,6 +72,22 @@ func carolOnTwoReplicas(t *testing.T) (a, b *service.Service, frozen *freezable,
 	return a, b, frozen, nt.Token
 }
 
+// carolSessionOnB logs carol in through a and waits until b knows her
+// session and allows her what known checks.
+func carolSessionOnB(t *testing.T, a, b *service.Service, known func(*service.Principal) bool) gatehouse.NewToken {
+	t.Helper()
+	ctx := context.Background()
+	sess, err := a.Login(ctx, "carol", "carol-password", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b knows carol's session and right", func() bool {
+		p, err := b.Authenticate(ctx, sess.Token)
+		return err == nil && known(p)
+	})
+	return sess
+}
+
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -174,23 +190,14 @@ func TestReplicaWriteIsDecidedOnThePolicyItReads(t *testing.T) {
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, carol, settings, *, rbac, allow"}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := a.Login(ctx, "carol", "carol-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var carol *service.Principal
-	eventually(t, 5*time.Second, "b knows carol's session and right", func() bool {
-		p, err := b.Authenticate(ctx, sess.Token)
-		carol = p
-		return err == nil && b.Can(p, "settings", "update", "rbac")
-	})
+	sess := carolSessionOnB(t, a, b, func(p *service.Principal) bool { return b.Can(p, "settings", "update", "rbac") })
 
 	frozen.frozen.Store(true)
 	admin = mustAuth(t, a, adminToken)
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: ""}); err != nil {
 		t.Fatal(err)
 	}
-	carol, err = b.Authenticate(ctx, sess.Token)
+	carol, err := b.Authenticate(ctx, sess.Token)
 	if err != nil || !b.Can(carol, "settings", "update", "rbac") {
 		t.Fatalf("b applied the demotion through a frozen feed (%v): the test proves nothing", err)
 	}

@@ -60,17 +60,9 @@ func TestReplicaAppDeleteIsDecidedOnTheStoredPolicy(t *testing.T) {
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: "p, carol, applications, *, red/*, allow"}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := a.Login(ctx, "carol", "carol-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "b knows carol's session and right", func() bool {
-		p, err := b.Authenticate(ctx, sess.Token)
-		if err != nil || !b.Can(p, "applications", "delete", "red/web") {
-			return false
-		}
-		_, err = b.GetApplication(ctx, p, "web")
-		return err == nil
+	sess := carolSessionOnB(t, a, b, func(p *service.Principal) bool {
+		_, err := b.GetApplication(ctx, p, "web")
+		return err == nil && b.Can(p, "applications", "delete", "red/web")
 	})
 	frozen.frozen.Store(true)
 	admin = mustAuth(t, a, adminToken)
@@ -255,14 +247,7 @@ func TestReplicaGroupGrantAfterDemotionIsRefused(t *testing.T) {
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: keep + "p, carol, settings, *, rbac, allow"}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := a.Login(ctx, "carol", "carol-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "b knows carol's session and right", func() bool {
-		p, err := b.Authenticate(ctx, sess.Token)
-		return err == nil && b.Can(p, "settings", "update", "rbac")
-	})
+	sess := carolSessionOnB(t, a, b, func(p *service.Principal) bool { return b.Can(p, "settings", "update", "rbac") })
 	frozen.frozen.Store(true)
 	admin = mustAuth(t, a, adminToken)
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: keep}); err != nil {
@@ -369,14 +354,7 @@ func TestReplicaProjectRoleCannotBindTheNewDefaultRole(t *testing.T) {
 	if _, err := a.PutRBAC(ctx, admin, gatehouse.RBAC{PolicyCSV: lines}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := a.Login(ctx, "carol", "carol-password", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "b knows carol's session and right", func() bool {
-		p, err := b.Authenticate(ctx, sess.Token)
-		return err == nil && b.Can(p, "projects", "update", "shop")
-	})
+	sess := carolSessionOnB(t, a, b, func(p *service.Principal) bool { return b.Can(p, "projects", "update", "shop") })
 	frozen.frozen.Store(true)
 	// Through a, the administrator makes "everyone" the default role:
 	// every account holds it from now on.
@@ -391,7 +369,7 @@ func TestReplicaProjectRoleCannotBindTheNewDefaultRole(t *testing.T) {
 		t.Fatal("control: a let carol bind the default role")
 	}
 	carol := mustAuth(t, b, sess.Token)
-	_, err = b.PutProjectRole(ctx, carol, "shop", "", role)
+	_, err := b.PutProjectRole(ctx, carol, "shop", "", role)
 	frozen.frozen.Store(false)
 	if err == nil {
 		t.Errorf("through b, whose engine had not applied the new default role, carol bound her project role to it: every account now holds proj:shop:dev")
