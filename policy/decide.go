@@ -188,17 +188,18 @@ func ProjectOf(subject string) (project string, isProject, ok bool) {
 // applications whose object is "<project>/<something>", and reading the
 // project itself.
 func withinProject(project, resource, action, object string) bool {
-	switch resource {
-	case "applications":
-		return len(object) > len(project)+1 && object[len(project)] == '/' && object[:len(project)] == project
-	case "projects":
-		return action == "get" && object == project
+	switch {
+	case !projectGoverns(resource, action):
+		return false
+	case resource == "projects":
+		return object == project
 	}
-	return false
+	return len(object) > len(project)+1 && object[len(project)] == '/' && object[:len(project)] == project
 }
 
 // projectGoverns reports whether a project governs some objects of
-// resource and action (see withinProject).
+// resource and action: every action on applications, and reading the
+// project. withinProject says which objects.
 func projectGoverns(resource, action string) bool {
 	return resource == "applications" || resource == "projects" && action == "get"
 }
